@@ -1,0 +1,95 @@
+// swift-tools-version:6.0
+// chatterstream: a pure-Swift streaming inference engine for Resemble AI's Chatterbox TTS models.
+import Foundation
+import PackageDescription
+
+// Instruction-set policy (see README "Build flavours" and Sources/CChatterKernels/README.md):
+// - The default build is portable (any x86-64, any arm64). The few kernels whose speed depends on
+//   the instruction set (GEMV over f32 / bf16 weights) live in CChatterKernels, compiled once per
+//   ISA with `__attribute__((target(...)))` and chosen at run time by cpuid.
+// - The Swift SIMD loops of ChatterTensor are compiled for the baseline by default. Setting
+//   CHATTERSTREAM_TARGET_CPU (e.g. `native`, `znver4`, `skylake-avx512`, `x86-64-v3`) at build time
+//   recompiles them for that CPU; such a binary only runs on CPUs with that ISA.
+let targetCPU = ProcessInfo.processInfo.environment["CHATTERSTREAM_TARGET_CPU"].flatMap {
+    $0.isEmpty ? nil : $0
+}
+let tensorSwiftSettings: [SwiftSetting] = targetCPU.map { cpu in
+    [.unsafeFlags(["-target-cpu", cpu == "native" ? ProcessInfo.processInfo.hostCPUName : cpu])]
+} ?? []
+
+extension ProcessInfo {
+    /// The host CPU as LLVM names it, for `-target-cpu native` (swiftc has no `native` spelling).
+    var hostCPUName: String {
+        let task = Process()
+        task.executableURL = URL(fileURLWithPath: "/bin/sh")
+        task.arguments = ["-c", "clang -### -march=native -x c /dev/null 2>&1 | sed -n 's/.*\"-target-cpu\" \"\\([^\"]*\\)\".*/\\1/p'"]
+        let pipe = Pipe()
+        task.standardOutput = pipe
+        try? task.run()
+        task.waitUntilExit()
+        let name = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        return name.isEmpty ? "x86-64" : name
+    }
+}
+
+let package = Package(
+    name: "chatterstream",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ChatterTensor", targets: ["ChatterTensor"]),
+        .executable(name: "chatter-parity", targets: ["chatter-parity"]),
+        .executable(name: "chatter-bench", targets: ["chatter-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev).
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(
+            name: "COpus", path: "Sources/COpus", pkgConfig: "opus",
+            providers: [.apt(["libopus-dev"])]),
+        .systemLibrary(
+            name: "COgg", path: "Sources/COgg", pkgConfig: "ogg",
+            providers: [.apt(["libogg-dev"])]),
+
+        // ISA-dispatched C kernels (run-time cpuid selection), used by ChatterTensor only.
+        .target(
+            name: "CChatterKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
+
+        // Layer 3: the tensor library.
+        .target(
+            name: "ChatterTensor",
+            dependencies: [
+                "COpenBLAS", "CChatterKernels",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ],
+            // Always optimised: the parity tests run the kernels in debug builds too.
+            swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
+
+        // Layer 7: tools and benchmarks.
+        .executableTarget(
+            name: "chatter-parity",
+            dependencies: [
+                "ChatterTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/chatter-parity"),
+        .executableTarget(
+            name: "chatter-bench",
+            dependencies: [
+                "ChatterTensor", "COpenBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Benchmarks/chatter-bench"),
+
+        .testTarget(
+            name: "ChatterTensorTests",
+            dependencies: ["ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
+    ]
+)

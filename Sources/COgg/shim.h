@@ -1,0 +1,2 @@
+// Debian's libogg-dev.
+#include <ogg/ogg.h>

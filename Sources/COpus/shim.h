@@ -1,0 +1,2 @@
+// Debian's libopus-dev (pkg-config adds -I/usr/include/opus).
+#include <opus.h>

@@ -1,0 +1,59 @@
+import Testing
+@testable import ChatterTensor
+
+@Suite struct TensorTests {
+    @Test func viewsShareStorage() {
+        let t = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let tt = t.transposed()
+        #expect(tt.shape == [3, 2])
+        #expect(!tt.isContiguous)
+        #expect(tt.scalars() == [1, 4, 2, 5, 3, 6])
+        #expect(tt.contiguous().isContiguous)
+        #expect(t.slice(1, 1..<3).scalars() == [2, 3, 5, 6])
+        #expect(t.reshaped([3, -1]).shape == [3, 2])
+        #expect(t.unsqueezed(0).shape == [1, 2, 3])
+        #expect(t.permuted([1, 0]).scalars() == tt.scalars())
+    }
+
+    @Test func bfloat16RoundsToNearestEven() {
+        #expect(BFloat16(1.0).bitPattern == 0x3F80)
+        #expect(BFloat16(Float(bitPattern: 0x3F80_8000)).bitPattern == 0x3F80)  // tie → even
+        #expect(BFloat16(Float(bitPattern: 0x3F81_8000)).bitPattern == 0x3F82)  // tie → even
+        #expect(BFloat16(Float(bitPattern: 0x3F80_8001)).bitPattern == 0x3F81)
+        #expect(BFloat16(.nan).floatValue.isNaN)
+        let t = Tensor(shape: [3], scalars: [1.5, -2.25, 1e-3]).converted(to: .bf16)
+        #expect(t.dtype == .bf16)
+        #expect(t.scalars()[0...1] == [1.5, -2.25])
+    }
+
+    @Test func q8RoundTripIsWithinHalfAStep() {
+        let values = (0..<64).map { Float($0 - 32) * 0.37 }
+        let q = Tensor(shape: [2, 32], scalars: values).converted(to: .q8_0)
+        #expect(q.byteCount == 68)
+        let back = q.scalars()
+        for block in 0..<2 {
+            let maxAbs = values[block * 32..<(block + 1) * 32].map(abs).max()!
+            let step = maxAbs / 127
+            let storedStep = Float(Float16(step))  // the scale is stored as f16
+            let bound = storedStep * 0.5 + 127 * abs(step - storedStep) + 1e-6
+            for i in 0..<32 {
+                #expect(abs(back[block * 32 + i] - values[block * 32 + i]) <= bound)
+            }
+        }
+    }
+
+    @Test func threadPoolCoversRangeExactlyOnce() {
+        let pool = ThreadPool(threadCount: 3)
+        let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1000)
+        defer { hits.deallocate() }
+        for round in 0..<50 {
+            hits.initialize(repeating: 0)
+            pool.parallelFor(1000, minimumChunk: 7) { range in for i in range { hits[i] += 1 } }
+            #expect(hits.allSatisfy { $0 == 1 }, "round \(round)")
+        }
+        pool.threadCount = 1
+        hits.initialize(repeating: 0)
+        pool.parallelFor(10) { range in for i in range { hits[i] += 1 } }
+        #expect(hits[0..<10].allSatisfy { $0 == 1 })
+    }
+}

@@ -1,0 +1,2 @@
+import ChatterTensor
+print("chatter-parity: under construction")
