@@ -56,7 +56,12 @@ public final class SafetensorsFile: @unchecked Sendable {
         let bufferSize = fileSize - dataOffset
 
         let json: StrictJSON
-        do { json = try StrictJSON.parse(headerBytes) } catch { throw fail("header: \(error)") }
+        do {
+            json = try StrictJSON.parse(headerBytes)
+        } catch let error as StrictJSON.ParseError {
+            if let name = error.duplicateKey { throw fail("the header names this tensor twice", tensor: name) }
+            throw fail("header: \(error)")
+        }
         guard case let .object(members) = json else { throw fail("header is not a JSON object") }
 
         var metadata: [String: String] = [:]
@@ -81,7 +86,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             var elements = 1
             for dim in dims {
                 guard case let .integer(size) = dim, size >= 0, size <= Int64(Int32.max) else {
-                    throw fail("shape \(dims) has a dimension that is not a non-negative integer", tensor: name)
+                    throw fail("shape \(StrictJSON.array(dims).text) has a dimension that is not an integer in 0...2³¹−1", tensor: name)
                 }
                 shape.append(Int(size))
                 let (product, overflow) = elements.multipliedReportingOverflow(by: Int(size))

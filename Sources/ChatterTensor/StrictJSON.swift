@@ -29,10 +29,25 @@ enum StrictJSON: Equatable {
     struct ParseError: Error, CustomStringConvertible {
         let offset: Int
         let reason: String
+        /// Set when the error is a key repeated within one object.
+        var duplicateKey: String? = nil
         var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
     static let maximumDepth = 64
+
+    /// Compact JSON text, for error messages.
+    var text: String {
+        switch self {
+        case let .object(members): return "{" + members.map { "\"\($0.key)\":\($0.value.text)" }.joined(separator: ",") + "}"
+        case let .array(elements): return "[" + elements.map(\.text).joined(separator: ",") + "]"
+        case let .string(value): return "\"\(value)\""
+        case let .integer(value): return String(value)
+        case let .number(value): return String(value)
+        case let .bool(value): return String(value)
+        case .null: return "null"
+        }
+    }
 
     static func parse(_ bytes: UnsafeRawBufferPointer) throws -> StrictJSON {
         var parser = Parser(bytes: bytes)
@@ -91,7 +106,7 @@ enum StrictJSON: Equatable {
                 let keyOffset = position
                 let key = try parseString()
                 guard seen.insert(key).inserted else {
-                    throw ParseError(offset: keyOffset, reason: "duplicate key '\(key)'")
+                    throw ParseError(offset: keyOffset, reason: "duplicate key '\(key)'", duplicateKey: key)
                 }
                 skipWhitespace()
                 guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
