@@ -5,6 +5,8 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
     case io(path: String, reason: String)
     /// A safetensors file is malformed. `tensor` is set when one entry is at fault.
     case invalidSafetensors(path: String, tensor: String?, reason: String)
+    /// A PyTorch checkpoint (`torch.save` zip) is malformed, or holds something we refuse to load.
+    case invalidCheckpoint(path: String, tensor: String?, reason: String)
     /// A named tensor is absent from a weight store.
     case missingTensor(path: String, tensor: String)
     /// A tensor exists but has the wrong shape for its use.
@@ -22,6 +24,10 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
             return "\(path): tensor '\(tensor)': \(reason)"
         case let .invalidSafetensors(path, nil, reason):
             return "\(path): not a valid safetensors file: \(reason)"
+        case let .invalidCheckpoint(path, tensor?, reason):
+            return "\(path): tensor '\(tensor)': \(reason)"
+        case let .invalidCheckpoint(path, nil, reason):
+            return "\(path): not a readable PyTorch checkpoint: \(reason)"
         case let .missingTensor(path, tensor):
             return "\(path): tensor '\(tensor)' is missing"
         case let .shapeMismatch(tensor, expected, actual):

@@ -111,7 +111,7 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     @Test func readsWhatPythonSafetensorsWrites() throws {
         let fixture = try Fixture("formats/python_safetensors")
         let base = try fixture.file.tensor("f32.value").scalars()
-        #expect(fixture.file.metadata["generator"] == "formats/python_safetensors")
+        #expect(fixture.generator == "formats/python_safetensors")
         for name in ["f16", "bf16", "f64"] {
             let values = try fixture.file.tensor("\(name).value").scalars()
             let tolerance: Float = name == "bf16" ? 1.0 / 128 : (name == "f16" ? 1.0 / 1024 : 0)

@@ -3,7 +3,8 @@ import Testing
 @testable import ChatterTensor
 
 /// A parity fixture written by `tools/fixtures/generate.py`: one safetensors file holding, for each
-/// case, tensors `<case>.<role>` and the case parameters in `__metadata__["cases"]`.
+/// case, tensors `<case>.<role>`, and in `__metadata__["fixture"]` a JSON object with the
+/// generator name, the torch version and the cases with their parameters.
 struct Fixture {
     struct Case: CustomStringConvertible {
         let name: String
@@ -27,12 +28,18 @@ struct Fixture {
     let name: String
     let file: SafetensorsFile
     let cases: [Case]
+    /// The fixture name recorded by the generator, and the torch version that computed it.
+    let generator: String
+    let torchVersion: String
 
     /// Loads `Tests/Fixtures/<name>.safetensors`, e.g. `Fixture("ops/conv1d")`.
     init(_ name: String) throws {
         self.name = name
         file = try SafetensorsFile(path: Self.root.appendingPathComponent(name + ".safetensors").path)
-        let json = try JSONSerialization.jsonObject(with: Data((file.metadata["cases"] ?? "[]").utf8)) as! [[String: Any]]
+        let info = try JSONSerialization.jsonObject(with: Data((file.metadata["fixture"] ?? "{}").utf8)) as! [String: Any]
+        generator = info["generator"] as? String ?? ""
+        torchVersion = info["torch"] as? String ?? ""
+        let json = info["cases"] as? [[String: Any]] ?? []
         cases = json.map { Case(name: $0["name"] as! String, params: $0["params"] as? [String: Any] ?? [:]) }
     }
 

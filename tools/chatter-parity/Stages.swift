@@ -1,0 +1,4 @@
+/// Every stage `chatter-parity` knows, in `--list` order.
+let allStages: [any ParityStage] = [
+    TorchLoadStage(),
+]

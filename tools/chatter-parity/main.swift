@@ -1,2 +1,0 @@
-import ChatterTensor
-print("chatter-parity: under construction")
