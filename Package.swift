@@ -38,6 +38,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "ChatterTensor", targets: ["ChatterTensor"]),
+        .library(name: "Chatterstream", targets: ["Chatterstream"]),
+        .executable(name: "chatterstream", targets: ["chatterstream"]),
         .executable(name: "chatter-parity", targets: ["chatter-parity"]),
         .executable(name: "chatter-bench", targets: ["chatter-bench"]),
     ],
@@ -72,7 +74,18 @@ let package = Package(
             // Always optimised: the parity tests run the kernels in debug builds too.
             swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
 
-        // Layer 7: tools and benchmarks.
+        // Layer 6: the public library (model store today; the streaming pipeline later).
+        .target(
+            name: "Chatterstream",
+            dependencies: ["ChatterTensor"]),
+
+        // Layer 7: the CLI, tools and benchmarks.
+        .executableTarget(
+            name: "chatterstream",
+            dependencies: [
+                "Chatterstream",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "chatter-parity",
             dependencies: [
@@ -91,5 +104,8 @@ let package = Package(
         .testTarget(
             name: "ChatterTensorTests",
             dependencies: ["ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
+        .testTarget(
+            name: "ChatterstreamTests",
+            dependencies: ["Chatterstream", "ChatterTensor"]),
     ]
 )
