@@ -41,6 +41,7 @@ let package = Package(
         .library(name: "Chatterstream", targets: ["Chatterstream"]),
         .executable(name: "chatterstream", targets: ["chatterstream"]),
         .executable(name: "chatter-parity", targets: ["chatter-parity"]),
+        .executable(name: "chatter-convert", targets: ["chatter-convert"]),
         .executable(name: "chatter-bench", targets: ["chatter-bench"]),
     ],
     dependencies: [
@@ -77,7 +78,9 @@ let package = Package(
         // Layer 6: the public library (model store today; the streaming pipeline later).
         .target(
             name: "Chatterstream",
-            dependencies: ["ChatterTensor"]),
+            dependencies: ["ChatterTensor"],
+            // Optimised in debug builds too: hashing gigabyte checkpoints at -Onone takes minutes.
+            swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Layer 7: the CLI, tools and benchmarks.
         .executableTarget(
@@ -93,6 +96,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/chatter-parity"),
+        .executableTarget(
+            name: "chatter-convert",
+            dependencies: [
+                "Chatterstream", "ChatterTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "tools/chatter-convert"),
         .executableTarget(
             name: "chatter-bench",
             dependencies: [

@@ -1,0 +1,71 @@
+import ChatterTensor
+import Foundation
+import Testing
+@testable import Chatterstream
+
+/// Round trip on full-size random upstream checkpoints (all real key names and shapes), made by
+/// `tools/checkpoints/make_random_checkpoint.py` — gigabytes, so never committed and not in CI:
+///
+///     for f in chatterbox chatterbox-turbo chatterbox-multilingual; do
+///       tools/fixtures/.venv/bin/python tools/checkpoints/make_random_checkpoint.py --family $f --out generated/$f; done
+///     CHATTERSTREAM_GENERATED_CHECKPOINTS=generated swift test --filter FullSizeConversion
+@Suite(.serialized) struct FullSizeConversionTests {
+    static let root = ProcessInfo.processInfo.environment["CHATTERSTREAM_GENERATED_CHECKPOINTS"]
+
+    static func available(_ family: ModelFamily) -> Bool {
+        guard let root else { return false }
+        return FileManager.default.fileExists(atPath: URL(fileURLWithPath: root).appendingPathComponent(family.rawValue).path)
+    }
+
+    @Test(.enabled(if: available(.chatterbox), "set CHATTERSTREAM_GENERATED_CHECKPOINTS"))
+    func original() throws { try roundTrip(.chatterbox) }
+
+    @Test(.enabled(if: available(.chatterboxTurbo), "set CHATTERSTREAM_GENERATED_CHECKPOINTS"))
+    func turbo() throws { try roundTrip(.chatterboxTurbo) }
+
+    @Test(.enabled(if: available(.chatterboxMultilingual), "set CHATTERSTREAM_GENERATED_CHECKPOINTS"))
+    func multilingual() throws { try roundTrip(.chatterboxMultilingual) }
+
+    func roundTrip(_ family: ModelFamily) throws {
+        let source = URL(fileURLWithPath: Self.root!).appendingPathComponent(family.rawValue)
+        let temporary = try TemporaryDirectory()
+        let output = temporary.path("converted")
+        var options = ModelConverter.Options()
+        options.verifySourceHashes = false  // random weights are not the published files; sizes still are
+        let started = ContinuousClock.now
+        let summary = try ModelConverter().convert(from: source, to: output, options: options)
+        let converted = ContinuousClock.now - started
+        let opening = ContinuousClock.now
+        let model = try ConvertedModel(directory: output)
+        let opened = ContinuousClock.now - opening
+
+        var compared = 0, folded = 0
+        for plan in ModelConverter.plans(family) {
+            let upstream = try ModelConverter().loadTensors(source.appendingPathComponent(plan.source))
+            let byName = Dictionary(upstream.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+            let file = try model.file(plan.output)
+            var expectedNames = Set<String>()
+            for (name, tensor) in upstream {
+                if ModelConverter.unusedTensors.contains(name) || name.hasSuffix("num_batches_tracked") || name.hasSuffix(".original1") { continue }
+                if name.hasSuffix(".parametrizations.weight.original0") {
+                    let base = String(name.dropLast(".parametrizations.weight.original0".count))
+                    expectedNames.insert(base + ".weight")
+                    let expected = foldWeightNorm(magnitude: tensor, direction: byName[base + ".parametrizations.weight.original1"]!)
+                    #expect(try file.tensor(base + ".weight").scalars() == expected.scalars(), "\(plan.output) \(base).weight")
+                    folded += 1
+                } else {
+                    expectedNames.insert(name)
+                    let ours = try file.tensor(name)
+                    let same = ours.shape == tensor.shape && ours.dtype == tensor.dtype && ours.withUnsafeRawBytes { a in
+                        tensor.contiguous().withUnsafeRawBytes { b in a.count == b.count && memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+                    }
+                    #expect(same, "\(plan.output) \(name) differs from \(plan.source)")
+                }
+                compared += 1
+            }
+            #expect(Set(file.names) == expectedNames, "\(plan.output): extra \(Set(file.names).subtracting(expectedNames)), missing \(expectedNames.subtracting(file.names))")
+        }
+        print("\(family.rawValue): converted in \(converted), opened in \(opened); \(compared) tensors equal the source (\(folded) weight-norm folds), dropped \(summary.manifest.dropped.count)")
+        #expect(compared > 2000)
+    }
+}

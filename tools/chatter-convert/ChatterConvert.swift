@@ -1,0 +1,83 @@
+import ArgumentParser
+import ChatterTensor
+import Chatterstream
+import Foundation
+
+/// `chatter-convert <upstream-dir> <out-dir> [--dtype …] [--force] [--strict]`
+@main
+struct ChatterConvert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatter-convert",
+        abstract: "Convert an upstream Chatterbox checkpoint directory into chatterstream's format.",
+        discussion: """
+            The input is a checkpoint directory as published on the Hugging Face hub (original, Turbo \
+            or multilingual; the family is detected). Files are checked against the published sizes \
+            and sha256 (a mismatch warns; --strict refuses), validated tensor by tensor, weight-norm \
+            folded, stripped of unused tensors, and written with a manifest into <out-dir> atomically.
+            """)
+
+    @Argument(help: "Upstream checkpoint directory.")
+    var upstream: String
+
+    @Argument(help: "Output directory (must not exist unless --force).")
+    var output: String
+
+    @Option(name: .long, parsing: .singleValue,
+            help: "Compute dtype of weight matrices: f32, bf16 or f16 for every group, or GROUP=DTYPE (groups: t3, s3gen, ve). Repeatable. Default f32.")
+    var dtype: [String] = []
+
+    @Flag(help: "Replace an existing output directory.")
+    var force = false
+
+    @Flag(help: "Refuse files that are not the published ones (size, sha256, unexpected tensors).")
+    var strict = false
+
+    @Flag(help: "Skip hashing the upstream files (sizes are still checked).")
+    var skipHash = false
+
+    mutating func run() throws {
+        var options = ModelConverter.Options()
+        options.force = force
+        options.strict = strict
+        options.verifySourceHashes = !skipHash
+        options.dtypes = try Self.parseDTypes(dtype)
+        options.progress = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+        let started = ContinuousClock.now
+        do {
+            let summary = try ModelConverter().convert(from: URL(fileURLWithPath: upstream), to: URL(fileURLWithPath: output), options: options)
+            print("\(summary.family.rawValue) → \(summary.output.path)")
+            for file in summary.manifest.files {
+                let detail = [file.tensors.map { "\($0) tensors" }, file.dtype, "\(file.bytes) bytes"].compactMap { $0 }.joined(separator: ", ")
+                print("  \(file.name): \(detail)")
+            }
+            print("  dropped \(summary.manifest.dropped.count) unused tensors; \(summary.warnings.count) warnings; \(ContinuousClock.now - started)")
+        } catch let error as ConversionError {
+            Self.fail(error.description)
+        } catch let error as TensorError {
+            Self.fail(error.description)
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("chatter-convert: error: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+
+    static func parseDTypes(_ specs: [String]) throws -> [WeightGroup: DType] {
+        var result: [WeightGroup: DType] = [:]
+        for spec in specs {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let dtype = DType(rawValue: parts.last!.uppercased()), [DType.f32, .bf16, .f16].contains(dtype) else {
+                throw ValidationError("--dtype \(spec): the dtype must be f32, bf16 or f16")
+            }
+            if parts.count == 1 {
+                for group in WeightGroup.allCases { result[group] = dtype }
+            } else if let group = WeightGroup(rawValue: parts[0]) {
+                result[group] = dtype
+            } else {
+                throw ValidationError("--dtype \(spec): unknown group '\(parts[0])' (groups: t3, s3gen, ve)")
+            }
+        }
+        return result
+    }
+}
