@@ -71,6 +71,7 @@ enum StageError: Error, CustomStringConvertible {
     case missingParameter(String)
     case badParameter(String, String, String)
     case modelRequired(String)
+    case badInput(String)
 
     var description: String {
         switch self {
@@ -82,6 +83,8 @@ enum StageError: Error, CustomStringConvertible {
             return "parameter '\(name)' is '\(text)', expected \(expected)"
         case let .modelRequired(stage):
             return "stage '\(stage)' needs --model <converted model directory>"
+        case let .badInput(message):
+            return "bad input: \(message)"
         }
     }
 }

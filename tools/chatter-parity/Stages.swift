@@ -1,4 +1,7 @@
 /// Every stage `chatter-parity` knows, in `--list` order.
 let allStages: [any ParityStage] = [
     TorchLoadStage(),
+    STFTStage(),
+    ISTFTStage(),
+    Conv1dStage(),
 ]
