@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import Chatterstream
 
@@ -281,6 +284,37 @@ import Testing
         }
         #expect(endpoint == "http://127.0.0.1:\(port)")
         #expect(error?.description.contains("use HF_HUB_OFFLINE=1 with a cached model") == true)
+    }
+
+    /// A server that takes the connection and never answers: the request timeout ends it.
+    @Test func silentServerTimesOut() async throws {
+        let fixture = try Fixture()
+        // Listening, never accepting: the kernel completes the handshake, then nothing is said.
+        let (descriptor, port) = try LoopbackHubServer.listeningSocket()
+        defer { close(descriptor) }
+        var store = fixture.store(["HF_ENDPOINT": "http://127.0.0.1:\(port)"])
+        store.requestTimeout = 1
+
+        let start = ContinuousClock.now
+        let error = await #expect(throws: ModelStoreError.self) { try await store.ensure(fixture.family) }
+        #expect(ContinuousClock.now - start < .seconds(10))
+        guard case .unreachable = error else {
+            Issue.record("expected unreachable, got \(String(describing: error))")
+            return
+        }
+    }
+
+    /// The request timeout bounds silence, not the whole transfer: the real files take minutes.
+    @Test func slowButSteadyTransferOutlastsTheRequestTimeout() async throws {
+        let fixture = try Fixture(sizes: ["t3.safetensors": 100_000])
+        fixture.server.pace(bytes: 10_000, pause: 0.25)  // ~2.5 s for the file
+        var store = fixture.store()
+        store.requestTimeout = 1
+
+        let start = ContinuousClock.now
+        let directory = try await store.ensure(fixture.family)
+        #expect(ContinuousClock.now - start > .seconds(2))
+        #expect(try Data(contentsOf: directory.appendingPathComponent("t3.safetensors")) == fixture.contents["t3.safetensors"])
     }
 
     @Test func failedConversionKeepsTheVerifiedDownloadsAndCachesNothing() async throws {

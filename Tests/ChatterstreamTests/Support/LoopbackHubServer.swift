@@ -24,6 +24,7 @@ final class LoopbackHubServer: @unchecked Sendable {
     private var dropAfter: [String: Int] = [:]  // file name → bytes of body sent before hanging up (once)
     private var corrupt: Set<String> = []  // file names served with one byte flipped
     private var redirect = false
+    private var pace: (bytes: Int, pause: Double)?
     private var log: [LoggedRequest] = []
     private var stopping = false
 
@@ -34,6 +35,16 @@ final class LoopbackHubServer: @unchecked Sendable {
     var endpoint: String { "http://127.0.0.1:\(port)" }
 
     init() throws {
+        let (fd, port) = try Self.listeningSocket()
+        listener = fd
+        self.port = port
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "LoopbackHubServer"
+        thread.start()
+    }
+
+    /// A socket bound to 127.0.0.1 on an ephemeral port, listening with a backlog of 16.
+    static func listeningSocket() throws -> (descriptor: Int32, port: UInt16) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         var yes: Int32 = 1
@@ -46,18 +57,15 @@ final class LoopbackHubServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard bound == 0, listen(fd, 16) == 0 else {
+            let code = errno
             close(fd)
-            throw POSIXError(.init(rawValue: errno) ?? .EIO)
+            throw POSIXError(.init(rawValue: code) ?? .EIO)
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        listener = fd
-        port = UInt16(bigEndian: address.sin_port)
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "LoopbackHubServer"
-        thread.start()
+        return (fd, UInt16(bigEndian: address.sin_port))
     }
 
     /// Stops accepting and waits for the accept loop to end (it polls the flag every 50 ms).
@@ -80,6 +88,8 @@ final class LoopbackHubServer: @unchecked Sendable {
     func requireToken(_ token: String?) { lock.withLock { requiredToken = token } }
     func dropConnection(file: String, afterBytes count: Int) { lock.withLock { dropAfter[file] = count } }
     func serveCorrupted(file: String) { lock.withLock { _ = corrupt.insert(file) } }
+    /// Send bodies `bytes` at a time with `pause` seconds between sends (a slow but steady link).
+    func pace(bytes: Int, pause: Double) { lock.withLock { self.pace = (bytes, pause) } }
     /// Answer `resolve` requests with a 302 to `/cdn/…` on the same server, as the hub does for LFS files.
     func redirectToCDN(_ on: Bool = true) { lock.withLock { redirect = on } }
 
@@ -180,16 +190,30 @@ final class LoopbackHubServer: @unchecked Sendable {
         var text = head + "\r\n"
         for (name, value) in headers.sorted(by: { $0.key < $1.key }) { text += "\(name): \(value)\r\n" }
         text += "Connection: close\r\n\r\n"
-        var bytes = Data(text.utf8)
-        bytes.append(body)
-        bytes.withUnsafeBytes { raw in
+        guard transmit(client, Data(text.utf8)) else { return }
+        guard let pace = lock.withLock({ pace }) else {
+            _ = transmit(client, body)
+            return
+        }
+        var offset = body.startIndex
+        while offset < body.endIndex {
+            let end = min(offset + pace.bytes, body.endIndex)
+            guard transmit(client, body.subdata(in: offset..<end)) else { return }
+            offset = end
+            Thread.sleep(forTimeInterval: pace.pause)
+        }
+    }
+
+    private func transmit(_ client: Int32, _ data: Data) -> Bool {
+        data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 // MSG_NOSIGNAL: a client that hung up must not SIGPIPE the test process.
                 let sent = send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if sent <= 0 { return }
+                if sent <= 0 { return false }
                 offset += sent
             }
+            return true
         }
     }
 }
