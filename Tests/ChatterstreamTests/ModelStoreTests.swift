@@ -196,6 +196,24 @@ import Testing
         #expect(fixture.requests(for: "conds.pt").count == 1)
     }
 
+    /// A run that died after the last byte but before the rename left complete `.incomplete` files
+    /// (one of them wrong): the good ones are verified and kept without a request, the bad one refetched.
+    @Test func completePartialFilesAreVerifiedWithoutARequest() async throws {
+        let fixture = try Fixture()
+        try FileManager.default.createDirectory(at: fixture.downloads, withIntermediateDirectories: true)
+        for (name, data) in fixture.contents {
+            var bytes = data
+            if name == "conds.pt" { bytes[0] ^= 1 }
+            try bytes.write(to: fixture.downloads.appendingPathComponent(name + ".incomplete"))
+        }
+        let directory = try await fixture.store().ensure(fixture.family)
+        for (name, data) in fixture.contents {
+            #expect(try Data(contentsOf: directory.appendingPathComponent(name)) == data, "\(name)")
+        }
+        #expect(fixture.server.requests.map(\.path) == ["/ResembleAI/chatterbox-turbo/resolve/main/conds.pt"])
+        #expect(fixture.server.requests.first?.headers["range"] == nil)
+    }
+
     @Test func corruptedFileIsAHashMismatchAndLeavesNothingBehind() async throws {
         let fixture = try Fixture()
         fixture.server.serveCorrupted(file: "tokenizer.json")

@@ -197,29 +197,29 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        let event: ModelStoreEvent? = lock.withLock {
-            guard failure == nil else { return nil }
+        // Cancelling is done outside the lock: URLSession may call back into the delegate.
+        let (event, cancel): (ModelStoreEvent?, Bool) = lock.withLock {
+            guard failure == nil else { return (nil, false) }
             if bytesOnDisk + Int64(data.count) > maxSize {
                 failure = .sizeMismatch(file: request.file.name, expected: request.file.identities.map(\.size),
                                         actual: bytesOnDisk + Int64(data.count))
-                dataTask.cancel()
-                return nil
+                return (nil, true)
             }
             do {
                 try handle.write(contentsOf: data)
             } catch {
                 failure = .io(path: partialPath, reason: "\(error)")
-                dataTask.cancel()
-                return nil
+                return (nil, true)
             }
             hasher.update(data)
             bytesOnDisk += Int64(data.count)
             receivedThisAttempt += Int64(data.count)
             let now = ContinuousClock.now
-            guard now - lastProgress >= .milliseconds(100) || bytesOnDisk == total else { return nil }
+            guard now - lastProgress >= .milliseconds(100) || bytesOnDisk == total else { return (nil, false) }
             lastProgress = now
-            return .downloadProgress(file: request.file.name, bytes: bytesOnDisk, total: total)
+            return (.downloadProgress(file: request.file.name, bytes: bytesOnDisk, total: total), false)
         }
+        if cancel { dataTask.cancel() }
         if let event { progress(event) }
     }
 

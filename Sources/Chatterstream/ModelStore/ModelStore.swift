@@ -134,6 +134,17 @@ public struct ModelStore: Sendable {
             } catch {
                 throw ModelStoreError.io(path: partial.path, reason: "\(error)")
             }
+            // A run that stopped between the last byte and the rename left a complete file: keep
+            // it if it verifies (no request), else start it over.
+            if file.identities.contains(where: { Int64($0.size) == offset }) {
+                var digest = hasher
+                if file.matches(size: Int(offset), sha256: digest.finalizeHex()) {
+                    return try verify(file, partial: partial, final: final, size: offset, hasher: hasher, progress: progress)
+                }
+                Self.remove(partial)
+                offset = 0
+                hasher = SHA256()
+            }
         }
         progress(.downloadStarted(file: file.name, index: index, count: count, resumingFrom: offset))
 
