@@ -42,7 +42,7 @@ import Testing
             ["HF_HOME": home.path, "HF_ENDPOINT": server.endpoint].merging(extra) { $1 }
         }
 
-        func store(_ extra: [String: String] = [:], converter: ModelConverter = .keepUpstreamFiles) -> ModelStore {
+        func store(_ extra: [String: String] = [:], converter: ModelStoreConversion = .keepUpstreamFiles) -> ModelStore {
             let published = self.published
             return ModelStore(environment: environment(extra), converter: converter, publishedFiles: { _ in published })
         }
@@ -73,10 +73,10 @@ import Testing
         private let lock = NSLock()
         private var count = 0
         var calls: Int { lock.withLock { count } }
-        var converter: ModelConverter {
-            ModelConverter(name: "counting") { [self] upstream, output, family in
+        var converter: ModelStoreConversion {
+            ModelStoreConversion(name: "counting") { [self] upstream, output, family in
                 lock.withLock { count += 1 }
-                try ModelConverter.keepUpstreamFiles.convert(upstream, output, family)
+                try ModelStoreConversion.keepUpstreamFiles.convert(upstream, output, family)
             }
         }
     }
@@ -98,9 +98,9 @@ import Testing
         for (name, data) in fixture.contents {
             #expect(try Data(contentsOf: directory.appendingPathComponent(name)) == data, "\(name)")
         }
-        #expect(Self.contentsOfDirectory(directory) == (fixture.contents.keys + [ModelManifest.fileName]).sorted())
-        let manifest = try JSONDecoder().decode(ModelManifest.self,
-                                                from: Data(contentsOf: directory.appendingPathComponent(ModelManifest.fileName)))
+        #expect(Self.contentsOfDirectory(directory) == (fixture.contents.keys + [CacheRecord.fileName]).sorted())
+        let manifest = try JSONDecoder().decode(CacheRecord.self,
+                                                from: Data(contentsOf: directory.appendingPathComponent(CacheRecord.fileName)))
         #expect(manifest.converter == "counting" && manifest.family == "chatterbox-turbo" && manifest.revision == "main")
         #expect(manifest.upstream.map(\.sha256) == fixture.published.map { $0.identities[0].sha256 })
         #expect(counter.calls == 1)
@@ -338,7 +338,7 @@ import Testing
     @Test func failedConversionKeepsTheVerifiedDownloadsAndCachesNothing() async throws {
         struct Boom: Error {}
         let fixture = try Fixture()
-        let failing = ModelConverter(name: "failing") { _, _, _ in throw Boom() }
+        let failing = ModelStoreConversion(name: "failing") { _, _, _ in throw Boom() }
 
         let error = await #expect(throws: ModelStoreError.self) { try await fixture.store(converter: failing).ensure(fixture.family) }
         guard case .conversionFailed(family: .chatterboxTurbo, reason: _) = error else {

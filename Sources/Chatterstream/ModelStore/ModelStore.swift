@@ -13,7 +13,7 @@ import Foundation
 /// default converter hard-links the upstream files, so nothing is copied).
 public struct ModelStore: Sendable {
     public let settings: HubSettings
-    public let converter: ModelConverter
+    public let converter: ModelStoreConversion
     /// The files to fetch for a family and their accepted identities; `family.files` by default
     /// (tests serve small fixtures with their own identities).
     public let publishedFiles: @Sendable (ModelFamily) -> [PublishedFile]
@@ -24,7 +24,7 @@ public struct ModelStore: Sendable {
 
     static let partialSuffix = ".incomplete"
 
-    public init(settings: HubSettings, converter: ModelConverter = .keepUpstreamFiles,
+    public init(settings: HubSettings, converter: ModelStoreConversion = .keepUpstreamFiles,
                 publishedFiles: @escaping @Sendable (ModelFamily) -> [PublishedFile] = { $0.files }) {
         self.settings = settings
         self.converter = converter
@@ -33,7 +33,7 @@ public struct ModelStore: Sendable {
 
     /// Settings from `environment` (`HF_HOME`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`).
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                converter: ModelConverter = .keepUpstreamFiles,
+                converter: ModelStoreConversion = .keepUpstreamFiles,
                 publishedFiles: @escaping @Sendable (ModelFamily) -> [PublishedFile] = { $0.files }) {
         self.init(settings: HubSettings(environment: environment), converter: converter, publishedFiles: publishedFiles)
     }
@@ -54,9 +54,9 @@ public struct ModelStore: Sendable {
     /// converter, every listed file present with its size). Touches no network.
     public func cachedModel(_ family: ModelFamily, revision: String = "main") -> URL? {
         let directory = modelDirectory(for: family, revision: revision)
-        guard let data = try? Data(contentsOf: directory.appendingPathComponent(ModelManifest.fileName)),
-              let manifest = try? JSONDecoder().decode(ModelManifest.self, from: data),
-              manifest.format == ModelManifest.currentFormat, manifest.family == family.rawValue,
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent(CacheRecord.fileName)),
+              let manifest = try? JSONDecoder().decode(CacheRecord.self, from: data),
+              manifest.format == CacheRecord.currentFormat, manifest.family == family.rawValue,
               manifest.revision == revision, manifest.converter == converter.name,
               manifest.filesPresent(in: directory)
         else { return nil }
@@ -90,7 +90,7 @@ public struct ModelStore: Sendable {
         }
 
         let downloads = downloadDirectory(for: family, revision: revision)
-        var verified: [ModelManifest.UpstreamFile] = []
+        var verified: [CacheRecord.UpstreamFile] = []
         for (index, file) in files.enumerated() {
             let final = downloads.appendingPathComponent(file.name)
             // Files only ever reach their final name after verification, so a size check suffices.
@@ -114,7 +114,7 @@ public struct ModelStore: Sendable {
 
     private func download(_ file: PublishedFile, index: Int, count: Int, family: ModelFamily, revision: String,
                           to final: URL, progress: @escaping @Sendable (ModelStoreEvent) -> Void) async throws
-        -> ModelManifest.UpstreamFile {
+        -> CacheRecord.UpstreamFile {
         guard let url = settings.resolveURL(repository: family.repository, revision: revision, file: file.name) else {
             throw ModelStoreError.invalidEndpoint(settings.endpoint)
         }
@@ -189,7 +189,7 @@ public struct ModelStore: Sendable {
     }
 
     private func verify(_ file: PublishedFile, partial: URL, final: URL, size: Int64, hasher: SHA256,
-                        progress: @Sendable (ModelStoreEvent) -> Void) throws -> ModelManifest.UpstreamFile {
+                        progress: @Sendable (ModelStoreEvent) -> Void) throws -> CacheRecord.UpstreamFile {
         var hasher = hasher
         let digest = hasher.finalizeHex()
         guard file.identities.contains(where: { Int64($0.size) == size }) else {
@@ -213,7 +213,7 @@ public struct ModelStore: Sendable {
     // MARK: Convert and install
 
     private func install(_ family: ModelFamily, revision: String, from downloads: URL,
-                         upstream: [ModelManifest.UpstreamFile],
+                         upstream: [CacheRecord.UpstreamFile],
                          progress: @Sendable (ModelStoreEvent) -> Void) throws -> URL {
         let destination = modelDirectory(for: family, revision: revision)
         let parent = destination.deletingLastPathComponent()
@@ -229,15 +229,15 @@ public struct ModelStore: Sendable {
             throw ModelStoreError.conversionFailed(family: family, reason: "\(error)")
         }
 
-        let manifest = ModelManifest(
-            format: ModelManifest.currentFormat, family: family.rawValue, repository: family.repository,
+        let manifest = CacheRecord(
+            format: CacheRecord.currentFormat, family: family.rawValue, repository: family.repository,
             revision: revision, endpoint: settings.endpoint, converter: converter.name, upstream: upstream,
             files: Self.regularFiles(under: staging).map { .init(name: $0.name, size: $0.size) },
             created: ISO8601DateFormatter().string(from: Date()))
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(manifest).write(to: staging.appendingPathComponent(ModelManifest.fileName), options: .atomic)
+            try encoder.encode(manifest).write(to: staging.appendingPathComponent(CacheRecord.fileName), options: .atomic)
             // An incomplete directory (no valid manifest) may be in the way; it is not a cache.
             if FileManager.default.fileExists(atPath: destination.path) {
                 try FileManager.default.removeItem(at: destination)

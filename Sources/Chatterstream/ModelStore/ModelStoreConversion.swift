@@ -5,7 +5,7 @@ import Foundation
 /// model into `outputDirectory` (empty, on the same file system, renamed into place only after the
 /// hook returns). `name` is recorded in the cache manifest: a cache written by another converter is
 /// not a cache hit.
-public struct ModelConverter: Sendable {
+public struct ModelStoreConversion: Sendable {
     public typealias Convert = @Sendable (_ upstreamDirectory: URL, _ outputDirectory: URL, _ family: ModelFamily) throws -> Void
 
     public let name: String
@@ -20,7 +20,7 @@ public struct ModelConverter: Sendable {
     /// files themselves become the cached model (hard-linked, or copied across file systems), under
     /// their hub names. Loaders must therefore accept the upstream layout (safetensors / .pt as
     /// published) from a directory cached with this converter; its manifest says `upstream-files`.
-    public static let keepUpstreamFiles = ModelConverter(name: "upstream-files") { upstream, output, _ in
+    public static let keepUpstreamFiles = ModelStoreConversion(name: "upstream-files") { upstream, output, _ in
         let manager = FileManager.default
         let names = try manager.contentsOfDirectory(atPath: upstream.path)
         for name in names.sorted() where !name.hasSuffix(ModelStore.partialSuffix) {

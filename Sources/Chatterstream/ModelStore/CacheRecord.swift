@@ -3,7 +3,7 @@ import Foundation
 /// The completion marker of a cached model, `chatterstream-model.json` in its directory. It is
 /// written into the staging directory before the atomic rename, so a model directory with a
 /// readable manifest whose files are all present with their recorded sizes is complete.
-public struct ModelManifest: Codable, Sendable, Equatable {
+public struct CacheRecord: Codable, Sendable, Equatable {
     public static let fileName = "chatterstream-model.json"
     public static let currentFormat = 1
 
