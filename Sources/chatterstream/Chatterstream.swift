@@ -2,11 +2,11 @@ import ArgumentParser
 import Chatterstream
 
 @main
-struct ChatterstreamCommand: ParsableCommand {
+struct ChatterstreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatterstream",
         abstract: "Streaming Chatterbox text-to-speech.",
-        subcommands: [Families.self])
+        subcommands: [Families.self, Download.self, HashFiles.self])
 }
 
 /// `chatterstream families`: the model families and the upstream files each needs.

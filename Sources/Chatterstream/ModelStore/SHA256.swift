@@ -6,6 +6,10 @@ import Foundation
 /// check downloaded checkpoints against their published hashes. It hashes whole blocks straight from
 /// the caller's buffer and keeps at most one partial block, so it can follow a download chunk by
 /// chunk without a second pass over the file.
+///
+/// Speed (1 GiB file, `chatterstream sha256 --timing`, this 2-core x86-64 machine): about 320 MB/s in a
+/// release build (coreutils `sha256sum`: about 490 MB/s), but only about 13 MB/s in a debug build,
+/// which makes verifying the multi-GB checkpoints slow: download with a release build.
 public struct SHA256: Sendable {
     private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) = (
         0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19)
