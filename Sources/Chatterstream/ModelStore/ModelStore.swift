@@ -24,7 +24,7 @@ public struct ModelStore: Sendable {
 
     static let partialSuffix = ".incomplete"
 
-    public init(settings: HubSettings, converter: ModelStoreConversion = .keepUpstreamFiles,
+    public init(settings: HubSettings, converter: ModelStoreConversion = .chatterstreamFormat,
                 publishedFiles: @escaping @Sendable (ModelFamily) -> [PublishedFile] = { $0.files }) {
         self.settings = settings
         self.converter = converter
@@ -33,7 +33,7 @@ public struct ModelStore: Sendable {
 
     /// Settings from `environment` (`HF_HOME`, `HF_ENDPOINT`, `HF_TOKEN`, `HF_HUB_OFFLINE`).
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                converter: ModelStoreConversion = .keepUpstreamFiles,
+                converter: ModelStoreConversion = .chatterstreamFormat,
                 publishedFiles: @escaping @Sendable (ModelFamily) -> [PublishedFile] = { $0.files }) {
         self.init(settings: HubSettings(environment: environment), converter: converter, publishedFiles: publishedFiles)
     }

@@ -16,7 +16,16 @@ public struct ModelStoreConversion: Sendable {
         self.convert = convert
     }
 
-    /// The default until the weight converter lands: no conversion at all. The verified upstream
+    /// The default: `ModelConverter` writes our format (weights-format.md) from the verified upstream
+    /// files. Source hashes are not recomputed: the store verified every file as it arrived.
+    public static let chatterstreamFormat = ModelStoreConversion(name: "chatterstream-format-\(ModelManifest.currentFormatVersion)") { upstream, output, _ in
+        var options = ModelConverter.Options()
+        options.verifySourceHashes = false
+        options.force = true  // `output` is the store's empty staging directory
+        _ = try ModelConverter().convert(from: upstream, to: output, options: options)
+    }
+
+    /// No conversion at all (for tests of the download path, and for inspecting upstream files). The verified upstream
     /// files themselves become the cached model (hard-linked, or copied across file systems), under
     /// their hub names. Loaders must therefore accept the upstream layout (safetensors / .pt as
     /// published) from a directory cached with this converter; its manifest says `upstream-files`.
