@@ -57,7 +57,9 @@ public final class ThreadPool: @unchecked Sendable {
         for _ in 0..<(threadCount - 1) { spawnWorker() }
     }
 
-    deinit {
+    /// Ends the worker threads. A pool that is not shut down lives for the rest of the process
+    /// (its workers hold it), as the shared pool does.
+    public func shutDown() {
         condition.lock()
         shuttingDown = true
         condition.broadcast()
@@ -65,7 +67,8 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     private func spawnWorker() {
-        let thread = Thread { [unowned self] in self.workerLoop() }
+        // Workers keep the pool alive while they wait (a strong capture); `shutDown()` releases them.
+        let thread = Thread { [self] in self.workerLoop() }
         thread.stackSize = 1 << 20
         thread.start()
         workers.append(thread)

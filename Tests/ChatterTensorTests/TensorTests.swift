@@ -44,6 +44,7 @@ import Testing
 
     @Test func threadPoolCoversRangeExactlyOnce() {
         let pool = ThreadPool(threadCount: 3)
+        defer { pool.shutDown() }
         let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1000)
         defer { hits.deallocate() }
         for round in 0..<50 {
