@@ -9,12 +9,21 @@ enum SoftmaxKernel {
     static func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         var m = SIMD16<Float>(repeating: -.infinity)
         var i = 0
-        while i + 16 <= n { m = pointwiseMax(m, L.load(p + i)); i += 16 }
-        if i < n { m = pointwiseMax(m, L.loadPartial(p + i, n - i, fill: -.infinity)) }
-        var result = m.max()
-        // pointwiseMax drops NaN; a NaN logit must poison the row as it does in torch.
-        for j in 0..<n where p[j].isNaN { result = .nan; break }
-        return result
+        var nan = SIMDMask<SIMD16<Int32>>()
+        // Compare-and-select, not pointwiseMax (which runs per lane); NaN logits are tracked apart
+        // so that they poison the row as in torch.
+        while i + 16 <= n {
+            let v = L.load(p + i)
+            m = m.replacing(with: v, where: v .> m)
+            nan .|= v .!= v
+            i += 16
+        }
+        if i < n {
+            let v = L.loadPartial(p + i, n - i, fill: -.infinity)
+            m = m.replacing(with: v, where: v .> m)
+            nan .|= v .!= v
+        }
+        return any(nan) ? .nan : m.max()
     }
 
     /// dst = exp(src − shift); returns the sum of dst. src and dst may alias.

@@ -17,7 +17,7 @@ enum VectorMath {
     static func exp(_ input: V) -> V {
         // Clamping keeps n within [-150, 128] so that each half of the split scale below stays a
         // normal power of two; outside that range the true result is 0 or inf anyway.
-        let x = input.clamped(lowerBound: V(repeating: -104), upperBound: V(repeating: 89))
+        let x = clamp(input, -104, 89)
         // Adding 1.5·2^23 rounds x·log2(e) to the nearest integer and leaves it in the low mantissa bits.
         let magic: Float = 12_582_912
         let shifted = x * 1.442_695_04 + magic
@@ -41,6 +41,13 @@ enum VectorMath {
         let scaleB = unsafeBitCast((rest &+ 127) &<< 23, to: V.self)
         let result = y * scaleA * scaleB
         return result.replacing(with: input, where: input .!= input)
+    }
+
+    /// x limited to [low, high], NaN passed through. Written with compares and selects because the
+    /// standard library's `clamped` / `pointwiseMin` lower to per-lane scalar code (~35× slower).
+    @inline(__always)
+    static func clamp(_ x: V, _ low: Float, _ high: Float) -> V {
+        x.replacing(with: low, where: x .< low).replacing(with: high, where: x .> high)
     }
 
     /// |x| lane-wise (clears the sign bit).
@@ -75,7 +82,7 @@ enum VectorMath {
     /// below 4e-7.
     @inline(__always)
     static func erf(_ input: V) -> V {
-        let x = input.clamped(lowerBound: V(repeating: -4), upperBound: V(repeating: 4))
+        let x = clamp(input, -4, 4)
         let x2 = x * x
         var p = V(repeating: -2.726_142_258_013_06e-10)
         p = p * x2 + 2.770_681_424_959_02e-08
@@ -120,10 +127,13 @@ enum VectorMath {
         c = c * z - 1.388_731_625_493_765e-3
         c = c * z + 4.166_664_568_298_827e-2
         let cosR = 1 - 0.5 * z + z * z * c
-        let quadrant = unsafeBitCast(shifted, to: SIMD16<Int32>.self) & 3
-        var result = sinR.replacing(with: cosR, where: (quadrant & 1) .== 1)
-        result = result.replacing(with: -result, where: (quadrant & 2) .== 2)
-        return result
+        // Quadrant j mod 4 from the low bits of `shifted`: odd → cos, bit 1 → negate. Integer-vector
+        // compares lower to per-lane code, so the odd test is a float compare on 0.5 / 1.0 built from
+        // the bit, and the negation an xor of the sign bit.
+        let bits = unsafeBitCast(shifted, to: SIMD16<UInt32>.self)
+        let oddAsFloat = unsafeBitCast(((bits & 1) &<< 23) | 0x3F00_0000, to: V.self)
+        let result = sinR.replacing(with: cosR, where: oddAsFloat .> 0.75)
+        return unsafeBitCast(unsafeBitCast(result, to: SIMD16<UInt32>.self) ^ ((bits & 2) &<< 30), to: V.self)
     }
 }
 

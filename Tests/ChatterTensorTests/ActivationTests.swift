@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import ChatterTensor
 
 @Suite("Activations")
@@ -49,6 +50,21 @@ struct ActivationTests {
         let special = VectorMath.exp(SIMD16<Float>(-.infinity, .infinity, .nan, 89, -104, 0, 88.7, -87.5, 1, 2, 3, 4, 5, 6, 7, 8))
         #expect(special[0] == 0 && special[1] == .infinity && special[2].isNaN && special[3] == .infinity)
         #expect(special[4] == 0 && special[5] == 1 && special[6].isFinite && special[7] > 0)
+    }
+
+    /// The vector sin (Snake's inner loop) against libm over the range where it does its own reduction.
+    @Test func vectorSin() {
+        var worst: Float = 0
+        var x: Float = -8190
+        while x < 8190 {
+            var v = SIMD16<Float>()
+            for j in 0..<16 { v[j] = x + Float(j) * 0.37 }
+            let s = VectorMath.sin(v)
+            for j in 0..<16 { worst = max(worst, abs(s[j] - Foundation.sin(v[j]))) }
+            x += 3.3
+        }
+        print("vector sin: max absolute error \(worst)")
+        #expect(worst < 1e-6)
     }
 
     @Test func snake() throws {
