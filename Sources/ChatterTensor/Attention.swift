@@ -96,7 +96,8 @@ enum AttentionKernel {
         output.withUnsafeMutableFloats { ob in
             let Q = Operand(base: qp, strides: q.strides), K = Operand(base: kp, strides: k.strides)
             let V = Operand(base: vp, strides: v.strides)
-            let maskBase = mb.baseAddress
+            // An empty array can still have a base address; only a real mask may be read.
+            let maskBase = mask == nil ? nil : mb.baseAddress
             let out = ob.baseAddress!
 
             /// Masks, limits and normalises row i of pair (b, h) in place.
