@@ -23,6 +23,7 @@ public func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor,
 /// (what the multilingual alignment analyser reads).
 public func scaledDotProductAttentionWithProbabilities(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask? = nil,
                                                        causal: Bool = false, scale: Float? = nil) -> (output: Tensor, probabilities: Tensor) {
+    precondition(query.rank == 4 && key.rank == 4, "attention expects [B, H, T, D] operands, got q \(query.shape), k \(key.shape)")
     let probabilities = Tensor(zeros: [query.shape[0], query.shape[1], query.shape[2], key.shape[2]])
     let output = AttentionKernel.run(query: query, key: key, value: value, mask: mask, causalOffset: causal ? 0 : nil,
                                      scale: scale, probabilities: probabilities, scratch: nil)
@@ -85,6 +86,8 @@ enum AttentionKernel {
         let ownedScratch: UnsafeMutablePointer<Float>? = probabilities == nil && scratch == nil
             ? .allocate(capacity: max(1, batch * heads * pairScores)) : nil
         defer { ownedScratch?.deallocate() }
+        // The probabilities tensor, when asked for, is the score buffer itself (it outlives this call,
+        // so its pointer may leave the closure).
         let scores: UnsafeMutablePointer<Float> = probabilities.map {
             $0.withUnsafeMutableFloats { $0.baseAddress! }
         } ?? scratch ?? ownedScratch!
