@@ -53,7 +53,8 @@ enum AttentionKernel {
     ///   0; a KV cache holding Tk − Tq earlier tokens uses Tk − Tq.
     /// - scratch: Tq·Tk floats per (b, h) pair for the scores when `probabilities` is nil.
     static func run(query: Tensor, key: Tensor, value: Tensor, mask: AttentionMask?, causalOffset: Int?,
-                    scale: Float?, probabilities: Tensor?, scratch: UnsafeMutablePointer<Float>?) -> Tensor {
+                    scale: Float?, probabilities: Tensor?, scratch: UnsafeMutablePointer<Float>?,
+                    into destination: Tensor? = nil) -> Tensor {
         precondition(query.rank == 4 && key.rank == 4 && value.rank == 4,
                      "attention expects [B, H, T, D] operands, got q \(query.shape), k \(key.shape), v \(value.shape)")
         let (batch, heads, tq, dim) = (query.shape[0], query.shape[1], query.shape[2], query.shape[3])
@@ -63,7 +64,11 @@ enum AttentionKernel {
                      "attention: value \(value.shape) does not match key \(key.shape)")
         let scale = scale ?? 1 / Float(dim).squareRoot()
         let q = prepared(query), k = prepared(key), v = prepared(value)
-        let output = Tensor(zeros: [batch, heads, tq, dv])
+        if let destination {
+            precondition(destination.shape == [batch, heads, tq, dv] && destination.dtype == .f32 && destination.isContiguous,
+                         "attention output must be a contiguous f32 [\(batch), \(heads), \(tq), \(dv)] tensor, got \(destination.shape)")
+        }
+        let output = destination ?? Tensor(zeros: [batch, heads, tq, dv])
         let target = [batch, heads, tq, tk]
 
         // The mask as additive f32 with broadcast strides.

@@ -77,15 +77,17 @@ public final class KVCache {
     /// being the query tokens themselves (append first, then attend). With `causal`, query i sees
     /// stored tokens up to its own position (prefill and decode alike); `mask` is added on top,
     /// broadcastable to [B, H, Tq, length].
+    /// `into`: a preallocated contiguous [B, H, Tq, D] output, so that a decode step (Tq = 1, no mask)
+    /// allocates nothing.
     public func attention(layer: Int, query: Tensor, mask: AttentionMask? = nil, causal: Bool = true,
-                          scale: Float? = nil) -> Tensor {
+                          scale: Float? = nil, into output: Tensor? = nil) -> Tensor {
         let length = lengths[layer]
         precondition(query.rank == 4 && query.shape[2] <= length,
                      "KV cache attention: query \(query.shape) has more tokens than the \(length) stored")
         let offset = causal ? length - query.shape[2] : nil
         let scratch = query.shape[2] == 1 ? decodeScores : nil
         return AttentionKernel.run(query: query, key: keys(layer: layer), value: values(layer: layer), mask: mask,
-                                   causalOffset: offset, scale: scale, probabilities: nil, scratch: scratch)
+                                   causalOffset: offset, scale: scale, probabilities: nil, scratch: scratch, into: output)
     }
 
     /// As `attention(layer:query:…)`, also returning the probabilities [B, H, Tq, length].

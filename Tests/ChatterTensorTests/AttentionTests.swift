@@ -50,7 +50,9 @@ struct AttentionTests {
         for step in 0..<t {
             cache.append(layer: 0, keys: k.slice(2, step..<step + 1), values: v.slice(2, step..<step + 1))
             let (out, probs) = cache.attentionWithProbabilities(layer: 0, query: q.slice(2, step..<step + 1))
-            layer0Steps.append(cache.attention(layer: 0, query: q.slice(2, step..<step + 1)))
+            let stepOutput = Tensor(zeros: [b, h, 1, d])
+            _ = cache.attention(layer: 0, query: q.slice(2, step..<step + 1), into: stepOutput)
+            layer0Steps.append(stepOutput)
             expectParity(out, layer0Steps.last!, tolerance: 0, "step \(step) with/without probabilities")
             expectParity(probs, expectedProbs.slice(2, step..<step + 1).slice(3, 0..<step + 1).contiguous(),
                          tolerance: 1e-5, "step \(step) probabilities")
