@@ -1,0 +1,83 @@
+import Testing
+@testable import ChatterTensor
+
+@Suite("Attention")
+struct AttentionTests {
+    let fixture: Fixture
+    init() throws { fixture = try Fixture("ops/attention") }
+
+    func mask(_ c: Fixture.Case) throws -> AttentionMask? {
+        if fixture.has(c, "bool_mask") { return .boolean(try fixture.tensor(c, "bool_mask")) }
+        if fixture.has(c, "add_mask") { return .additive(try fixture.tensor(c, "add_mask")) }
+        return nil
+    }
+
+    @Test func scaledDotProduct() throws {
+        for c in fixture.cases {
+            let q = try fixture.tensor(c, "q"), k = try fixture.tensor(c, "k"), v = try fixture.tensor(c, "v")
+            let scale: Float? = c.has("scale") ? c.float("scale") : nil
+            let m = try mask(c)
+            let out = scaledDotProductAttention(query: q, key: k, value: v, mask: m, causal: c.bool("causal"), scale: scale)
+            // Sums of 64-term products and a softmax: torch's fused CPU kernel rounds in another order.
+            expectParity(out, try fixture.tensor(c, "output"), tolerance: 1e-5, "\(c) output")
+            let (out2, probs) = scaledDotProductAttentionWithProbabilities(query: q, key: k, value: v, mask: m,
+                                                                           causal: c.bool("causal"), scale: scale)
+            expectParity(out2, try fixture.tensor(c, "output"), tolerance: 1e-5, "\(c) output (with probabilities)")
+            expectParity(probs, try fixture.tensor(c, "probs"), tolerance: 1e-5, "\(c) probabilities")
+        }
+    }
+
+    @Test func nonContiguousOperands() throws {
+        let c = fixture.cases.first { $0.name == "plain" }!
+        // [B, T, H, D] storage viewed as [B, H, T, D], as a model's projections produce it.
+        let q = try fixture.tensor(c, "q").transposed(1, 2).contiguous().transposed(1, 2)
+        let out = scaledDotProductAttention(query: q, key: try fixture.tensor(c, "k"), value: try fixture.tensor(c, "v"))
+        expectParity(out, try fixture.tensor(c, "output"), tolerance: 1e-5, "strided query")
+    }
+
+    /// Decode through the cache, one token per step, must equal causal attention over the sequence.
+    @Test func kvCacheDecodeMatchesFullCausal() throws {
+        let c = fixture.cases.first { $0.name == "sequence" }!
+        let q = try fixture.tensor(c, "q"), k = try fixture.tensor(c, "k"), v = try fixture.tensor(c, "v")
+        let expected = try fixture.tensor(c, "output"), expectedProbs = try fixture.tensor(c, "probs")
+        let (b, h, t, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+        let cache = KVCache(layers: 2, batch: b, heads: h, capacity: 16, headDim: d)
+        // Prefill 5 tokens on layer 1, then decode the rest one by one on both layers.
+        let prefill = 5
+        cache.append(layer: 1, keys: k.slice(2, 0..<prefill), values: v.slice(2, 0..<prefill))
+        var layer1Steps = [cache.attention(layer: 1, query: q.slice(2, 0..<prefill))]
+        var layer0Steps: [Tensor] = []
+        for step in 0..<t {
+            cache.append(layer: 0, keys: k.slice(2, step..<step + 1), values: v.slice(2, step..<step + 1))
+            let (out, probs) = cache.attentionWithProbabilities(layer: 0, query: q.slice(2, step..<step + 1))
+            let stepOutput = Tensor(zeros: [b, h, 1, d])
+            _ = cache.attention(layer: 0, query: q.slice(2, step..<step + 1), into: stepOutput)
+            layer0Steps.append(stepOutput)
+            expectParity(out, layer0Steps.last!, tolerance: 0, "step \(step) with/without probabilities")
+            expectParity(probs, expectedProbs.slice(2, step..<step + 1).slice(3, 0..<step + 1).contiguous(),
+                         tolerance: 1e-5, "step \(step) probabilities")
+            if step >= prefill {
+                cache.append(layer: 1, keys: k.slice(2, step..<step + 1), values: v.slice(2, step..<step + 1))
+                layer1Steps.append(cache.attention(layer: 1, query: q.slice(2, step..<step + 1)))
+            }
+        }
+        #expect(cache.length(layer: 0) == t && cache.length(layer: 1) == t)
+        expectParity(concatenate(layer0Steps, axis: 2), expected, tolerance: 1e-5, "decode one token at a time")
+        expectParity(concatenate(layer1Steps, axis: 2), expected, tolerance: 1e-5, "prefill then decode")
+        // The cache's views hold exactly what was appended.
+        expectParity(cache.keys(layer: 0).contiguous(), k, tolerance: 0, "cached keys")
+        cache.truncate(to: 3)
+        #expect(cache.keys(layer: 1).shape == [b, h, 3, d])
+        cache.reset()
+        #expect(cache.length(layer: 0) == 0)
+    }
+
+    @Test func fullyMaskedRowGivesZeros() {
+        let q = Tensor(repeating: 1, shape: [1, 1, 2, 4]), k = Tensor(repeating: 1, shape: [1, 1, 3, 4])
+        let v = Tensor(shape: [1, 1, 3, 4], scalars: (0..<12).map(Float.init))
+        let m = Tensor(shape: [1, 1, 2, 3], dtype: .bool, values: [UInt8(0), 0, 0, 1, 1, 0])
+        let out = scaledDotProductAttention(query: q, key: k, value: v, mask: .boolean(m)).scalars()
+        #expect(Array(out[0..<4]) == [0, 0, 0, 0])
+        #expect(Array(out[4..<8]) == [2, 3, 4, 5])
+    }
+}

@@ -1,0 +1,33 @@
+import Testing
+@testable import ChatterTensor
+
+@Suite("Softmax")
+struct SoftmaxTests {
+    let fixture: Fixture
+    init() throws { fixture = try Fixture("ops/softmax") }
+
+    @Test func softmaxAndLogSoftmax() throws {
+        for c in fixture.cases {
+            let x = try fixture.tensor(c, "input"), axis = c.int("axis")
+            expectParity(softmax(x, axis: axis), try fixture.tensor(c, "softmax"), tolerance: 1e-6, "\(c) softmax")
+            // A −inf logit has log-probability −inf: check those positions exactly, the rest by parity.
+            var actual = logSoftmax(x, axis: axis).scalars(), expected = try fixture.tensor(c, "log_softmax").scalars()
+            for i in expected.indices where expected[i] == -.infinity {
+                #expect(actual[i] == -.infinity)
+                actual[i] = 0; expected[i] = 0
+            }
+            expectParity(actual, expected, tolerance: 1e-6, "\(c) log_softmax")
+            if axis == -1 {
+                let y = x.copy()
+                softmaxInPlace(y)
+                expectParity(y, try fixture.tensor(c, "softmax"), tolerance: 1e-6, "\(c) softmax in place")
+            }
+        }
+    }
+
+    @Test func rowsSumToOne() {
+        let x = Tensor(shape: [3, 5], scalars: [1e30, -1e30, 0, 3, 4, -5, -5, -5, -5, -5, 88, 89, 90, 91, 92])
+        let p = softmax(x).scalars()
+        for r in 0..<3 { #expect(abs(p[r * 5..<r * 5 + 5].reduce(0, +) - 1) < 1e-6) }
+    }
+}
