@@ -1,0 +1,73 @@
+import CChatterKernels
+
+/// Activation rows the GEMV kernels hold in registers; more rows cost one weight pass per 8.
+let gemvMaxRows = Int(CHATTER_GEMV_MAX_ROWS)
+
+/// `y = x · weightᵀ + bias` for a handful of rows, in PyTorch `linear` layout (`weight` is
+/// [out, in], row-major, f32 or bf16; `x` is [..., in] f32; the result is [..., out] f32).
+///
+/// Decode steps are bound by reading weights, so this path reads each weight once for all rows (the
+/// two CFG rows share one pass) and splits output columns across `ThreadPool.shared`. Up to 8 rows
+/// are held in registers; more rows cost one weight pass per 8 (use `matmul` / `linear` for those).
+public func gemv(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    _ = gemvRows(x, weight: weight)
+    let output = Tensor(zeros: Array(x.shape.dropLast()) + [weight.shape[0]])
+    gemv(x, weight: weight, bias: bias, into: output, isa: nil)
+    return output
+}
+
+/// As `gemv(_:weight:bias:)`, writing into a preallocated contiguous f32 `output` of shape
+/// [..., out] (the decode loop allocates nothing).
+public func gemv(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, into output: Tensor) {
+    gemv(x, weight: weight, bias: bias, into: output, isa: nil)
+}
+
+/// The rows and inner size of `x` for a GEMV against `weight`, checking shapes.
+private func gemvRows(_ x: Tensor, weight: Tensor) -> (rows: Int, inFeatures: Int) {
+    precondition(weight.rank == 2, "gemv weight must be [out, in], got \(weight.shape)")
+    precondition(x.rank >= 1 && x.shape.last == weight.shape[1],
+                 "gemv input \(x.shape) does not end in the weight's in-features \(weight.shape[1])")
+    precondition(x.dtype == .f32, "gemv input must be f32, got \(x.dtype)")
+    return (x.shape.dropLast().reduce(1, *), weight.shape[1])
+}
+
+/// The kernel entry with an optional forced instruction set (tests compare every variant).
+func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: KernelISA?) {
+    let (rows, k) = gemvRows(x, weight: weight)
+    let n = weight.shape[0]
+    precondition(weight.dtype == .f32 || weight.dtype == .bf16, "gemv weight must be f32 or bf16, got \(weight.dtype)")
+    precondition(output.shape == Array(x.shape.dropLast()) + [n], "gemv output must be \(Array(x.shape.dropLast()) + [n]), got \(output.shape)")
+    if let bias {
+        precondition(bias.shape == [n] && bias.dtype == .f32, "gemv bias must be f32 [\(n)], got \(bias.dtype) \(bias.shape)")
+    }
+    guard rows > 0, n > 0 else { return }
+    let input = x.contiguous(), weights = weight.contiguous(), biasValues = bias?.contiguous()
+    let chosen = (isa ?? KernelISA.current).c
+    let weightBytes = k * (weights.dtype == .f32 ? 4 : 2)
+    // Threads only pay off once each one streams a good share of the weights (a job costs µs).
+    let minimumColumns = max(16, (256 << 10) / max(1, weightBytes))
+
+    input.withUnsafeFloats { xBuffer in
+        output.withUnsafeMutableFloats { yBuffer in
+            let xp = xBuffer.baseAddress!, yp = yBuffer.baseAddress!
+            let bp = biasValues?.withUnsafeFloats { $0.baseAddress }
+            let wp = UnsafeRawPointer(weights.storage.baseAddress + weights.byteOffset)
+            // Pointers cross into the pool's closure as bit patterns: the tensors above outlive the
+            // synchronous parallelFor, and raw pointers are not Sendable.
+            let (xa, ya, wa, ba) = (UInt(bitPattern: xp), UInt(bitPattern: yp), UInt(bitPattern: wp), UInt(bitPattern: bp))
+            let isF32 = weights.dtype == .f32
+            ThreadPool.shared.parallelFor(n, minimumChunk: minimumColumns) { range in
+                let x = UnsafePointer<Float>(bitPattern: xa)!, y = UnsafeMutablePointer<Float>(bitPattern: ya)!
+                let bias = UnsafePointer<Float>(bitPattern: ba)
+                if isF32 {
+                    _ = chatter_gemv_f32_isa(chosen, x, k, rows, k, UnsafePointer<Float>(bitPattern: wa)!, k,
+                                             bias, y, n, range.lowerBound, range.upperBound)
+                } else {
+                    _ = chatter_gemv_bf16_isa(chosen, x, k, rows, k, UnsafePointer<UInt16>(bitPattern: wa)!, k,
+                                              bias, y, n, range.lowerBound, range.upperBound)
+                }
+            }
+        }
+    }
+    withExtendedLifetime((input, weights, biasValues)) {}
+}
