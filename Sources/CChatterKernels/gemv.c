@@ -72,45 +72,68 @@ AVX512_TARGET INLINE __m512 load16_bf16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
 }
 
-// One block of R weight rows starting at n, for M activation rows. `xtail` holds the last k % 16
-// activations of each row, zero-padded, so the tail is one more full-width step.
-#define DEFINE_AVX512_BLOCK(NAME, WTYPE, LOAD16)                                                        \
-    AVX512_TARGET INLINE void NAME(const float *x, size_t ldx, const int M, const int R, size_t k,      \
-                                   const WTYPE *w, size_t ldw, const float *bias, float *y, size_t ldy, \
-                                   size_t n, const float (*xtail)[16]) {                                \
-        __m512 acc[4][MAX_ROWS];                                                                        \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++)                                  \
-            _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++) acc[r][i] = _mm512_setzero_ps(); \
-        const size_t body = k & ~(size_t)15;                                                            \
-        for (size_t kk = 0; kk < body; kk += 16) {                                                      \
-            __m512 xv[MAX_ROWS];                                                                        \
-            _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++) xv[i] = _mm512_loadu_ps(x + i * ldx + kk); \
-            _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                            \
-                const WTYPE *p = w + (n + r) * ldw + kk;                                                \
-                _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);                            \
-                __m512 wv = LOAD16(p);                                                                  \
-                _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                          \
-                    acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);                                  \
-            }                                                                                           \
-        }                                                                                               \
-        if (body < k) {                                                                                 \
-            _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                            \
-                WTYPE padded[16] = {0};                                                                 \
-                memcpy(padded, w + (n + r) * ldw + body, (k - body) * sizeof(WTYPE));                   \
-                __m512 wv = LOAD16(padded);                                                             \
-                _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                          \
-                    acc[r][i] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xtail[i]), acc[r][i]);              \
-            }                                                                                           \
-        }                                                                                               \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                                \
-            const float b = bias ? bias[n + r] : 0.0f;                                                  \
-            _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                              \
-                y[i * ldy + n + r] = _mm512_reduce_add_ps(acc[r][i]) + b;                               \
-        }                                                                                               \
+// One block of R weight rows starting at n, for M activation rows. The main loop takes one cache
+// line of every row per iteration and prefetches PREFETCH_BYTES ahead in each row; near the row
+// ends the prefetches move on to the same offsets of the next R rows, so the next block starts warm
+// (rows are only a few KiB, and cold block starts were costing a third of the bandwidth). Past the
+// last row these prefetches point outside the matrix, which is harmless: prefetches never fault. `xtail`
+// holds the last k % LANES activations of each row, zero-padded, so the tail is one more full step.
+#define DEFINE_BLOCK(NAME, TARGET, VEC, LANES, ZERO, FMA, LOADX, REDUCE, WTYPE, LOADW)                \
+    TARGET INLINE void NAME(const float *x, size_t ldx, const int M, const int R, size_t k,            \
+                            const WTYPE *w, size_t ldw, const float *bias, float *y, size_t ldy,       \
+                            size_t n, const float (*xtail)[16]) {                                      \
+        VEC acc[4][MAX_ROWS];                                                                          \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++)                                 \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++) acc[r][i] = ZERO();         \
+        const size_t line = 64 / sizeof(WTYPE);                                                        \
+        const size_t ahead = PREFETCH_BYTES / sizeof(WTYPE);                                           \
+        const size_t lines = k - k % line;                                                             \
+        const size_t split = lines > ahead ? lines - ahead : 0;                                        \
+        size_t kk = 0;                                                                                 \
+        for (int phase = 0; phase < 2; phase++) {                                                      \
+            const size_t stop = phase == 0 ? split : lines;                                            \
+            for (; kk < stop; kk += line) {                                                            \
+                _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                       \
+                    const WTYPE *ahead_p = phase == 0 ? w + (n + r) * ldw + kk + ahead                 \
+                                                      : w + (n + R + r) * ldw + (kk + ahead - lines);  \
+                    _mm_prefetch((const char *)ahead_p, _MM_HINT_T0);                                  \
+                }                                                                                      \
+                _Pragma("clang loop unroll(full)") for (size_t s = 0; s < line; s += LANES) {          \
+                    _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                   \
+                        VEC wv = LOADW(w + (n + r) * ldw + kk + s);                                    \
+                        _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                 \
+                            acc[r][i] = FMA(wv, LOADX(x + i * ldx + kk + s), acc[r][i]);               \
+                    }                                                                                  \
+                }                                                                                      \
+            }                                                                                          \
+        }                                                                                              \
+        for (; kk + LANES <= k; kk += LANES) {                                                         \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                           \
+                VEC wv = LOADW(w + (n + r) * ldw + kk);                                                \
+                _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                         \
+                    acc[r][i] = FMA(wv, LOADX(x + i * ldx + kk), acc[r][i]);                           \
+            }                                                                                          \
+        }                                                                                              \
+        if (kk < k) {                                                                                  \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                           \
+                WTYPE padded[LANES] = {0};                                                             \
+                memcpy(padded, w + (n + r) * ldw + kk, (k - kk) * sizeof(WTYPE));                      \
+                VEC wv = LOADW(padded);                                                                \
+                _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                         \
+                    acc[r][i] = FMA(wv, LOADX(xtail[i]), acc[r][i]);                                   \
+            }                                                                                          \
+        }                                                                                              \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                               \
+            const float b = bias ? bias[n + r] : 0.0f;                                                 \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                             \
+                y[i * ldy + n + r] = REDUCE(acc[r][i]) + b;                                            \
+        }                                                                                              \
     }
 
-DEFINE_AVX512_BLOCK(block_f32_avx512, float, load16_f32)
-DEFINE_AVX512_BLOCK(block_bf16_avx512, uint16_t, load16_bf16)
+DEFINE_BLOCK(block_f32_avx512, AVX512_TARGET, __m512, 16, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+             _mm512_reduce_add_ps, float, load16_f32)
+DEFINE_BLOCK(block_bf16_avx512, AVX512_TARGET, __m512, 16, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_loadu_ps,
+             _mm512_reduce_add_ps, uint16_t, load16_bf16)
 
 // Weight rows per block: as many independent streams as the 32 zmm registers allow next to M
 // activation vectors (R·M accumulators + M activations + 1 weight).
@@ -151,45 +174,14 @@ AVX2_TARGET INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// As the AVX-512 block, 8 lanes wide; `xtail` rows hold the last k % 8 activations, zero-padded.
-#define DEFINE_AVX2_BLOCK(NAME, WTYPE, LOAD8)                                                           \
-    AVX2_TARGET INLINE void NAME(const float *x, size_t ldx, const int M, const int R, size_t k,        \
-                                 const WTYPE *w, size_t ldw, const float *bias, float *y, size_t ldy,   \
-                                 size_t n, const float (*xtail)[16]) {                                  \
-        __m256 acc[4][MAX_ROWS];                                                                        \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++)                                  \
-            _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++) acc[r][i] = _mm256_setzero_ps(); \
-        const size_t body = k & ~(size_t)7;                                                             \
-        for (size_t kk = 0; kk < body; kk += 8) {                                                       \
-            _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                            \
-                const WTYPE *p = w + (n + r) * ldw + kk;                                                \
-                _mm_prefetch((const char *)p + PREFETCH_BYTES, _MM_HINT_T0);                            \
-                __m256 wv = LOAD8(p);                                                                   \
-                _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                          \
-                    acc[r][i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + i * ldx + kk), acc[r][i]);      \
-            }                                                                                           \
-        }                                                                                               \
-        if (body < k) {                                                                                 \
-            _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                            \
-                WTYPE padded[8] = {0};                                                                  \
-                memcpy(padded, w + (n + r) * ldw + body, (k - body) * sizeof(WTYPE));                   \
-                __m256 wv = LOAD8(padded);                                                              \
-                _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                          \
-                    acc[r][i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xtail[i]), acc[r][i]);              \
-            }                                                                                           \
-        }                                                                                               \
-        _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                                \
-            const float b = bias ? bias[n + r] : 0.0f;                                                  \
-            _Pragma("clang loop unroll(full)") for (int i = 0; i < M; i++)                              \
-                y[i * ldy + n + r] = hsum8(acc[r][i]) + b;                                              \
-        }                                                                                               \
-    }
+DEFINE_BLOCK(block_f32_avx2, AVX2_TARGET, __m256, 8, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_loadu_ps, hsum8,
+             float, load8_f32)
+DEFINE_BLOCK(block_bf16_avx2, AVX2_TARGET, __m256, 8, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_loadu_ps, hsum8,
+             uint16_t, load8_bf16)
 
-DEFINE_AVX2_BLOCK(block_f32_avx2, float, load8_f32)
-DEFINE_AVX2_BLOCK(block_bf16_avx2, uint16_t, load8_bf16)
-
-// 16 ymm registers: R·M accumulators + 1 weight; activations come from L1 as FMA memory operands.
-#define AVX2_ROWS(M) ((M) <= 2 ? 4 : (M) <= 4 ? 3 : 1)
+// 16 ymm registers: R·M accumulators + 1 weight; activations come from L1 as FMA memory operands
+// (more accumulators made clang spill them inside the loop).
+#define AVX2_ROWS(M) ((M) <= 2 ? 4 : (M) <= 4 ? 2 : 1)
 
 #define DEFINE_AVX2_RANGE(NAME, BLOCK, WTYPE, M)                                                       \
     AVX2_TARGET static void NAME##_##M(const float *x, size_t ldx, size_t k, const WTYPE *w,            \

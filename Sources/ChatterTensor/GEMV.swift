@@ -1,4 +1,5 @@
 import CChatterKernels
+import Synchronization
 
 /// Activation rows the GEMV kernels hold in registers; more rows cost one weight pass per 8.
 let gemvMaxRows = Int(CHATTER_GEMV_MAX_ROWS)
@@ -43,9 +44,13 @@ func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: 
     guard rows > 0, n > 0 else { return }
     let input = x.contiguous(), weights = weight.contiguous(), biasValues = bias?.contiguous()
     let chosen = (isa ?? KernelISA.current).c
-    let weightBytes = k * (weights.dtype == .f32 ? 4 : 2)
-    // Threads only pay off once each one streams a good share of the weights (a job costs µs).
-    let minimumColumns = max(16, (256 << 10) / max(1, weightBytes))
+    let rowBytes = k * (weights.dtype == .f32 ? 4 : 2)
+    // Work is handed out in tiles of ~256 KiB of weights that threads claim as they go, rather than
+    // one fixed share each: a thread that loses its core for a while (this runs beside other work)
+    // then delays the step by one tile, not by half the matrix. Tiles are multiples of 12 columns so
+    // the kernels' 2-, 3- and 4-row blocks divide them.
+    let tileColumns = max(12, ((256 << 10) / max(1, rowBytes) + 11) / 12 * 12)
+    let tiles = (n + tileColumns - 1) / tileColumns
 
     input.withUnsafeFloats { xBuffer in
         output.withUnsafeMutableFloats { yBuffer in
@@ -56,18 +61,34 @@ func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: 
             // synchronous parallelFor, and raw pointers are not Sendable.
             let (xa, ya, wa, ba) = (UInt(bitPattern: xp), UInt(bitPattern: yp), UInt(bitPattern: wp), UInt(bitPattern: bp))
             let isF32 = weights.dtype == .f32
-            ThreadPool.shared.parallelFor(n, minimumChunk: minimumColumns) { range in
+            let runTile = { (tile: Int) in
+                let begin = tile * tileColumns, end = min(n, begin + tileColumns)
                 let x = UnsafePointer<Float>(bitPattern: xa)!, y = UnsafeMutablePointer<Float>(bitPattern: ya)!
                 let bias = UnsafePointer<Float>(bitPattern: ba)
                 if isF32 {
                     _ = chatter_gemv_f32_isa(chosen, x, k, rows, k, UnsafePointer<Float>(bitPattern: wa)!, k,
-                                             bias, y, n, range.lowerBound, range.upperBound)
+                                             bias, y, n, begin, end)
                 } else {
                     _ = chatter_gemv_bf16_isa(chosen, x, k, rows, k, UnsafePointer<UInt16>(bitPattern: wa)!, k,
-                                              bias, y, n, range.lowerBound, range.upperBound)
+                                              bias, y, n, begin, end)
                 }
+            }
+            let threads = min(ThreadPool.shared.threadCount, tiles)
+            if threads <= 1 {
+                for tile in 0..<tiles { runTile(tile) }
+                return
+            }
+            let next = TileCounter()
+            ThreadPool.shared.parallelFor(threads) { _ in
+                while case let tile = next.claim(), tile < tiles { runTile(tile) }
             }
         }
     }
     withExtendedLifetime((input, weights, biasValues)) {}
+}
+
+/// The next unclaimed tile of one `gemv` call, shared by the threads running it.
+private final class TileCounter: Sendable {
+    private let next = Atomic<Int>(0)
+    func claim() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
