@@ -5,7 +5,7 @@ import Synchronization
 let gemvMaxRows = Int(CHATTER_GEMV_MAX_ROWS)
 
 /// `y = x · weightᵀ + bias` for a handful of rows, in PyTorch `linear` layout (`weight` is
-/// [out, in], row-major, f32 or bf16; `x` is [..., in] f32; the result is [..., out] f32).
+/// [out, in], row-major, f32, bf16 or q8_0; `x` is [..., in] f32; the result is [..., out] f32).
 ///
 /// Decode steps are bound by reading weights, so this path reads each weight once for all rows (the
 /// two CFG rows share one pass) and splits output columns across `ThreadPool.shared`. Up to 8 rows
@@ -36,7 +36,9 @@ private func gemvRows(_ x: Tensor, weight: Tensor) -> (rows: Int, inFeatures: In
 func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: KernelISA?) {
     let (rows, k) = gemvRows(x, weight: weight)
     let n = weight.shape[0]
-    precondition(weight.dtype == .f32 || weight.dtype == .bf16, "gemv weight must be f32 or bf16, got \(weight.dtype)")
+    precondition([.f32, .bf16, .q8_0].contains(weight.dtype), "gemv weight must be f32, bf16 or q8_0, got \(weight.dtype)")
+    precondition(weight.dtype != .q8_0 || k % Quantization.blockElements == 0,
+                 "q8_0 gemv needs in-features that are a multiple of 32 (whole blocks per row), got \(k)")
     precondition(output.shape == Array(x.shape.dropLast()) + [n], "gemv output must be \(Array(x.shape.dropLast()) + [n]), got \(output.shape)")
     if let bias {
         precondition(bias.shape == [n] && bias.dtype == .f32, "gemv bias must be f32 [\(n)], got \(bias.dtype) \(bias.shape)")
@@ -44,7 +46,7 @@ func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: 
     guard rows > 0, n > 0 else { return }
     let input = x.contiguous(), weights = weight.contiguous(), biasValues = bias?.contiguous()
     let chosen = (isa ?? KernelISA.current).c
-    let rowBytes = k * (weights.dtype == .f32 ? 4 : 2)
+    let rowBytes = weights.dtype.byteCount(elements: k)!
     // Work is handed out in tiles of ~256 KiB of weights that threads claim as they go, rather than
     // one fixed share each: a thread that loses its core for a while (this runs beside other work)
     // then delays the step by one tile, not by half the matrix. Tiles are multiples of 12 columns so
@@ -60,16 +62,20 @@ func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: 
             // Pointers cross into the pool's closure as bit patterns: the tensors above outlive the
             // synchronous parallelFor, and raw pointers are not Sendable.
             let (xa, ya, wa, ba) = (UInt(bitPattern: xp), UInt(bitPattern: yp), UInt(bitPattern: wp), UInt(bitPattern: bp))
-            let isF32 = weights.dtype == .f32
+            let dtype = weights.dtype
             let runTile = { (tile: Int) in
                 let begin = tile * tileColumns, end = min(n, begin + tileColumns)
                 let x = UnsafePointer<Float>(bitPattern: xa)!, y = UnsafeMutablePointer<Float>(bitPattern: ya)!
                 let bias = UnsafePointer<Float>(bitPattern: ba)
-                if isF32 {
+                switch dtype {
+                case .f32:
                     _ = chatter_gemv_f32_isa(chosen, x, k, rows, k, UnsafePointer<Float>(bitPattern: wa)!, k,
                                              bias, y, n, begin, end)
-                } else {
+                case .bf16:
                     _ = chatter_gemv_bf16_isa(chosen, x, k, rows, k, UnsafePointer<UInt16>(bitPattern: wa)!, k,
+                                              bias, y, n, begin, end)
+                default:
+                    _ = chatter_gemv_q8_0_isa(chosen, x, k, rows, k, UnsafePointer<UInt8>(bitPattern: wa)!, rowBytes,
                                               bias, y, n, begin, end)
                 }
             }

@@ -50,9 +50,9 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 
 /// PyTorch `nn.functional.linear`: `x · weightᵀ + bias`, `weight` [out, in], `x` [..., in].
 ///
-/// Up to 8 rows go through `gemv` (one pass over the weights, bf16 weights read as bf16); more rows
-/// go through `cblas_sgemm`. bf16 weights with more than 8 rows are widened to f32 per call, which
-/// costs a weight-sized allocation: keep weights of compute-bound layers in f32.
+/// Up to 8 rows go through `gemv` (one pass over the weights, bf16 / q8_0 weights read as stored);
+/// more rows go through `cblas_sgemm`. bf16 and q8_0 weights with more than 8 rows are widened to
+/// f32 per call, which costs a weight-sized allocation: keep weights of compute-bound layers in f32.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     precondition(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
     precondition(x.rank >= 1 && x.shape.last == weight.shape[1],

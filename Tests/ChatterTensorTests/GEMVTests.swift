@@ -67,3 +67,23 @@ import Testing
         #expect(y.scalars() == [11, 25, 14, 31])
     }
 }
+
+/// q8_0 weights have no torch counterpart; the reference is the f32 product with the dequantised
+/// weights (exact: scale · int8 in f32), so the tolerance is the same 1e-5.
+@Suite struct GEMVQ8Tests {
+    @Test(arguments: [(1, 32, 5), (2, 64, 13), (3, 1024, 257), (4, 96, 7), (8, 2048, 37), (11, 160, 9)])
+    func matchesDequantisedProduct(rows: Int, k: Int, n: Int) {
+        var generator = SplitMix(seed: UInt64(rows * k + n))
+        let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() })
+        let weight = Tensor(shape: [n, k], scalars: (0..<n * k).map { _ in generator.nextFloat() * 0.05 }).converted(to: .q8_0)
+        let bias = Tensor(shape: [n], scalars: (0..<n).map { _ in generator.nextFloat() })
+        let dequantised = Tensor(shape: [n, k], scalars: weight.scalars())
+        let expected = matmul(x, dequantised, transposeB: true).scalars().enumerated().map { $0.element + bias.scalars()[$0.offset % n] }
+        for isa in KernelISA.available {
+            let output = Tensor(zeros: [rows, n])
+            gemv(x, weight: weight, bias: bias, into: output, isa: isa)
+            expectParity(output.scalars(), expected, tolerance: GEMVTests.tolerance, "q8_0 \(rows)x\(k)x\(n) \(isa)")
+        }
+        expectParity(linear(x, weight: weight, bias: bias).scalars(), expected, tolerance: GEMVTests.tolerance, "q8_0 linear \(rows)x\(k)x\(n)")
+    }
+}

@@ -49,6 +49,14 @@ chatter_isa chatter_gemv_bf16_isa(chatter_isa isa, const float *x, size_t ldx, s
                                   const uint16_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                   size_t n_begin, size_t n_end);
 
+/// The same over q8_0 weights: each row is k / 32 blocks of 34 bytes (an f16 scale, then 32 int8),
+/// `ldw` is the row stride in bytes, and k must be a multiple of 32.
+void chatter_gemv_q8_0(const float *x, size_t ldx, size_t m, size_t k, const uint8_t *w, size_t ldw,
+                       const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end);
+chatter_isa chatter_gemv_q8_0_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
+                                  const uint8_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
+                                  size_t n_begin, size_t n_end);
+
 #ifdef __cplusplus
 }
 #endif
