@@ -2,9 +2,9 @@ import COpenBLAS
 import ChatterTensor
 import Foundation
 
-/// Weight-read bandwidth of the decode-step products (T3 shapes, M = 1 and the two CFG rows), ours
-/// beside OpenBLAS, on weights that are not in any cache: each call reads a different copy, and the
-/// copies together are far larger than the L3.
+/// Weight-read bandwidth of the decode-step products (T3 shapes, M = 1 and the two CFG rows): ours
+/// over f32, bf16 and q8_0 weights beside OpenBLAS over f32, on weights that are not in any cache
+/// (each call reads a different copy; each dtype's copies together are far larger than the L3).
 struct GEMVBench {
     let footprintMiB: Int
     let repetitions: Int
@@ -14,58 +14,57 @@ struct GEMVBench {
     func run() -> [String: Any] {
         var cases: [[String: Any]] = []
         for shape in Self.shapes {
-            for dtype in [DType.f32, .bf16] {
-                let copies = WeightCopies(n: shape.n, k: shape.k, dtype: dtype, footprintMiB: footprintMiB)
-                for rows in [1, 2] {
-                    let x = Tensor(shape: [rows, shape.k], scalars: (0..<rows * shape.k).map { Float($0 % 7) * 0.1 - 0.3 })
-                    let y = Tensor(zeros: [rows, shape.n])
+            let sets = [DType.f32, .bf16, .q8_0].map { WeightCopies(n: shape.n, k: shape.k, dtype: $0, footprintMiB: footprintMiB) }
+            for rows in [1, 2] {
+                let x = Tensor(shape: [rows, shape.k], scalars: (0..<rows * shape.k).map { Float($0 % 7) * 0.1 - 0.3 })
+                let y = Tensor(zeros: [rows, shape.n])
+                let f32 = sets[0]
+                var contenders: [(name: String, copies: WeightCopies, body: (Int) -> Void)] = [
+                    ("OpenBLAS", f32, { i in Self.openBLAS(x: x, weight: f32.tensors[i], y: y, rows: rows, n: shape.n, k: shape.k) }),
+                ]
+                for set in sets {
+                    contenders.append(("ours", set, { i in gemv(x, weight: set.tensors[i], into: y) }))
+                }
+                let times = measure(contenders.map { ($0.copies.tensors.count, $0.body) })
+                let ourF32 = times[1]
+                for (index, contender) in contenders.enumerated() {
+                    let seconds = times[index], set = contender.copies
                     var entry: [String: Any] = [
-                        "m": rows, "n": shape.n, "k": shape.k, "weight_dtype": dtype.rawValue,
-                        "weight_bytes": copies.bytesPerCopy, "distinct_copies": copies.tensors.count,
+                        "m": rows, "n": shape.n, "k": shape.k, "weight_dtype": set.dtype.rawValue.lowercased(),
+                        "implementation": contender.name, "weight_bytes": set.bytesPerCopy,
+                        "distinct_copies": set.tensors.count, "us": rounded(seconds * 1e6, 2),
+                        "weight_gb_s": rounded(Double(set.bytesPerCopy) / seconds / 1e9, 2),
                     ]
-                    var contenders: [(Int) -> Void] = [{ i in gemv(x, weight: copies.tensors[i], into: y) }]
-                    if dtype == .f32 {
-                        contenders.append { i in
-                            Self.openBLAS(x: x, weight: copies.tensors[i], y: y, rows: rows, n: shape.n, k: shape.k)
-                        }
+                    if contender.name == "OpenBLAS" {
+                        entry["routine"] = rows == 1 ? "cblas_sgemv" : "cblas_sgemm"
+                        entry["ours_f32_speedup"] = rounded(seconds / ourF32, 2)
+                    } else {
+                        entry["routine"] = "gemv (\(KernelISA.current))"
+                        entry["speedup_vs_ours_f32"] = rounded(ourF32 / seconds, 2)
                     }
-                    let times = measure(copies: copies.tensors.count, contenders)
-                    let ours = times[0]
-                    entry["ours_us"] = rounded(ours * 1e6, 2)
-                    entry["ours_gb_s"] = rounded(Double(copies.bytesPerCopy) / ours / 1e9, 2)
-                    var line = "gemv m=\(rows) \(shape.n)x\(shape.k) \(dtype): ours \(rounded(ours * 1e6, 1)) µs = \(entry["ours_gb_s"]!) GB/s"
-                    if dtype == .f32 {
-                        let blas = times[1]
-                        entry["openblas_routine"] = rows == 1 ? "cblas_sgemv" : "cblas_sgemm"
-                        entry["openblas_us"] = rounded(blas * 1e6, 2)
-                        entry["openblas_gb_s"] = rounded(Double(copies.bytesPerCopy) / blas / 1e9, 2)
-                        entry["speedup_vs_openblas"] = rounded(blas / ours, 2)
-                        line += ", OpenBLAS \(rounded(blas * 1e6, 1)) µs = \(entry["openblas_gb_s"]!) GB/s"
-                    }
-                    note(line)
+                    note("gemv m=\(rows) \(shape.n)x\(shape.k) \(contender.name) \(set.dtype): \(rounded(seconds * 1e6, 1)) µs = \(entry["weight_gb_s"]!) GB/s")
                     cases.append(entry)
                 }
             }
         }
-        addBF16Speedups(&cases)
         return [
-            "method": "median over \(repetitions) sweeps (ours and OpenBLAS alternating) through ≥ \(footprintMiB) MiB of distinct weight copies; weight GB/s = weight bytes / time per call",
+            "method": "median over \(repetitions) sweeps through ≥ \(footprintMiB) MiB of distinct weight copies per dtype, the contenders taking turns within each sweep; weight GB/s = weight bytes / time per call",
             "cases": cases,
         ]
     }
 
-    /// Seconds per call of each contender: the median over repetitions of a sweep through every copy.
-    /// Contenders take turns within each repetition so that both see the same machine (this host is
-    /// shared, and its load drifts over seconds).
-    private func measure(copies: Int, _ contenders: [(Int) -> Void]) -> [Double] {
+    /// Seconds per call of each contender (copies, body): the median over repetitions of a sweep
+    /// through every copy. Contenders take turns within each repetition so that all see the same
+    /// machine (this host is shared, and its load drifts over seconds).
+    private func measure(_ contenders: [(copies: Int, body: (Int) -> Void)]) -> [Double] {
         var perCall = [[Double]](repeating: [], count: contenders.count)
         for repetition in -1..<repetitions {  // repetition -1 warms up: page faults, thread start
-            for (index, body) in contenders.enumerated() {
+            for (index, contender) in contenders.enumerated() {
                 // OpenBLAS workers spin for a while after each call; let them sleep before timing.
                 usleep(150_000)
                 let start = now()
-                for i in 0..<copies { body(i) }
-                if repetition >= 0 { perCall[index].append(Double(now() - start) / 1e9 / Double(copies)) }
+                for i in 0..<contender.copies { contender.body(i) }
+                if repetition >= 0 { perCall[index].append(Double(now() - start) / 1e9 / Double(contender.copies)) }
             }
         }
         return perCall.map(median)
@@ -86,37 +85,35 @@ struct GEMVBench {
             }
         }
     }
-
-    /// bf16 over f32 time ratio of our kernel at each shape and row count.
-    private func addBF16Speedups(_ cases: inout [[String: Any]]) {
-        for index in cases.indices where cases[index]["weight_dtype"] as? String == "BF16" {
-            let key = { (c: [String: Any]) in "\(c["m"]!) \(c["n"]!) \(c["k"]!)" }
-            if let f32 = cases.first(where: { $0["weight_dtype"] as? String == "F32" && key($0) == key(cases[index]) }),
-               let f32Time = f32["ours_us"] as? Double, let bf16Time = cases[index]["ours_us"] as? Double {
-                cases[index]["speedup_vs_ours_f32"] = rounded(f32Time / bf16Time, 2)
-            }
-        }
-    }
 }
 
 /// Enough distinct copies of one weight matrix to cover the footprint (at least two).
 struct WeightCopies {
+    let dtype: DType
     let tensors: [Tensor]
     let bytesPerCopy: Int
 
     init(n: Int, k: Int, dtype: DType, footprintMiB: Int) {
-        bytesPerCopy = n * k * dtype.elementBytes!
+        self.dtype = dtype
+        bytesPerCopy = dtype.byteCount(elements: n * k)!
         let count = max(2, (footprintMiB << 20 + bytesPerCopy - 1) / bytesPerCopy)
+        let bytes = bytesPerCopy
         tensors = (0..<count).map { copy in
             let tensor = Tensor(zeros: [n, k], dtype: dtype)
-            let elements = n * k
-            // Small varied values; writing every page also makes the memory resident.
-            if dtype == .f32 {
-                let p = tensor.storage.baseAddress.bindMemory(to: Float.self, capacity: elements)
-                for i in 0..<elements { p[i] = Float((i &+ copy) % 13) * 0.01 - 0.06 }
-            } else {
-                let p = tensor.storage.baseAddress.bindMemory(to: UInt16.self, capacity: elements)
-                for i in 0..<elements { p[i] = BFloat16(Float((i &+ copy) % 13) * 0.01 - 0.06).bitPattern }
+            let base = tensor.storage.baseAddress
+            // Small varied values, written directly in each format; writing every page also makes
+            // the memory resident before timing.
+            switch dtype {
+            case .f32:
+                let p = base.bindMemory(to: Float.self, capacity: n * k)
+                for i in 0..<(n * k) { p[i] = Float((i &+ copy) % 13) * 0.01 - 0.06 }
+            case .bf16:
+                let p = base.bindMemory(to: UInt16.self, capacity: n * k)
+                for i in 0..<(n * k) { p[i] = BFloat16(Float((i &+ copy) % 13) * 0.01 - 0.06).bitPattern }
+            default:
+                let p = base.bindMemory(to: UInt8.self, capacity: bytes)
+                for i in 0..<bytes { p[i] = UInt8(truncatingIfNeeded: (i &+ copy) % 13 &* 9) }
+                for block in stride(from: 0, to: bytes, by: 34) { base.storeBytes(of: Float16(0.001), toByteOffset: block, as: Float16.self) }
             }
             return tensor
         }

@@ -44,6 +44,18 @@ import Testing
         expectParity(matmul(odd, other), matmul(odd.contiguous(), other), tolerance: 0, "copied operand")
     }
 
+    @Test func matrixTimesBatchRepeatsTheMatrix() {
+        var generator = SplitMix(seed: 11)
+        let a = Tensor(shape: [5, 6], scalars: (0..<30).map { _ in generator.nextFloat() })
+        let b = Tensor(shape: [3, 6, 4], scalars: (0..<72).map { _ in generator.nextFloat() })
+        let product = matmul(a, b)
+        #expect(product.shape == [3, 5, 4])
+        for batch in 0..<3 {
+            let expected = matmul(a, b.slice(0, batch..<(batch + 1)).reshaped([6, 4]))
+            expectParity(product.slice(0, batch..<(batch + 1)).reshaped([5, 4]), expected, tolerance: 0, "batch \(batch)")
+        }
+    }
+
     @Test func linearWithManyRowsMatchesTorch() throws {
         let fixture = try Fixture("ops/matmul")
         for testCase in fixture.cases where testCase.string("kind") == "linear" {
