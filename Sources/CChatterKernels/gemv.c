@@ -1,6 +1,7 @@
 // Skinny GEMM for the memory-bound decode loop: y[m, n] = bias[n] + Σ_k x[m, k] · w[n, k] for up to
 // 8 activation rows. Every weight element is loaded once and multiplied into all rows, so two CFG
-// rows cost one pass over the weights. Weights are f32 or bf16 (widened exactly by a 16-bit shift);
+// rows cost one pass over the weights. Weights are f32 or bf16 (widened exactly by a 16-bit shift;
+// q8_0 lives in gemv_q8_0.c);
 // activations and accumulation stay f32, so results match torch's `x @ w.float().T`.
 //
 // Each ISA variant is one body instantiated for constant (rows, weight rows per block) pairs through
@@ -16,8 +17,9 @@
 #define MAX_ROWS CHATTER_GEMV_MAX_ROWS
 #define INLINE static inline __attribute__((always_inline))
 
-// How far ahead (bytes) each weight row stream is prefetched. The hardware prefetcher follows a few
-// sequential streams well, but with 4–8 rows read in lockstep it ramps up late at every row start.
+// How far ahead (bytes) each weight row stream is prefetched. The hardware prefetchers stop at 4 KiB
+// page boundaries and a weight row is often exactly one page (1024 f32), so with 2–4 rows read in
+// lockstep they would ramp up again at every row start. 512 measured worse; 2048 no better.
 #define PREFETCH_BYTES 1024
 
 INLINE float widen_bf16(uint16_t bits) {
@@ -208,6 +210,13 @@ static const range_bf16_fn bf16_avx512[MAX_ROWS] = ROW_TABLE(range_bf16_avx512);
 static const range_f32_fn f32_avx2[MAX_ROWS] = ROW_TABLE(range_f32_avx2);
 static const range_bf16_fn bf16_avx2[MAX_ROWS] = ROW_TABLE(range_bf16_avx2);
 
+// The zero-padded last (k % width) activations of every row, so vector tails need no masking.
+static void fill_tail(const float *x, size_t ldx, size_t m, size_t k, size_t width, float tail[MAX_ROWS][16]) {
+    memset(tail, 0, sizeof(float) * MAX_ROWS * 16);
+    size_t body = k - k % width;
+    for (size_t i = 0; i < m; i++) memcpy(tail[i], x + i * ldx + body, (k - body) * sizeof(float));
+}
+
 #endif  // __x86_64__
 
 // MARK: - Dispatch
@@ -215,13 +224,6 @@ static const range_bf16_fn bf16_avx2[MAX_ROWS] = ROW_TABLE(range_bf16_avx2);
 static chatter_isa usable(chatter_isa requested) {
     chatter_isa best = chatter_kernels_isa();
     return requested > best ? best : requested;
-}
-
-// The zero-padded last (k % width) activations of every row, so vector tails need no masking.
-static void fill_tail(const float *x, size_t ldx, size_t m, size_t k, size_t width, float tail[MAX_ROWS][16]) {
-    memset(tail, 0, sizeof(float) * MAX_ROWS * 16);
-    size_t body = k - k % width;
-    for (size_t i = 0; i < m; i++) memcpy(tail[i], x + i * ldx + body, (k - body) * sizeof(float));
 }
 
 chatter_isa chatter_gemv_f32_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
