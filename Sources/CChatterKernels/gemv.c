@@ -1,8 +1,8 @@
 // Skinny GEMM for the memory-bound decode loop: y[m, n] = bias[n] + Σ_k x[m, k] · w[n, k] for up to
 // 8 activation rows. Every weight element is loaded once and multiplied into all rows, so two CFG
 // rows cost one pass over the weights. Weights are f32 or bf16 (widened exactly by a 16-bit shift;
-// q8_0 lives in gemv_q8_0.c);
-// activations and accumulation stay f32, so results match torch's `x @ w.float().T`.
+// q8_0 lives in gemv_q8_0.c); activations and accumulation stay f32, so results match torch's
+// `x @ w.float().T`.
 //
 // Each ISA variant is one body instantiated for constant (rows, weight rows per block) pairs through
 // always-inline helpers: with the sizes known the compiler keeps every accumulator in a register.

@@ -79,7 +79,10 @@ func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: 
                                               bias, y, n, begin, end)
                 }
             }
-            let threads = min(ThreadPool.shared.threadCount, tiles)
+            // Handing work to the pool costs a few µs (a cached 2×128×1024 product took 4.4 µs on one
+            // thread, 8 µs on two), about what a second thread saves on 1 MiB of uncached weights:
+            // smaller products run on the calling thread.
+            let threads = rowBytes * n < (1 << 20) ? 1 : min(ThreadPool.shared.threadCount, tiles)
             if threads <= 1 {
                 for tile in 0..<tiles { runTile(tile) }
                 return
