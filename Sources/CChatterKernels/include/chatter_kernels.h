@@ -25,6 +25,38 @@ chatter_isa chatter_kernels_isa(void);
 /// A human-readable name of `isa`.
 const char *chatter_isa_name(chatter_isa isa);
 
+/// Activation rows the GEMV kernels hold in registers; more rows cost one weight pass per 8.
+#define CHATTER_GEMV_MAX_ROWS 8
+
+/// Skinny GEMM in PyTorch `linear` layout, for the memory-bound decode loop:
+///
+///     y[i * ldy + n] = bias[n] + Σ_{t < k} x[i * ldx + t] · w[n * ldw + t]
+///
+/// for rows i < m and output columns n_begin ≤ n < n_end (callers split N across threads). All m
+/// rows share one pass over the weights. `bias` may be NULL. Accumulation is f32; bf16 weights are
+/// widened exactly (a 16-bit shift), activations are never rounded.
+void chatter_gemv_f32(const float *x, size_t ldx, size_t m, size_t k, const float *w, size_t ldw,
+                      const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end);
+void chatter_gemv_bf16(const float *x, size_t ldx, size_t m, size_t k, const uint16_t *w, size_t ldw,
+                       const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end);
+
+/// The same with the instruction set chosen by the caller (tests run every variant and compare).
+/// `isa` is lowered to what `chatter_kernels_isa()` allows, never raised; returns the ISA that ran.
+chatter_isa chatter_gemv_f32_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
+                                 const float *w, size_t ldw, const float *bias, float *y, size_t ldy,
+                                 size_t n_begin, size_t n_end);
+chatter_isa chatter_gemv_bf16_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
+                                  const uint16_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
+                                  size_t n_begin, size_t n_end);
+
+/// The same over q8_0 weights: each row is k / 32 blocks of 34 bytes (an f16 scale, then 32 int8),
+/// `ldw` is the row stride in bytes, and k must be a multiple of 32.
+void chatter_gemv_q8_0(const float *x, size_t ldx, size_t m, size_t k, const uint8_t *w, size_t ldw,
+                       const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end);
+chatter_isa chatter_gemv_q8_0_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
+                                  const uint8_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
+                                  size_t n_begin, size_t n_end);
+
 #ifdef __cplusplus
 }
 #endif

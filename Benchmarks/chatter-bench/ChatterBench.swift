@@ -1,0 +1,69 @@
+import ArgumentParser
+import COpenBLAS
+import ChatterTensor
+import Foundation
+
+/// `swift run -c release chatter-bench <suite>`: one JSON document on stdout, notes on stderr.
+@main
+struct ChatterBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatter-bench",
+        abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
+
+    enum Suite: String, ExpressibleByArgument, CaseIterable {
+        case gemm, gemv, membw, all
+    }
+
+    @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var suite: Suite = .all
+
+    @Option(help: "Threads for our kernels and for OpenBLAS (default: CHATTERSTREAM_THREADS or all cores).")
+    var threads: Int = ThreadPool.defaultThreadCount
+
+    @Option(help: "Timed repetitions per case; the median is reported.")
+    var repetitions: Int = 9
+
+    @Option(help: "MiB of distinct weight copies the GEMV suite rotates through, to defeat the caches.")
+    var weightFootprint: Int = 512
+
+    @Option(help: "MiB read by the memory-bandwidth probe.")
+    var bufferSize: Int = 1024
+
+    mutating func run() throws {
+        precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
+        ThreadPool.shared.threadCount = threads
+        openblas_set_num_threads(Int32(threads))
+        var document: [String: Any] = ["machine": Machine.describe(threads: threads), "suite": suite.rawValue]
+        if suite == .membw || suite == .all {
+            document["membw"] = MemoryBandwidth(megabytes: bufferSize, repetitions: repetitions).run()
+        }
+        if suite == .gemv || suite == .all {
+            document["gemv"] = GEMVBench(footprintMiB: weightFootprint, repetitions: repetitions).run()
+        }
+        if suite == .gemm || suite == .all {
+            document["gemm"] = GEMMBench(repetitions: repetitions).run()
+        }
+        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+}
+
+/// A human note on stderr (stdout carries only the JSON document).
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Monotonic nanoseconds.
+func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Rounds for JSON readability.
+func rounded(_ value: Double, _ digits: Int = 3) -> Double {
+    let scale = pow(10, Double(digits))
+    return (value * scale).rounded() / scale
+}

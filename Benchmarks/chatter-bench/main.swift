@@ -1,2 +1,0 @@
-import ChatterTensor
-print("{}")

@@ -1,0 +1,133 @@
+import COpenBLAS
+
+/// Matrix product through OpenBLAS `cblas_sgemm`, f32.
+///
+/// `a` is [M, K] (or [K, M] with `transposeA`), `b` is [K, N] (or [N, K] with `transposeB`); either
+/// may carry a leading batch axis ([B, …]). A 3-D operand against a 2-D one broadcasts the 2-D
+/// matrix over the batch; two 3-D operands need equal batches. The result is a new contiguous
+/// [M, N] or [B, M, N] tensor.
+///
+/// Operands are not copied when each matrix has one unit stride: a transposed view of a contiguous
+/// matrix becomes BLAS's transpose flag with the original leading dimension.
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    precondition((2...3).contains(a.rank) && (2...3).contains(b.rank),
+                 "matmul needs 2-D or 3-D operands, got \(a.shape) and \(b.shape)")
+    precondition(a.dtype == .f32 && b.dtype == .f32, "matmul needs f32 operands, got \(a.dtype) and \(b.dtype)")
+    let (m, k) = transposeA ? (a.shape[a.rank - 1], a.shape[a.rank - 2]) : (a.shape[a.rank - 2], a.shape[a.rank - 1])
+    let (kb, n) = transposeB ? (b.shape[b.rank - 1], b.shape[b.rank - 2]) : (b.shape[b.rank - 2], b.shape[b.rank - 1])
+    precondition(k == kb, "matmul inner sizes differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+    let batchA = a.rank == 3 ? a.shape[0] : nil, batchB = b.rank == 3 ? b.shape[0] : nil
+    if let batchA, let batchB {
+        precondition(batchA == batchB, "matmul batch sizes differ: \(a.shape) and \(b.shape)")
+    }
+
+    // [B, M, K] · [K, N] is one GEMM with B·M rows when A's batch and row axes fold together.
+    if a.rank == 3, b.rank == 2, !transposeA, a.isContiguous {
+        return matmul(a.reshaped([a.shape[0] * m, k]), b, transposeB: transposeB).reshaped([a.shape[0], m, n])
+    }
+
+    let batch = batchA ?? batchB ?? 1
+    let output = Tensor(zeros: (a.rank == 3 || b.rank == 3 ? [batch] : []) + [m, n])
+    guard m > 0, n > 0 else { return output }
+    if k == 0 { return output }
+    let left = BLASMatrix(a), right = BLASMatrix(b)
+    output.withUnsafeMutableFloats { c in
+        for index in 0..<batch {
+            left.withPointer(batch: index) { ap in
+                right.withPointer(batch: index) { bp in
+                    cblas_sgemm(CblasRowMajor,
+                                left.transposed != transposeA ? CblasTrans : CblasNoTrans,
+                                right.transposed != transposeB ? CblasTrans : CblasNoTrans,
+                                Int32(m), Int32(n), Int32(k), 1, ap, Int32(left.leadingDimension),
+                                bp, Int32(right.leadingDimension), 0,
+                                c.baseAddress! + index * m * n, Int32(n))
+                }
+            }
+        }
+    }
+    return output
+}
+
+/// PyTorch `nn.functional.linear`: `x · weightᵀ + bias`, `weight` [out, in], `x` [..., in].
+///
+/// Up to 8 rows go through `gemv` (one pass over the weights, bf16 / q8_0 weights read as stored);
+/// more rows go through `cblas_sgemm`. bf16 and q8_0 weights with more than 8 rows are widened to
+/// f32 per call, which costs a weight-sized allocation: keep weights of compute-bound layers in f32.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    precondition(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
+    precondition(x.rank >= 1 && x.shape.last == weight.shape[1],
+                 "linear input \(x.shape) does not end in the weight's in-features \(weight.shape[1])")
+    let rows = x.shape.dropLast().reduce(1, *)
+    let outFeatures = weight.shape[0]
+    if rows <= gemvMaxRows {
+        return gemv(x, weight: weight, bias: bias)
+    }
+    if let bias {
+        precondition(bias.shape == [outFeatures] && bias.dtype == .f32,
+                     "linear bias must be f32 [\(outFeatures)], got \(bias.dtype) \(bias.shape)")
+    }
+    let w = weight.dtype == .f32 ? weight : weight.converted(to: .f32)
+    let input = x.contiguous().reshaped([rows, weight.shape[1]])
+    let matrix = BLASMatrix(w)
+    let output = Tensor(zeros: [rows, outFeatures])
+    output.withUnsafeMutableFloats { c in
+        // Seeding C with the bias and using beta = 1 adds it inside the GEMM, with no second pass.
+        if let bias {
+            bias.contiguous().withUnsafeFloats { b in
+                for row in 0..<rows { (c.baseAddress! + row * outFeatures).update(from: b.baseAddress!, count: outFeatures) }
+            }
+        }
+        input.withUnsafeFloats { xp in
+            matrix.withPointer(batch: 0) { wp in
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, matrix.transposed ? CblasNoTrans : CblasTrans,
+                            Int32(rows), Int32(outFeatures), Int32(weight.shape[1]), 1,
+                            xp.baseAddress!, Int32(weight.shape[1]), wp, Int32(matrix.leadingDimension),
+                            bias == nil ? 0 : 1, c.baseAddress!, Int32(outFeatures))
+            }
+        }
+    }
+    return output.reshaped(Array(x.shape.dropLast()) + [outFeatures])
+}
+
+/// How one operand of a GEMM is handed to BLAS: a row-major matrix (or batch of them) described by
+/// a leading dimension and whether it is stored transposed relative to its logical shape.
+struct BLASMatrix {
+    /// The tensor whose storage is read (the operand itself, or a contiguous copy).
+    let source: Tensor
+    /// True when the logical [rows, cols] matrix is stored column-major (a transposed view).
+    let transposed: Bool
+    let leadingDimension: Int
+    let batchStride: Int
+
+    init(_ tensor: Tensor) {
+        let rank = tensor.rank
+        let rows = tensor.shape[rank - 2], cols = tensor.shape[rank - 1]
+        let rowStride = tensor.strides[rank - 2], colStride = tensor.strides[rank - 1]
+        let batchStride = rank == 3 ? tensor.strides[0] : 0
+        // A size-1 axis may carry any stride; only the axis that moves matters.
+        if (cols == 1 || colStride == 1) && (rows == 1 || rowStride >= cols) && rowStride >= 0 {
+            self.init(source: tensor, transposed: false, leadingDimension: rows == 1 ? max(1, cols) : max(1, rowStride),
+                      batchStride: batchStride)
+        } else if (rows == 1 || rowStride == 1) && (cols == 1 || colStride >= rows) && colStride >= 0 {
+            self.init(source: tensor, transposed: true, leadingDimension: cols == 1 ? max(1, rows) : max(1, colStride),
+                      batchStride: batchStride)
+        } else {
+            let copy = tensor.copy()
+            self.init(source: copy, transposed: false, leadingDimension: max(1, cols),
+                      batchStride: rank == 3 ? rows * cols : 0)
+        }
+    }
+
+    private init(source: Tensor, transposed: Bool, leadingDimension: Int, batchStride: Int) {
+        self.source = source
+        self.transposed = transposed
+        self.leadingDimension = leadingDimension
+        self.batchStride = batchStride
+    }
+
+    /// Calls `body` with the first element of matrix `batch` (a 2-D operand repeats for every batch).
+    func withPointer<R>(batch: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        let base = (source.storage.baseAddress + source.byteOffset).assumingMemoryBound(to: Float.self)
+        return withExtendedLifetime(source) { body(base + batch * batchStride) }
+    }
+}

@@ -1,0 +1,90 @@
+import Testing
+@testable import ChatterTensor
+
+/// Parity of `matmul` and `linear` (sgemm path) with torch; fixture `ops/matmul`.
+/// Tolerance: max|err| / max|ref| ≤ 1e-5 (f32 accumulation, different summation order).
+@Suite struct MatMulTests {
+    static let tolerance: Float = 1e-5
+
+    @Test func matmulMatchesTorch() throws {
+        let fixture = try Fixture("ops/matmul")
+        for testCase in fixture.cases where testCase.string("kind") == "matmul" {
+            let a = try fixture.tensor(testCase, "a"), b = try fixture.tensor(testCase, "b")
+            let expected = try fixture.tensor(testCase, "output")
+            let ta = testCase.bool("transpose_a"), tb = testCase.bool("transpose_b")
+            expectParity(matmul(a, b, transposeA: ta, transposeB: tb), expected, tolerance: Self.tolerance,
+                         "\(testCase) flags")
+            // The same product from transposed views instead of flags.
+            let va = ta ? a.transposed() : a, vb = tb ? b.transposed() : b
+            expectParity(matmul(va, vb), expected, tolerance: Self.tolerance, "\(testCase) views")
+        }
+    }
+
+    @Test func transposedViewsReachBLASWithoutCopy() {
+        let a = Tensor(shape: [3, 4], scalars: (0..<12).map(Float.init))
+        let view = BLASMatrix(a.transposed())
+        #expect(view.transposed && view.leadingDimension == 4)
+        #expect(view.source.storage === a.storage)
+        let plain = BLASMatrix(a)
+        #expect(!plain.transposed && plain.leadingDimension == 4 && plain.source.storage === a.storage)
+        // A row slice keeps its parent's leading dimension.
+        let sliced = BLASMatrix(Tensor(zeros: [5, 6]).slice(1, 1..<4))
+        #expect(!sliced.transposed && sliced.leadingDimension == 6)
+    }
+
+    @Test func stridedBatchesMatchContiguousCopies() {
+        var generator = SplitMix(seed: 7)
+        let base = Tensor(shape: [4, 5, 6], scalars: (0..<120).map { _ in generator.nextFloat() })
+        let weight = Tensor(shape: [6, 3], scalars: (0..<18).map { _ in generator.nextFloat() })
+        // Batch axis moved inside: strided, but each matrix is still BLAS-compatible (no fold, no copy).
+        let view = base.permuted([1, 0, 2])
+        expectParity(matmul(view, weight), matmul(view.contiguous(), weight), tolerance: 0, "strided \(view.strides)")
+        let odd = base.permuted([2, 1, 0])  // [6, 5, 4], no unit stride in the last two axes
+        let other = Tensor(shape: [6, 4, 2], scalars: (0..<48).map { _ in generator.nextFloat() })
+        expectParity(matmul(odd, other), matmul(odd.contiguous(), other), tolerance: 0, "copied operand")
+    }
+
+    @Test func matrixTimesBatchRepeatsTheMatrix() {
+        var generator = SplitMix(seed: 11)
+        let a = Tensor(shape: [5, 6], scalars: (0..<30).map { _ in generator.nextFloat() })
+        let b = Tensor(shape: [3, 6, 4], scalars: (0..<72).map { _ in generator.nextFloat() })
+        let product = matmul(a, b)
+        #expect(product.shape == [3, 5, 4])
+        for batch in 0..<3 {
+            let expected = matmul(a, b.slice(0, batch..<(batch + 1)).reshaped([6, 4]))
+            expectParity(product.slice(0, batch..<(batch + 1)).reshaped([5, 4]), expected, tolerance: 0, "batch \(batch)")
+        }
+    }
+
+    @Test func linearWithManyRowsMatchesTorch() throws {
+        let fixture = try Fixture("ops/matmul")
+        for testCase in fixture.cases where testCase.string("kind") == "linear" {
+            let x = try fixture.tensor(testCase, "x"), weight = try fixture.tensor(testCase, "weight")
+            let bias = fixture.has(testCase, "bias") ? try fixture.tensor(testCase, "bias") : nil
+            let expected = try fixture.tensor(testCase, "output")
+            expectParity(linear(x, weight: weight, bias: bias), expected, tolerance: Self.tolerance, "\(testCase)")
+            // Rows may arrive with extra leading axes.
+            let shaped = linear(x.unsqueezed(0), weight: weight, bias: bias)
+            expectParity(shaped.reshaped(expected.shape), expected, tolerance: Self.tolerance, "\(testCase) 3-D")
+            // bf16 weights with many rows are widened and take the sgemm path.
+            let bf16 = weight.converted(to: .bf16)
+            let widened = linear(x, weight: bf16.converted(to: .f32), bias: bias)
+            expectParity(linear(x, weight: bf16, bias: bias), widened, tolerance: 0, "\(testCase) bf16")
+        }
+    }
+}
+
+/// A tiny deterministic generator for test data that needs no fixture.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+}
