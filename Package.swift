@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "chatter-bench",
             dependencies: [
-                "ChatterTensor", "COpenBLAS",
+                "ChatterTensor", "Chatterstream", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/chatter-bench"),

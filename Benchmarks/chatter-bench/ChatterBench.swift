@@ -1,6 +1,7 @@
 import ArgumentParser
 import COpenBLAS
 import ChatterTensor
+import Chatterstream
 import Foundation
 
 /// `swift run -c release chatter-bench <suite>`: one JSON document on stdout, notes on stderr.
@@ -11,7 +12,7 @@ struct ChatterBench: ParsableCommand {
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, membw, all
+        case gemm, gemv, membw, load, all
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -29,6 +30,9 @@ struct ChatterBench: ParsableCommand {
     @Option(help: "MiB read by the memory-bandwidth probe.")
     var bufferSize: Int = 1024
 
+    @Option(help: "Converted model directory for the load suite (chatter-convert output).")
+    var model: String?
+
     mutating func run() throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
         ThreadPool.shared.threadCount = threads
@@ -42,6 +46,10 @@ struct ChatterBench: ParsableCommand {
         }
         if suite == .gemm || suite == .all {
             document["gemm"] = GEMMBench(repetitions: repetitions).run()
+        }
+        if suite == .load || (suite == .all && model != nil) {
+            guard let model else { throw ValidationError("the load suite needs --model <converted model directory>") }
+            document["load"] = try LoadBench(model: URL(fileURLWithPath: model), repetitions: repetitions).run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)

@@ -60,14 +60,24 @@ struct GEMVBench {
         var perCall = [[Double]](repeating: [], count: contenders.count)
         for repetition in -1..<repetitions {  // repetition -1 warms up: page faults, thread start
             for (index, contender) in contenders.enumerated() {
-                // OpenBLAS workers spin for a while after each call; let them sleep before timing.
-                usleep(150_000)
+                // OpenBLAS workers spin for ~110 ms after their last call (measured here); wait them
+                // out before timing the next contender. Wait busily on every thread: an idle vCPU
+                // of this virtual machine comes back slowly, which cost a 2-thread sweep after a
+                // 150 ms sleep a quarter of its bandwidth (44 → 32 GB/s).
+                busyWait(seconds: 0.15)
                 let start = now()
                 for i in 0..<contender.copies { contender.body(i) }
                 if repetition >= 0 { perCall[index].append(Double(now() - start) / 1e9 / Double(contender.copies)) }
             }
         }
         return perCall.map(median)
+    }
+
+    private func busyWait(seconds: Double) {
+        let deadline = now() + UInt64(seconds * 1e9)
+        ThreadPool.shared.parallelFor(ThreadPool.shared.threadCount) { _ in
+            while now() < deadline {}
+        }
     }
 
     private static func openBLAS(x: Tensor, weight: Tensor, y: Tensor, rows: Int, n: Int, k: Int) {
