@@ -96,3 +96,23 @@ struct Conv1dStage: ParityStage {
         return [("output", y)]
     }
 }
+
+/// `linear`: torch.nn.functional.linear (x @ weightᵀ + bias); up to 8 rows take our GEMV, more
+/// take OpenBLAS. bf16 weights stay bf16 (compare with torch on `weight.float()`).
+struct LinearStage: ParityStage {
+    let name = "linear"
+    let summary = "F.linear: input @ weightᵀ + bias (GEMV for ≤ 8 rows, sgemm above)"
+    let inputs = ["input [..., K] f32", "weight [N, K] f32 or bf16", "bias [N] f32 (optional)"]
+    let outputs = ["output [..., N]"]
+
+    func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
+        let x = try context.tensor("input").converted(to: .f32)
+        var weight = try context.tensor("weight")
+        let bias = try context.optionalTensor("bias")?.converted(to: .f32)
+        if weight.dtype != .bf16 { weight = weight.converted(to: .f32) }
+        try require(weight.rank == 2, "weight must be [N, K], got \(weight.shape)")
+        try require(x.rank >= 1 && x.shape.last == weight.shape[1], "input \(x.shape) must end in K = \(weight.shape[1])")
+        try require(bias == nil || bias!.shape == [weight.shape[0]], "bias must be [\(weight.shape[0])]")
+        return [("output", linear(x, weight: weight, bias: bias))]
+    }
+}

@@ -4,4 +4,5 @@ let allStages: [any ParityStage] = [
     STFTStage(),
     ISTFTStage(),
     Conv1dStage(),
+    LinearStage(),
 ]

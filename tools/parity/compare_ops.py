@@ -61,6 +61,13 @@ def main():
         ours = run_stage(args.binary, "conv1d", {"input": x, "weight": w, "bias": b}, dict(stride=2, padding=3, dilation=2, groups=2), workdir)["output"]
         checks.append(("conv1d s2 p3 d2 g2", relative_error(ours, F.conv1d(x, w, b, stride=2, padding=3, dilation=2, groups=2)), 1e-5))
 
+        x, w, b = torch.randn(2, 1024, generator=g), torch.randn(4096, 1024, generator=g), torch.randn(4096, generator=g)
+        ours = run_stage(args.binary, "linear", {"input": x, "weight": w.bfloat16(), "bias": b}, {}, workdir)["output"]
+        checks.append(("linear M=2 bf16 weights (CFG rows)", relative_error(ours, F.linear(x, w.bfloat16().float(), b)), 1e-5))
+        x = torch.randn(50, 256, generator=g)
+        ours = run_stage(args.binary, "linear", {"input": x, "weight": w[:512, :256], "bias": b[:512]}, {}, workdir)["output"]
+        checks.append(("linear M=50 f32 (sgemm)", relative_error(ours, F.linear(x, w[:512, :256], b[:512])), 1e-5))
+
         for name, error, tolerance in checks:
             ok = error <= tolerance
             failures += not ok
