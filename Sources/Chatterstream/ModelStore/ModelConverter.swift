@@ -27,11 +27,24 @@ public struct ModelConverter: Sendable {
         public var schema: CheckpointSchema?
         /// Called with human-readable progress lines.
         public var progress: (@Sendable (String) -> Void)?
-        /// Hex sha256 of a file.
-        public var hashFile: @Sendable (URL) throws -> String
+        /// Hex sha256 of a file; the second argument receives the bytes hashed so far.
+        public var hashFile: @Sendable (URL, ((Int64) -> Void)?) throws -> String
 
-        public init(hashFile: @escaping @Sendable (URL) throws -> String = { try SHA256.hex(ofFileAt: $0) }) {
+        public init(hashFile: @escaping @Sendable (URL, ((Int64) -> Void)?) throws -> String = { try SHA256.hex(ofFileAt: $0, progress: $1) }) {
             self.hashFile = hashFile
+        }
+
+        /// Hashes `url`, reporting every 10 % of a large file through `progress`.
+        func hash(_ url: URL, size: Int, label: String) throws -> String {
+            guard size >= 64 << 20, let progress else { return try hashFile(url, nil) }
+            var reported = 0
+            return try hashFile(url) { done in
+                let tenth = Int(done * 10 / Int64(max(size, 1)))
+                if tenth > reported && tenth < 10 {
+                    reported = tenth
+                    progress("\(label) \(tenth * 10) %")
+                }
+            }
         }
 
         public func dtype(_ group: WeightGroup) -> DType { dtypes[group] ?? .f32 }
@@ -109,7 +122,7 @@ public struct ModelConverter: Sendable {
             var matches: Bool? = published.identities.contains { $0.size == size }
             if options.verifySourceHashes {
                 say("hashing \(published.name) (\(size) bytes)")
-                hash = try options.hashFile(url)
+                hash = try options.hash(url, size: size, label: "  hashing \(published.name):")
                 matches = published.matches(size: size, sha256: hash!)
             }
             if matches == false {
@@ -145,7 +158,7 @@ public struct ModelConverter: Sendable {
             let outputURL = staging.appendingPathComponent(plan.output)
             try SafetensorsWriter.write(converted, metadata: ["format": "chatterstream", "group": plan.group.rawValue], to: outputURL.path)
             files.append(try describe(outputURL, group: plan.group.rawValue, dtype: options.dtype(plan.group).rawValue,
-                                      tensors: converted.count, hash: options.hashFile))
+                                      tensors: converted.count, options: options))
         }
 
         // 3. The built-in voice.
@@ -156,7 +169,7 @@ public struct ModelConverter: Sendable {
             let tensors = checkpoint.tensors().map { (name: $0.name, tensor: $0.tensor.contiguous()) }
             let outputURL = staging.appendingPathComponent("conds.safetensors")
             try SafetensorsWriter.write(tensors, metadata: ["format": "chatterstream", "group": "conds"], to: outputURL.path)
-            files.append(try describe(outputURL, group: "conds", dtype: nil, tensors: tensors.count, hash: options.hashFile))
+            files.append(try describe(outputURL, group: "conds", dtype: nil, tensors: tensors.count, options: options))
         }
 
         // 4. Tokenizer files, copied verbatim.
@@ -166,7 +179,7 @@ public struct ModelConverter: Sendable {
             do { try fileManager.copyItem(at: source.appendingPathComponent(published.name), to: destination) } catch {
                 throw ConversionError.io("cannot copy \(published.name): \(error.localizedDescription)")
             }
-            files.append(try describe(destination, group: "tokenizer", dtype: nil, tensors: nil, hash: options.hashFile))
+            files.append(try describe(destination, group: "tokenizer", dtype: nil, tensors: nil, options: options))
         }
 
         // 5. Manifest last, then the atomic swap into place.
@@ -249,9 +262,10 @@ public struct ModelConverter: Sendable {
         return (result, dropped)
     }
 
-    func describe(_ url: URL, group: String, dtype: String?, tensors: Int?, hash: (URL) throws -> String) throws -> ModelManifest.File {
+    func describe(_ url: URL, group: String, dtype: String?, tensors: Int?, options: Options) throws -> ModelManifest.File {
         let size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
-        return ModelManifest.File(name: url.lastPathComponent, bytes: size, sha256: try hash(url), group: group, dtype: dtype, tensors: tensors)
+        let hash = try options.hash(url, size: size, label: "  hashing the new \(url.lastPathComponent):")
+        return ModelManifest.File(name: url.lastPathComponent, bytes: size, sha256: hash, group: group, dtype: dtype, tensors: tensors)
     }
 
     /// Renames `staging` to `output`; an existing output is moved aside first and removed only
