@@ -32,19 +32,10 @@ public final class FFTPlan: Sendable {
     /// three padded transforms only for small p.
     private static let largestDirectPrime = 13
 
-    private static let cache = Mutex<[Int: FFTPlan]>([:])
+    private static let cache = PlanCache<FFTPlan>()
 
     /// The cached plan for `count`, built on first use.
-    public static func shared(_ count: Int) -> FFTPlan {
-        if let plan = cache.withLock({ $0[count] }) { return plan }
-        // Built outside the lock: a Bluestein plan builds (and caches) its inner plan.
-        let plan = FFTPlan(count: count)
-        return cache.withLock { plans in
-            if let existing = plans[count] { return existing }
-            plans[count] = plan
-            return plan
-        }
-    }
+    public static func shared(_ count: Int) -> FFTPlan { cache.plan(count, build: FFTPlan.init(count:)) }
 
     public init(count: Int) {
         precondition(count >= 1, "FFT length must be at least 1, got \(count)")
@@ -343,17 +334,10 @@ public final class RealFFTPlan: Sendable {
     /// e^{-2πik/n} for k in 0...n/2 (even lengths only).
     private let untangle: [Float]
 
-    private static let cache = Mutex<[Int: RealFFTPlan]>([:])
+    private static let cache = PlanCache<RealFFTPlan>()
 
-    public static func shared(_ count: Int) -> RealFFTPlan {
-        if let plan = cache.withLock({ $0[count] }) { return plan }
-        let plan = RealFFTPlan(count: count)
-        return cache.withLock { plans in
-            if let existing = plans[count] { return existing }
-            plans[count] = plan
-            return plan
-        }
-    }
+    /// The cached plan for `count`, built on first use.
+    public static func shared(_ count: Int) -> RealFFTPlan { cache.plan(count, build: RealFFTPlan.init(count:)) }
 
     public init(count: Int) {
         precondition(count >= 1, "FFT length must be at least 1, got \(count)")
@@ -531,4 +515,20 @@ public func irfft(_ x: Tensor, length: Int? = nil) -> Tensor {
         }
     }
     return output
+}
+
+/// Plans by length, shared across threads. A plan is built outside the lock (a Bluestein plan
+/// builds, and caches, its inner plan); if two threads race, the first one stored wins.
+final class PlanCache<Plan: Sendable>: Sendable {
+    private let plans = Mutex<[Int: Plan]>([:])
+
+    func plan(_ count: Int, build: (Int) -> Plan) -> Plan {
+        if let plan = plans.withLock({ $0[count] }) { return plan }
+        let plan = build(count)
+        return plans.withLock { plans in
+            if let existing = plans[count] { return existing }
+            plans[count] = plan
+            return plan
+        }
+    }
 }

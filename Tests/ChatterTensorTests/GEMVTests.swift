@@ -29,7 +29,7 @@ import Testing
     /// checked against a double-precision reference on every variant.
     @Test(arguments: [1, 2, 3, 4, 5, 8])
     func largeShapesAgreeAcrossISAs(rows: Int) {
-        var generator = SplitMix(seed: UInt64(rows))
+        var generator = SplitMix64(seed: UInt64(rows))
         let n = 1001, k = 1051  // k % 32 = 27: full lines, one 16-wide step and a padded tail
         let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() })
         let w32 = Tensor(shape: [n, k], scalars: (0..<n * k).map { _ in generator.nextFloat() * 0.03 })
@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func moreThanEightRowsTakeOnePassPerEight() {
-        var generator = SplitMix(seed: 99)
+        var generator = SplitMix64(seed: 99)
         let x = Tensor(shape: [19, 70], scalars: (0..<19 * 70).map { _ in generator.nextFloat() })
         let weight = Tensor(shape: [33, 70], scalars: (0..<33 * 70).map { _ in generator.nextFloat() })
         expectParity(gemv(x, weight: weight), matmul(x, weight, transposeB: true), tolerance: Self.tolerance, "19 rows")
@@ -73,7 +73,7 @@ import Testing
 @Suite struct GEMVQ8Tests {
     @Test(arguments: [(1, 32, 5), (2, 64, 13), (3, 1024, 257), (4, 96, 7), (8, 2048, 37), (11, 160, 9)])
     func matchesDequantisedProduct(rows: Int, k: Int, n: Int) {
-        var generator = SplitMix(seed: UInt64(rows * k + n))
+        var generator = SplitMix64(seed: UInt64(rows * k + n))
         let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() })
         let weight = Tensor(shape: [n, k], scalars: (0..<n * k).map { _ in generator.nextFloat() * 0.05 }).converted(to: .q8_0)
         let bias = Tensor(shape: [n], scalars: (0..<n).map { _ in generator.nextFloat() })

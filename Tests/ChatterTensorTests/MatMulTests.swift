@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func stridedBatchesMatchContiguousCopies() {
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         let base = Tensor(shape: [4, 5, 6], scalars: (0..<120).map { _ in generator.nextFloat() })
         let weight = Tensor(shape: [6, 3], scalars: (0..<18).map { _ in generator.nextFloat() })
         // Batch axis moved inside: strided, but each matrix is still BLAS-compatible (no fold, no copy).
@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func matrixTimesBatchRepeatsTheMatrix() {
-        var generator = SplitMix(seed: 11)
+        var generator = SplitMix64(seed: 11)
         let a = Tensor(shape: [5, 6], scalars: (0..<30).map { _ in generator.nextFloat() })
         let b = Tensor(shape: [3, 6, 4], scalars: (0..<72).map { _ in generator.nextFloat() })
         let product = matmul(a, b)
@@ -72,19 +72,4 @@ import Testing
             expectParity(linear(x, weight: bf16, bias: bias), widened, tolerance: 0, "\(testCase) bf16")
         }
     }
-}
-
-/// A tiny deterministic generator for test data that needs no fixture.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }
