@@ -38,6 +38,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "ChatterTensor", targets: ["ChatterTensor"]),
+        .library(name: "ChatterModels", targets: ["ChatterModels"]),
         .library(name: "Chatterstream", targets: ["Chatterstream"]),
         .executable(name: "chatterstream", targets: ["chatterstream"]),
         .executable(name: "chatter-parity", targets: ["chatter-parity"]),
@@ -75,10 +76,16 @@ let package = Package(
             // Always optimised: the parity tests run the kernels in debug builds too.
             swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
 
+        // Layer 5: the networks, one folder each, built from upstream state-dict names.
+        .target(
+            name: "ChatterModels",
+            dependencies: ["ChatterTensor"],
+            swiftSettings: [.unsafeFlags(["-O"])]),
+
         // Layer 6: the public library (model store today; the streaming pipeline later).
         .target(
             name: "Chatterstream",
-            dependencies: ["ChatterTensor"],
+            dependencies: ["ChatterTensor", "ChatterModels"],
             // Optimised in debug builds too: hashing gigabyte checkpoints at -Onone takes minutes.
             swiftSettings: [.unsafeFlags(["-O"])]),
 
@@ -92,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "chatter-parity",
             dependencies: [
-                "ChatterTensor",
+                "ChatterTensor", "ChatterModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/chatter-parity"),
@@ -114,6 +121,9 @@ let package = Package(
         .testTarget(
             name: "ChatterTensorTests",
             dependencies: ["ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
+        .testTarget(
+            name: "ChatterModelsTests",
+            dependencies: ["ChatterModels", "ChatterTensor"]),
         .testTarget(
             name: "ChatterstreamTests",
             dependencies: ["Chatterstream", "ChatterTensor"]),

@@ -1,0 +1,62 @@
+import ChatterTensor
+
+/// Named weights, keyed by upstream PyTorch state-dict names. Models are built from a store, so the
+/// same code loads an upstream safetensors file, a converted model file, or tensors made in a test.
+public protocol WeightStore: Sendable {
+    /// What the weights come from (a file path), for error messages.
+    var source: String { get }
+    func contains(_ key: String) -> Bool
+    /// The tensor named `key`; throws `TensorError.missingTensor` when absent.
+    func tensor(_ key: String) throws -> Tensor
+}
+
+extension WeightStore {
+    /// The tensor named `key`, checked against `shape`.
+    public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
+        let tensor = try tensor(key)
+        guard tensor.shape == shape else {
+            throw TensorError.shapeMismatch(tensor: "\(source): \(key)", expected: shape, actual: tensor.shape)
+        }
+        return tensor
+    }
+
+    /// The tensor named `key`, checked against `shape` and converted to f32 if stored otherwise.
+    public func float32(_ key: String, shape: [Int]) throws -> Tensor {
+        let tensor = try tensor(key, shape: shape)
+        return tensor.dtype == .f32 ? tensor : tensor.converted(to: .f32)
+    }
+
+    /// A view of the keys under `prefix` (`"tfmr.layers.3."`), so a block loads its own names.
+    public func scoped(_ prefix: String) -> ScopedWeights { ScopedWeights(base: self, prefix: prefix) }
+}
+
+extension SafetensorsFile: WeightStore {
+    public var source: String { path }
+}
+
+/// The keys of another store that start with a prefix, addressed without it.
+public struct ScopedWeights: WeightStore {
+    let base: any WeightStore
+    let prefix: String
+
+    public var source: String { base.source }
+    public func contains(_ key: String) -> Bool { base.contains(prefix + key) }
+    public func tensor(_ key: String) throws -> Tensor { try base.tensor(prefix + key) }
+}
+
+/// Tensors held in memory (tests, and weights computed at load time).
+public struct InMemoryWeights: WeightStore {
+    public let source: String
+    public let tensors: [String: Tensor]
+
+    public init(_ tensors: [String: Tensor], source: String = "in-memory weights") {
+        self.tensors = tensors
+        self.source = source
+    }
+
+    public func contains(_ key: String) -> Bool { tensors[key] != nil }
+    public func tensor(_ key: String) throws -> Tensor {
+        guard let tensor = tensors[key] else { throw TensorError.missingTensor(path: source, tensor: key) }
+        return tensor
+    }
+}
