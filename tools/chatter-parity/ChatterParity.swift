@@ -2,7 +2,8 @@ import ArgumentParser
 import ChatterTensor
 import Foundation
 
-/// `chatter-parity <stage> --model <dir> --input <in.safetensors> --output <out.safetensors>`
+/// `chatter-parity <stage> --model <dir> --input <in.safetensors> --output <out.safetensors>`, or the
+/// text mode `chatter-parity tokenize --tokenizer <file|dir> --input <in.jsonl> --output <out.jsonl> [--normalize]`.
 @main
 struct ChatterParity: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,8 @@ struct ChatterParity: ParsableCommand {
         discussion: """
             Inputs and outputs are safetensors files; stage parameters are read from the input \
             file's __metadata__ (string values). Tensor and parameter names per stage: --list, \
-            and tools/README.md. Compare the output with upstream's dump of the same stage.
+            and tools/README.md. Compare the output with upstream's dump of the same stage. \
+            The text mode `tokenize` reads and writes JSON Lines instead (--tokenizer, --normalize).
             """)
 
     static let stages: [any ParityStage] = allStages
@@ -28,6 +30,12 @@ struct ChatterParity: ParsableCommand {
     @Option(help: "Where to write the stage's output tensors (safetensors).")
     var output: String?
 
+    @Option(help: "tokenize: tokenizer.json, or a model directory holding it (default: --model).")
+    var tokenizer: String?
+
+    @Flag(help: "tokenize: apply the original model's punc_norm before encoding.")
+    var normalize = false
+
     @Flag(help: "List the stages with their tensors and parameters.")
     var list = false
 
@@ -39,10 +47,24 @@ struct ChatterParity: ParsableCommand {
                 if !stage.parameters.isEmpty { print("    params:  \(stage.parameters.joined(separator: "; "))") }
                 print("    outputs: \(stage.outputs.joined(separator: "; "))")
             }
+            print("\(TokenizeMode.name) (text mode; needs --tokenizer or --model): \(TokenizeMode.summary)")
+            print("    input:   JSON Lines {\"text\": ..., \"lang\": \"en\" (optional)}")
+            print("    output:  JSON Lines {\"ids\": [...]}, one per non-blank input line")
             return
         }
+        if stage == TokenizeMode.name {
+            guard let location = tokenizer ?? model else {
+                throw ValidationError("tokenize needs --tokenizer <tokenizer.json or model directory>")
+            }
+            guard let input, let output else { throw ValidationError("--input and --output are required") }
+            try TokenizeMode.run(tokenizer: location, input: input, output: output, normalize: normalize)
+            return
+        }
+        if tokenizer != nil || normalize {
+            throw ValidationError("--tokenizer and --normalize only apply to the tokenize mode")
+        }
         guard let name = stage, let selected = Self.stages.first(where: { $0.name == name }) else {
-            throw ValidationError(StageError.unknownStage(stage ?? "", known: Self.stages.map(\.name)).description)
+            throw ValidationError(StageError.unknownStage(stage ?? "", known: Self.stages.map(\.name) + [TokenizeMode.name]).description)
         }
         guard let input, let output else { throw ValidationError("--input and --output are required") }
         if selected.needsModel && model == nil { throw ValidationError(StageError.modelRequired(name).description) }

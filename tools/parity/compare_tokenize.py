@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Checks `chatter-parity tokenize` against upstream's English text front end, end to end through files.
+
+    swift build --product chatter-parity
+    tools/fixtures/.venv/bin/python tools/parity/compare_tokenize.py [--binary .build/debug/chatter-parity] [--count 20000]
+
+Draws seeded random strings (whole-Unicode code points, whitespace and punctuation runs, vocabulary
+characters, added-token look-alikes) plus the committed fixture's texts, writes them as JSON Lines,
+runs `chatter-parity tokenize` with and without `--normalize`, and compares every line with
+`EnTokenizer.encode(text)` / `EnTokenizer.encode(punc_norm(text))` (HF tokenizers). Exit status 1 on
+any difference.
+"""
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TOKENIZER = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "chatterbox-en", "tokenizer.json")
+FIXTURE = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "chatterbox_en.jsonl")
+
+
+def random_texts(count, vocab, seed=1234):
+    rng = random.Random(seed)
+    vocab_chars = [t for t in sorted(vocab, key=vocab.get) if not t.startswith("[")]
+    pieces = ["[SPACE]", "[UH]", "[laughter]", "[START]", "[", "]", "...", "…", " - ", ";", ":", " ,",
+              "“", "”", "‘", "’", "—", "–", "\u00a0", "\t", "\n", "\x1c", "\u3000", "\u0301", " ", "  "]
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(0, 40)):
+            r = rng.random()
+            if r < 0.35:
+                parts.append(rng.choice(vocab_chars))
+            elif r < 0.55:
+                parts.append(rng.choice(pieces))
+            elif r < 0.75:
+                parts.append(chr(rng.randint(0x20, 0x7E)))
+            elif r < 0.9:
+                cp = rng.randint(0x80, 0x2FFF)
+            else:
+                cp = rng.randint(0x3000, 0x10FFFF)
+            if r >= 0.75:
+                parts.append(chr(cp if not 0xD800 <= cp <= 0xDFFF else 0xFFFD))
+        texts.append("".join(parts))
+    return texts
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "chatter-parity"))
+    parser.add_argument("--count", type=int, default=20000)
+    args = parser.parse_args()
+
+    from chatterbox.models.tokenizers.tokenizer import EnTokenizer
+    from chatterbox.tts import punc_norm
+
+    tok = EnTokenizer(TOKENIZER)
+    texts = [json.loads(line)["text"] for line in open(FIXTURE).read().splitlines()[1:]]
+    texts += random_texts(args.count, tok.tokenizer.get_vocab())
+    failures = 0
+    shown = 0
+    with tempfile.TemporaryDirectory() as work:
+        src = os.path.join(work, "in.jsonl")
+        with open(src, "w") as f:
+            for text in texts:
+                f.write(json.dumps({"text": text, "lang": "en"}) + "\n")
+        for normalize in (False, True):
+            dst = os.path.join(work, f"out-{normalize}.jsonl")
+            cmd = [args.binary, "tokenize", "--tokenizer", TOKENIZER, "--input", src, "--output", dst]
+            subprocess.run(cmd + (["--normalize"] if normalize else []), check=True)
+            got = [json.loads(line)["ids"] for line in open(dst).read().splitlines()]
+            assert len(got) == len(texts), (len(got), len(texts))
+            matched = 0
+            for text, ids in zip(texts, got):
+                expected = tok.encode(punc_norm(text) if normalize else text)
+                if ids == expected:
+                    matched += 1
+                elif shown < 10:
+                    shown += 1
+                    print(f"MISMATCH normalize={normalize} text={text!r}\n  got      {ids}\n  expected {expected}")
+            print(f"tokenize{' --normalize' if normalize else ''}: {matched}/{len(texts)} lines match upstream")
+            failures += len(texts) - matched
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
