@@ -110,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "chatter-parity",
             dependencies: [
-                "ChatterTensor", "ChatterModels",
+                "ChatterTensor", "ChatterAudio", "ChatterModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/chatter-parity"),
