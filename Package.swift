@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "chatter-bench",
             dependencies: [
-                "ChatterTensor", "Chatterstream", "COpenBLAS",
+                "ChatterTensor", "ChatterModels", "Chatterstream", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/chatter-bench"),
