@@ -74,6 +74,30 @@ import Testing
         #expect(preservedScore >= 0.99)
     }
 
+    /// The other shipped utterance: upstream's watermark, ours, the clean clip, and a level change.
+    @Test(.enabled(if: haveCheckpoint, "run tools/perth/fetch-checkpoint.sh first"))
+    func detectsOnAnotherUtterance() throws {
+        let fixture = try Fixture("perth/detect_other")
+        let speech = fixture.cases[0]
+        let perth = try Self.load()
+        let wav24 = try fixture.tensor(speech, "wav24").scalars()
+        let upstreamWM = try fixture.tensor(speech, "wm24").scalars()
+        let ours = try perth.apply(wav24, sampleRate: 24_000)
+        expectParity(ours, upstreamWM, tolerance: 1e-4, "Perth apply, second utterance")
+        let scores = [
+            ("upstream-watermarked", try perth.detect(upstreamWM, sampleRate: 24_000, round: false), "detect_wm24"),
+            ("clean", try perth.detect(wav24, sampleRate: 24_000, round: false), "detect_clean24"),
+            ("half level", try perth.detect(upstreamWM.map { $0 * 0.5 }, sampleRate: 24_000, round: false), "detect_half24"),
+        ]
+        for (label, score, role) in scores {
+            let expected = try fixture.tensor(speech, role).scalars()[0]
+            print("Perth detect, second utterance, \(label): \(score) (upstream \(expected))")
+            #expect(abs(score - expected) <= 1e-5, "\(label)")
+        }
+        #expect(try perth.detect(ours, sampleRate: 24_000, round: false) >= 0.99)
+        #expect(try perth.detect(try perth.applyPreservingLength(wav24, sampleRate: 24_000), sampleRate: 24_000, round: false) >= 0.99)
+    }
+
     @Test(.enabled(if: haveCheckpoint, "run tools/perth/fetch-checkpoint.sh first"))
     func robustness() throws {
         let perth = try Self.load()
