@@ -106,6 +106,11 @@ import Testing
         #expect(try perth.detect(silence, sampleRate: 24_000, round: false) == 0)
         let silentOut = try perth.applyPreservingLength(silence, sampleRate: 24_000)
         #expect(silentOut.count == silence.count && silentOut.allSatisfy { $0.isFinite && abs($0) < 1e-6 })
+        // A single active frame among silence: upstream's fast branch can miss it (0/0); never NaN here.
+        var click = [Float](repeating: 0, count: 32_000)
+        click[16_000] = 0.9
+        let clickScore = try perth.detect(click, sampleRate: 32_000, round: false)
+        #expect(clickScore.isFinite && clickScore >= 0 && clickScore <= 1)
         // Shorter than one analysis window: unchanged, score 0.
         for count in [0, 1, 100, 768, 769, 800] {
             let short = (0..<count).map { Float(sin(Double($0) * 0.05)) * 0.3 }

@@ -86,8 +86,8 @@ public struct PerthNet: Sendable {
     }
 
     /// `Decoder.forward`: the raw watermark score (not clipped) of a `[1025, frames]` magnitude, or
-    /// nil when no frame is active (upstream divides 0 by 0 there and returns NaN) or the signal is
-    /// too short for the fast branch (fewer than 2 frames).
+    /// nil when no frame is active in some branch (upstream divides 0 by 0 there and returns NaN) or
+    /// the signal is too short for the fast branch (fewer than 2 frames).
     public func decode(_ magnitude: [Float], frames: Int) -> Float? {
         let mask = Self.activityMask(magnitude, frames: frames)
         guard mask.contains(1) else { return nil }
@@ -100,6 +100,8 @@ public struct PerthNet: Sendable {
             let output = stack(input).scalars()  // [1, 2, length]
             let branchMask = Self.nearestResample(mask, to: length)
             let total = branchMask.reduce(0, +)
+            // The fast branch's nearest resampling can skip the only active frames: 0/0 upstream.
+            guard total > 0 else { return nil }
             var a: Float = 0, w: Float = 0
             for t in 0..<length {
                 a += output[t] * branchMask[t]
