@@ -38,6 +38,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "ChatterTensor", targets: ["ChatterTensor"]),
+        .library(name: "ChatterAudio", targets: ["ChatterAudio"]),
         .library(name: "ChatterModels", targets: ["ChatterModels"]),
         .library(name: "Chatterstream", targets: ["Chatterstream"]),
         .executable(name: "chatterstream", targets: ["chatterstream"]),
@@ -50,7 +51,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
-        // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev).
+        // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev,
+        // libsoxr-dev).
         .systemLibrary(
             name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
@@ -60,6 +62,9 @@ let package = Package(
         .systemLibrary(
             name: "COgg", path: "Sources/COgg", pkgConfig: "ogg",
             providers: [.apt(["libogg-dev"])]),
+        .systemLibrary(
+            name: "CSoxr", path: "Sources/CSoxr", pkgConfig: "soxr",
+            providers: [.apt(["libsoxr-dev"])]),
 
         // ISA-dispatched C kernels (run-time cpuid selection), used by ChatterTensor only.
         .target(
@@ -76,10 +81,16 @@ let package = Package(
             // Always optimised: the parity tests run the kernels in debug builds too.
             swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
 
+        // Layer 4: audio (resampling today: libsoxr HQ and scipy-style polyphase).
+        .target(
+            name: "ChatterAudio",
+            dependencies: ["ChatterTensor", "CSoxr"],
+            swiftSettings: [.unsafeFlags(["-O"])]),
+
         // Layer 5: the networks, one folder each, built from upstream state-dict names.
         .target(
             name: "ChatterModels",
-            dependencies: ["ChatterTensor"],
+            dependencies: ["ChatterTensor", "ChatterAudio"],
             swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Layer 6: the public library (model store today; the streaming pipeline later).
@@ -99,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "chatter-parity",
             dependencies: [
-                "ChatterTensor", "ChatterModels",
+                "ChatterTensor", "ChatterAudio", "ChatterModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/chatter-parity"),
@@ -113,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "chatter-bench",
             dependencies: [
-                "ChatterTensor", "Chatterstream", "COpenBLAS",
+                "ChatterTensor", "ChatterModels", "Chatterstream", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/chatter-bench"),
@@ -122,8 +133,11 @@ let package = Package(
             name: "ChatterTensorTests",
             dependencies: ["ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
         .testTarget(
+            name: "ChatterAudioTests",
+            dependencies: ["ChatterAudio", "ChatterTensor"]),
+        .testTarget(
             name: "ChatterModelsTests",
-            dependencies: ["ChatterModels", "ChatterTensor"]),
+            dependencies: ["ChatterModels", "ChatterAudio", "ChatterTensor"]),
         .testTarget(
             name: "ChatterstreamTests",
             dependencies: ["Chatterstream", "ChatterTensor"]),

@@ -12,7 +12,7 @@ struct ChatterBench: ParsableCommand {
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, membw, load, all
+        case gemm, gemv, membw, load, perth, all
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -33,6 +33,12 @@ struct ChatterBench: ParsableCommand {
     @Option(help: "Converted model directory for the load suite (chatter-convert output).")
     var model: String?
 
+    @Option(help: "Perth checkpoint for the perth suite (tools/perth/fetch-checkpoint.sh fetches it).")
+    var perthCheckpoint: String = ".cache/perth/perth_net_250000.pth.tar"
+
+    @Option(help: "Seconds of 24 kHz audio the perth suite watermarks per call.")
+    var perthSeconds: Int = 10
+
     mutating func run() throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
         ThreadPool.shared.threadCount = threads
@@ -50,6 +56,9 @@ struct ChatterBench: ParsableCommand {
         if suite == .load || (suite == .all && model != nil) {
             guard let model else { throw ValidationError("the load suite needs --model <converted model directory>") }
             document["load"] = try LoadBench(model: URL(fileURLWithPath: model), repetitions: repetitions).run()
+        }
+        if suite == .perth || (suite == .all && FileManager.default.fileExists(atPath: perthCheckpoint)) {
+            document["perth"] = try PerthBench(checkpoint: perthCheckpoint, repetitions: repetitions, seconds: perthSeconds).run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)
