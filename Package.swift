@@ -81,10 +81,10 @@ let package = Package(
             // Always optimised: the parity tests run the kernels in debug builds too.
             swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
 
-        // Layer 4: audio (resampling today: libsoxr HQ and scipy-style polyphase).
+        // Layer 4: audio (resampling: libsoxr HQ and scipy-style polyphase; Ogg Opus encode/decode).
         .target(
             name: "ChatterAudio",
-            dependencies: ["ChatterTensor", "CSoxr"],
+            dependencies: ["ChatterTensor", "CSoxr", "COpus", "COgg"],
             swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Layer 5: the networks, one folder each, built from upstream state-dict names.
@@ -134,7 +134,7 @@ let package = Package(
             dependencies: ["ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
         .testTarget(
             name: "ChatterAudioTests",
-            dependencies: ["ChatterAudio", "ChatterTensor"]),
+            dependencies: ["ChatterAudio", "ChatterTensor", "COgg"]),
         .testTarget(
             name: "ChatterModelsTests",
             dependencies: ["ChatterModels", "ChatterAudio", "ChatterTensor"]),

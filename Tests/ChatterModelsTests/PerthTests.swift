@@ -158,3 +158,29 @@ import Testing
         }
     }
 }
+
+/// The watermark survives our own Ogg Opus round trip (RFC 7845 stream at 64 kb/s, decoded by libopus).
+@Suite struct PerthOpusRobustnessTests {
+    @Test(.enabled(if: PerthTests.haveCheckpoint, "run tools/perth/fetch-checkpoint.sh first"))
+    func watermarkSurvivesOpusAt64kbps() throws {
+        let fixture = try Fixture("perth/watermark")
+        let speech = fixture.cases[0]
+        let perth = try PerthTests.load()
+        let wav24 = try fixture.tensor(speech, "wav24").scalars()
+        let marked = try perth.applyPreservingLength(wav24, sampleRate: 24_000)
+        func opusRoundTrip(_ samples: [Float]) throws -> [Float] {
+            let encoder = try OggOpusEncoder(sampleRate: 24_000)
+            var stream = try encoder.encode(samples)
+            stream.append(try encoder.finish())
+            return try OggOpusDecoder.decode(stream, sampleRate: 24_000)
+        }
+        let markedAfter = try opusRoundTrip(marked)
+        let cleanAfter = try opusRoundTrip(wav24)
+        #expect(markedAfter.count == marked.count)
+        let markedScore = try perth.detect(markedAfter, sampleRate: 24_000, round: false)
+        let cleanScore = try perth.detect(cleanAfter, sampleRate: 24_000, round: false)
+        print("Perth after Ogg Opus 64 kb/s: watermarked \(markedScore), clean \(cleanScore)")
+        #expect(markedScore >= 0.9)
+        #expect(cleanScore <= 0.1)
+    }
+}
