@@ -5,4 +5,6 @@ let allStages: [any ParityStage] = [
     ISTFTStage(),
     Conv1dStage(),
     LinearStage(),
+    HiFTSourceStage(),
+    HiFTWaveStage(),
 ]

@@ -93,7 +93,14 @@ public struct HiFTGenerator: Sendable {
     /// No trim_fade here (upstream applies it in S3Gen; see `S3GenTrimFade`).
     public func inference(speechFeat mel: Tensor, cacheSource: Tensor? = nil, draws: SineDraws) throws -> Output {
         try validate(mel: mel)
-        let samples = mel.shape[2] * config.samplesPerFrame
+        let source = try excitation(f0: f0Predictor(mel), cacheSource: cacheSource, draws: draws)
+        return Output(wave: decode(mel: mel, source: source), source: source)
+    }
+
+    /// The source for per-frame `f0` (Hz): SineGen → l_linear → tanh, then the first C samples
+    /// replaced by `cacheSource` [1, 1, C]. Returns [1, 1, frames·samplesPerFrame].
+    public func excitation(f0: [Float], cacheSource: Tensor? = nil, draws: SineDraws) throws -> Tensor {
+        let samples = f0.count * config.samplesPerFrame
         var cache: [Float] = []
         if let cacheSource, cacheSource.count > 0 {
             guard cacheSource.rank == 3, cacheSource.shape[0] == 1, cacheSource.shape[1] == 1,
@@ -102,11 +109,9 @@ public struct HiFTGenerator: Sendable {
             }
             cache = cacheSource.contiguous().scalars()
         }
-        let f0 = f0Predictor(mel)
         var s = source.merge(try source.sines(f0: f0, draws: draws))
         for (i, v) in cache.enumerated() { s[i] = v }
-        let sourceTensor = Tensor(shape: [1, 1, samples], scalars: s)
-        return Output(wave: decode(mel: mel, source: sourceTensor), source: sourceTensor)
+        return Tensor(shape: [1, 1, samples], scalars: s)
     }
 
     /// `inference` with draws from `generator` (fresh phases and noise per call, as upstream).
@@ -156,7 +161,7 @@ public struct HiFTGenerator: Sendable {
             }
             let si = sourceResblocks[i](sourceDowns[i](sSTFT))
             addInPlace(x, si)
-            var sum = resblocks[i * kernels](x)
+            let sum = resblocks[i * kernels](x)
             for j in 1..<kernels { addInPlace(sum, resblocks[i * kernels + j](x)) }
             x = div(sum, Float(kernels))
         }
