@@ -76,9 +76,18 @@ struct HiFTWaveStage: ParityStage {
     let needsModel = true
 
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
+        let clock = ContinuousClock(), loadStart = clock.now
         let model = try loadHiFT(context)
+        let loaded = clock.now
         let mel = try mel(context)
         try model.validate(mel: mel)
+        defer {
+            let seconds = Double(mel.shape[2] * model.config.samplesPerFrame) / Double(model.config.sampleRate)
+            let call = (clock.now - loaded) / .milliseconds(1)
+            FileHandle.standardError.write(Data(String(
+                format: "hift-wave: load %.0f ms; vocoder %.0f ms for %.2f s of audio (%.0f ms per second)\n",
+                (loaded - loadStart) / .milliseconds(1), call, seconds, call / seconds).utf8))
+        }
         var wave: Tensor, source: Tensor
         if let given = try context.optionalTensor("source")?.converted(to: .f32) {
             let samples = mel.shape[2] * model.config.samplesPerFrame
