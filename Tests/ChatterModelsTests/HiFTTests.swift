@@ -108,6 +108,16 @@ import Testing
         let a = try folded.inference(speechFeat: mel, draws: try draws("plain"))
         let b = try Self.model.inference(speechFeat: mel, draws: try draws("plain"))
         #expect(a.wave.scalars() == b.wave.scalars())
+
+        // Legacy `weight_g` / `weight_v` names (pre-parametrisation weight_norm) load the same.
+        var legacy: [String: Tensor] = [:]
+        for key in f.names where key.hasPrefix(prefix) {
+            let name = String(key.dropFirst(prefix.count))
+            legacy[name.replacingOccurrences(of: ".parametrizations.weight.original0", with: ".weight_g")
+                .replacingOccurrences(of: ".parametrizations.weight.original1", with: ".weight_v")] = try f.tensor(key)
+        }
+        let old = try HiFTGenerator(InMemoryWeights(legacy), config: Self.reducedConfig())
+        #expect(try old.inference(speechFeat: mel, draws: try draws("plain")).wave.scalars() == b.wave.scalars())
     }
 
     @Test func fullConfigKeysAndShapes() throws {
@@ -122,6 +132,13 @@ import Testing
         let output = try model.inference(speechFeat: Tensor(zeros: [1, 80, 2]), seed: 1)
         #expect(output.wave.shape == [1, 960])
         #expect(output.source.shape == [1, 1, 960])
+    }
+
+    @Test func oneFrameGives480Samples() throws {
+        #expect(HiFTConfig.chatterbox.samplesPerFrame == 480)
+        let output = try Self.model.inference(speechFeat: Tensor(repeating: -5, shape: [1, 80, 1]), seed: 9)
+        #expect(output.wave.shape == [1, 480] && output.source.shape == [1, 1, 480])
+        #expect(output.wave.scalars().allSatisfy { $0.isFinite && abs($0) <= 0.99 })
     }
 
     @Test func cacheSourceOverwritesTheHead() throws {
