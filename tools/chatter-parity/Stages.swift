@@ -7,4 +7,6 @@ let allStages: [any ParityStage] = [
     LinearStage(),
     PerthApplyStage(),
     PerthDetectStage(),
+    HiFTSourceStage(),
+    HiFTWaveStage(),
 ]
