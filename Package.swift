@@ -129,17 +129,22 @@ let package = Package(
             ],
             path: "Benchmarks/chatter-bench"),
 
+        // Fixture loading, parity measures and temporary folders shared by the test targets.
+        .target(
+            name: "TestSupport",
+            dependencies: ["ChatterTensor"],
+            path: "Tests/TestSupport"),
         .testTarget(
             name: "ChatterTensorTests",
-            dependencies: ["ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
+            dependencies: ["TestSupport", "ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
         .testTarget(
             name: "ChatterAudioTests",
-            dependencies: ["ChatterAudio", "ChatterTensor", "COgg"]),
+            dependencies: ["TestSupport", "ChatterAudio", "ChatterTensor", "COgg"]),
         .testTarget(
             name: "ChatterModelsTests",
-            dependencies: ["ChatterModels", "ChatterAudio", "ChatterTensor"]),
+            dependencies: ["TestSupport", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
         .testTarget(
             name: "ChatterstreamTests",
-            dependencies: ["Chatterstream", "ChatterTensor"]),
+            dependencies: ["TestSupport", "Chatterstream", "ChatterTensor"]),
     ]
 )

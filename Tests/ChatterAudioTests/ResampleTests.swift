@@ -2,6 +2,7 @@ import ChatterAudio
 import ChatterTensor
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct ResampleTests {
     /// libsoxr HQ against librosa's `soxr_hq` (python-soxr 0.5.0.post1 bundles its own libsoxr build;

@@ -1,15 +1,16 @@
 import ChatterTensor
 import Foundation
 import Testing
+import TestSupport
 @testable import ChatterModels
 
 /// Parity of the HiFT vocoder against upstream `HiFTGenerator` (reduced channels, same structure;
 /// fixture `s3gen/hift`, see tools/fixtures/fixturegen/s3gen_hift.py).
 @Suite struct HiFTTests {
-    static let fixture = try! HiFTFixture("s3gen/hift")
+    static let fixture = try! Fixture("s3gen/hift")
 
     static func reducedConfig() -> HiFTConfig {
-        let params = fixture.case("model")
+        let params = fixture.case("model")!
         var config = HiFTConfig.chatterbox
         config.baseChannels = params.int("base_channels")
         config.f0CondChannels = params.int("cond_channels")
@@ -28,7 +29,7 @@ import Testing
             let mel = try Self.fixture.tensor(name, "mel")
             let f0 = Self.model.f0Predictor(mel)
             let expected = try Self.fixture.tensor(name, "f0")
-            expectHiFTParity(Tensor(shape: [1, f0.count], scalars: f0), expected, tolerance: 1e-5, "\(name) f0")
+            expectParity(Tensor(shape: [1, f0.count], scalars: f0), expected, tolerance: 1e-5, "\(name) f0")
         }
     }
 
@@ -38,13 +39,13 @@ import Testing
             // SineGen from upstream's own f0, so this measures the source alone.
             let f0 = try f.tensor(name, "f0").scalars()
             let sines = try Self.model.source.sines(f0: f0, draws: try draws(name))
-            expectHiFTParity(sines, try f.tensor(name, "sines"), tolerance: 1e-5, "\(name) sines")
+            expectParity(sines, try f.tensor(name, "sines"), tolerance: 1e-5, "\(name) sines")
             // l_linear + tanh (+ cache overwrite) on upstream's sines.
             var merged = Self.model.source.merge(try f.tensor(name, "sines"))
             if f.file.contains("\(name).cache_source") {
                 for (i, v) in try f.tensor(name, "cache_source").scalars().enumerated() { merged[i] = v }
             }
-            expectHiFTParity(Tensor(shape: [1, 1, merged.count], scalars: merged), try f.tensor(name, "source"),
+            expectParity(Tensor(shape: [1, 1, merged.count], scalars: merged), try f.tensor(name, "source"),
                              tolerance: 1e-5, "\(name) merged source")
             // The whole source path, from our own f0: f0 differs from torch's by ~1e-6 relative
             // (float32 summation order), and the cumulative phase turns that into up to ~1e-4 of the
@@ -52,14 +53,14 @@ import Testing
             let output = try Self.model.inference(speechFeat: try f.tensor(name, "mel"),
                                                   cacheSource: f.file.contains("\(name).cache_source") ? try f.tensor(name, "cache_source") : nil,
                                                   draws: try draws(name))
-            expectHiFTParity(output.source, try f.tensor(name, "source"), tolerance: 5e-4, "\(name) source")
+            expectParity(output.source, try f.tensor(name, "source"), tolerance: 5e-4, "\(name) source")
         }
     }
 
     @Test func sourceSTFT() throws {
         let f = Self.fixture
         let stft = Self.model.sourceSTFT(try f.tensor("plain", "source"))
-        expectHiFTParity(stft, try f.tensor("plain", "s_stft"), tolerance: 1e-5, "s_stft")
+        expectParity(stft, try f.tensor("plain", "s_stft"), tolerance: 1e-5, "s_stft")
     }
 
     @Test func waveform() throws {
@@ -67,20 +68,20 @@ import Testing
         for name in ["plain", "cached"] {
             // decode alone, from upstream's source
             let decoded = Self.model.decode(mel: try f.tensor(name, "mel"), source: try f.tensor(name, "source"))
-            let d = expectHiFTParity(decoded, try f.tensor(name, "wave"), tolerance: 1e-4, "\(name) decode")
+            let d = expectParity(decoded, try f.tensor(name, "wave"), tolerance: 1e-4, "\(name) decode")
             #expect(d.snr >= 60, "\(name) decode SNR \(d.snr) dB")
             // the whole call: the source's f0 sensitivity (above) dominates the error here
             let output = try Self.model.inference(speechFeat: try f.tensor(name, "mel"),
                                                   cacheSource: f.file.contains("\(name).cache_source") ? try f.tensor(name, "cache_source") : nil,
                                                   draws: try draws(name))
-            let e = expectHiFTParity(output.wave, try f.tensor(name, "wave"), tolerance: 1e-2, "\(name) inference")
+            let e = expectParity(output.wave, try f.tensor(name, "wave"), tolerance: 1e-2, "\(name) inference")
             #expect(e.snr >= 60, "\(name) inference SNR \(e.snr) dB")
         }
     }
 
     @Test func trimFade() throws {
         let expected = try Self.fixture.tensor("trim_fade", "fade")
-        expectHiFTParity(Tensor(shape: [960], scalars: S3GenTrimFade.fade), expected, tolerance: 1e-6, "trim_fade")
+        expectParity(Tensor(shape: [960], scalars: S3GenTrimFade.fade), expected, tolerance: 1e-6, "trim_fade")
         let wave = Tensor(repeating: 1, shape: [1, 1200])
         S3GenTrimFade.apply(to: wave)
         let values = wave.scalars()
@@ -123,7 +124,7 @@ import Testing
     @Test func fullConfigKeysAndShapes() throws {
         // Every mel2wav.* key upstream's full vocoder has, with its shape, as zeros: the loader must
         // accept them all and use exactly these names.
-        let params = Self.fixture.case("full_keys").params["keys"] as! [String: [NSNumber]]
+        let params = Self.fixture.case("full_keys")!.params["keys"] as! [String: [NSNumber]]
         #expect(params.count == 328)
         var tensors: [String: Tensor] = [:]
         for (key, shape) in params { tensors[key] = Tensor(zeros: shape.map(\.intValue)) }

@@ -3,6 +3,7 @@ import ChatterModels
 import ChatterTensor
 import Foundation
 import Testing
+import TestSupport
 
 /// The Perth watermarker with the real checkpoint (fetched by tools/perth/fetch-checkpoint.sh) against
 /// resemble-perth 1.0.1 on 2 s of real speech (fixture perth/watermark).

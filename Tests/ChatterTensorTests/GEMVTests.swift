@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import ChatterTensor
 
 /// Parity of the skinny GEMM (`gemv`, and `linear` with ≤ 8 rows) with torch `x @ w.float().T + b`

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import ChatterTensor
 
 /// Parity of `matmul` and `linear` (sgemm path) with torch; fixture `ops/matmul`.

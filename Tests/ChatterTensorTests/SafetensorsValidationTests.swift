@@ -1,17 +1,8 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ChatterTensor
 
-/// A scratch folder removed when the value goes away.
-final class ScratchDirectory {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("chatterstream-\(UUID())")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-    deinit { try? FileManager.default.removeItem(at: url) }
-}
 
 /// Builds a safetensors file byte by byte so that every field can lie.
 func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = nil) -> [UInt8] {
@@ -22,13 +13,13 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
 }
 
 @Suite struct SafetensorsValidationTests {
-    let scratch: ScratchDirectory
-    init() throws { scratch = try ScratchDirectory() }
+    let scratch: TemporaryDirectory
+    init() throws { scratch = try TemporaryDirectory() }
 
     /// Writes `bytes` and expects opening (and reading every tensor) to fail with a message that
     /// contains each of `fragments`.
     func expectRejected(_ bytes: [UInt8], _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) {
-        let path = scratch.path("bad-\(UUID()).safetensors")
+        let path = scratch.filePath("bad-\(UUID()).safetensors")
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         do {
             let file = try SafetensorsFile(path: path)
@@ -48,7 +39,7 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     static let goodHeader = #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},"b":{"dtype":"I64","shape":[1],"data_offsets":[16,24]}}"#
 
     @Test func acceptsTheReferenceLayout() throws {
-        let path = scratch.path("good.safetensors")
+        let path = scratch.filePath("good.safetensors")
         let values: [Float] = [1, 2, 3, 4]
         let data = values.withUnsafeBytes(Array.init) + withUnsafeBytes(of: Int64(42).littleEndian, Array.init)
         _ = FileManager.default.createFile(atPath: path, contents: Data(safetensorsBytes(header: Self.goodHeader, data: data)))
@@ -133,7 +124,7 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     /// insertions) of a valid file: each must either open and read every tensor, or throw a
     /// `TensorError`. A crash fails the whole run.
     @Test func survivesOneThousandRandomMutations() throws {
-        let source = scratch.path("source.safetensors")
+        let source = scratch.filePath("source.safetensors")
         var rng = SplitMix64(seed: 0x5AFE_7E45)
         try SafetensorsWriter.write([
             ("layer.weight", Tensor(shape: [4, 3], scalars: (0..<12).map(Float.init))),
@@ -168,7 +159,7 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
                     if let i = digits.randomElement(using: &rng) { bytes[i] = UInt8(0x30 + rng.next() % 10) }
                 }
             }
-            let path = scratch.path("mutant-\(iteration).safetensors")
+            let path = scratch.filePath("mutant-\(iteration).safetensors")
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             defer { try? FileManager.default.removeItem(atPath: path) }
             do {

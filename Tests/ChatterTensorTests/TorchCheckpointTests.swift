@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import ChatterTensor
 
 @Suite struct TorchCheckpointTests {
@@ -90,7 +91,7 @@ import Testing
     /// 1,000 seeded mutations of the pickle stream (and of the zip around it): each must load or
     /// throw a `TensorError`; nothing may crash or read outside the file.
     @Test func survivesOneThousandPickleMutations() throws {
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         let source = Fixture.root.appendingPathComponent("formats/synthetic_checkpoint.pt").path
         let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source)))
         let archive = try ZipArchive(mapping: MappedFile(path: source))
@@ -117,7 +118,7 @@ import Testing
                 }
                 if bytes.count <= pickleRange.upperBound { break }
             }
-            let path = scratch.path("mutant-\(iteration).pt")
+            let path = scratch.filePath("mutant-\(iteration).pt")
             _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
             do {
                 let checkpoint = try TorchCheckpoint(path: path)

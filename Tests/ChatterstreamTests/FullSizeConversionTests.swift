@@ -1,6 +1,7 @@
 import ChatterTensor
 import Foundation
 import Testing
+import TestSupport
 @testable import Chatterstream
 
 /// Round trip on full-size random upstream checkpoints (all real key names and shapes), made by

@@ -1,18 +1,9 @@
 import ChatterTensor
 import Foundation
 import Testing
+import TestSupport
 @testable import Chatterstream
 
-/// A temporary directory removed when the value goes away.
-final class TemporaryDirectory {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("chatterstream-\(UUID())")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    func path(_ name: String) -> URL { url.appendingPathComponent(name) }
-    deinit { try? FileManager.default.removeItem(at: url) }
-}
 
 /// A small upstream-like Turbo checkpoint directory with every kind of tensor the converter
 /// treats specially, and the schema / published identities that describe it.

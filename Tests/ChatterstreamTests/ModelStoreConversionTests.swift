@@ -1,6 +1,7 @@
 import ChatterTensor
 import Foundation
 import Testing
+import TestSupport
 @testable import Chatterstream
 
 /// The whole first-use path: download from a (loopback) hub, verify, convert to our format, cache,

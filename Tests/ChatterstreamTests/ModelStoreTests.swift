@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import Testing
+import TestSupport
 @testable import Chatterstream
 
 /// The model store against a real HTTP server on a loopback socket (`LoopbackHubServer`): small
