@@ -122,6 +122,27 @@ struct TinyT3 {
         }
     }
 
+    /// The processor chain alone, on the very logits upstream's chain received.
+    @Test func processorChainMatchesUpstreamOnIdenticalLogits() throws {
+        let t = try TinyT3()
+        for testCase in t.fixture.cases where testCase.name.hasPrefix("sample_") {
+            let parameters = T3SamplingParameters(
+                temperature: testCase.float("temperature"), cfgWeight: testCase.float("cfg_weight"),
+                repetitionPenalty: testCase.float("repetition_penalty"), minP: testCase.float("min_p"), topP: testCase.float("top_p"))
+            let logits = try t.fixture.tensor(testCase, "logits"), probs = try t.fixture.tensor(testCase, "probs")
+            let tokens = try t.ints(testCase, "tokens")
+            let v = logits.shape[1], l = logits.scalars(), p = probs.scalars()
+            var worst: Float = 0
+            for step in 0..<logits.shape[0] {
+                let history = [t.config.startSpeechToken] + tokens[..<step]
+                let ours = T3Sampler.distribution(Array(l[(step * v)..<((step + 1) * v)]), history: history, parameters: parameters)
+                for (a, b) in zip(ours, p[(step * v)..<((step + 1) * v)]) { worst = max(worst, abs(a - b)) }
+            }
+            print("t3 processor chain \(testCase): max |Δp| \(worst)")
+            #expect(worst <= 1e-6)
+        }
+    }
+
     @Test func iteratorStopsAndCancels() throws {
         let t = try TinyT3()
         let cancellation = T3Cancellation()

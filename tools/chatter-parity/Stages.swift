@@ -5,4 +5,7 @@ let allStages: [any ParityStage] = [
     ISTFTStage(),
     Conv1dStage(),
     LinearStage(),
+    T3PrefillStage(),
+    T3DecodeLogitsStage(),
+    T3SampleStage(),
 ]
