@@ -74,4 +74,64 @@ struct LlamaBlock {
         precondition(out.shape == [b, t, d])
         return (out, probabilities)
     }
+
+    /// One decode token for B rows, in place and allocation-free (except when observing heads):
+    /// `x` [B, 1, D] is replaced by the layer's output; `scratch` holds every intermediate.
+    /// Same math as `callAsFunction` (with T = 1 the [B, T, H, hd] → [B, H, T, hd] permutation
+    /// is the identity on memory, so q/k/v are used as they come out of the GEMVs).
+    func decode(_ x: Tensor, scratch s: T3DecodeScratch, cache: KVCache, layer: Int, rotary: RotaryEmbedding,
+                observedHeads: [Int] = []) -> [Int: [Float]] {
+        let b = x.shape[0]
+        let offset = cache.length(layer: layer)
+        rmsNorm(x, weight: inputNorm, eps: eps, into: s.norm)
+        gemv(s.norm, weight: qProj, into: s.q)
+        gemv(s.norm, weight: kProj, into: s.k)
+        gemv(s.norm, weight: vProj, into: s.v)
+        let q = s.q.reshaped([b, heads, 1, headDim]), k = s.k.reshaped([b, heads, 1, headDim])
+        rotary.applyInPlace(q, positionOffset: offset)
+        rotary.applyInPlace(k, positionOffset: offset)
+        cache.append(layer: layer, keys: k, values: s.v.reshaped([b, heads, 1, headDim]))
+        let scale = 1 / Float(headDim).squareRoot()
+        var probabilities: [Int: [Float]] = [:]
+        let attended = s.attended.reshaped([b, heads, 1, headDim])
+        if observedHeads.isEmpty {
+            _ = cache.attention(layer: layer, query: q, causal: true, scale: scale, into: attended)
+        } else {
+            let (out, p) = cache.attentionWithProbabilities(layer: layer, query: q, causal: true, scale: scale)
+            out.withUnsafeFloats { src in attended.withUnsafeMutableFloats { dst in _ = dst.update(fromContentsOf: src) } }
+            for h in observedHeads where h >= 0 && h < heads {
+                probabilities[h] = p.slice(0, 0..<1).slice(1, h..<(h + 1)).contiguous().scalars()
+            }
+        }
+        gemv(s.attended, weight: oProj, into: s.projected)
+        addInPlace(x, s.projected)
+        rmsNorm(x, weight: postNorm, eps: eps, into: s.norm)
+        gemv(s.norm, weight: gateProj, into: s.gate)
+        gemv(s.norm, weight: upProj, into: s.up)
+        siluInPlace(s.gate)
+        mulInPlace(s.gate, s.up)
+        gemv(s.gate, weight: downProj, into: s.projected)
+        addInPlace(x, s.projected)
+        return probabilities
+    }
+}
+
+/// Buffers of one decode step, sized once per utterance (B rows of width D, heads·hd, intermediate, V).
+final class T3DecodeScratch {
+    let hidden: Tensor, norm: Tensor, q: Tensor, k: Tensor, v: Tensor, attended: Tensor
+    let projected: Tensor, gate: Tensor, up: Tensor, logits: Tensor
+
+    init(batch b: Int, config c: T3Config) {
+        let inner = c.heads * c.headDim
+        hidden = Tensor(zeros: [b, 1, c.hiddenSize])
+        norm = Tensor(zeros: [b, 1, c.hiddenSize])
+        q = Tensor(zeros: [b, 1, inner])
+        k = Tensor(zeros: [b, 1, inner])
+        v = Tensor(zeros: [b, 1, inner])
+        attended = Tensor(zeros: [b, 1, inner])
+        projected = Tensor(zeros: [b, 1, c.hiddenSize])
+        gate = Tensor(zeros: [b, 1, c.intermediateSize])
+        up = Tensor(zeros: [b, 1, c.intermediateSize])
+        logits = Tensor(zeros: [b, c.speechVocabularySize])
+    }
 }

@@ -125,6 +125,32 @@ public final class T3: @unchecked Sendable {
         return rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
     }
 
+    /// One decode step over `scratch.hidden` [B, 1, D] (the fed token's embedding, overwritten),
+    /// leaving the logits in `scratch.logits` [B, V]: no allocation unless heads are observed.
+    func decodeBackbone(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
+                        probabilities: inout [T3AttentionHead: [Float]]) {
+        for (index, block) in blocks.enumerated() {
+            let heads = observe.isEmpty ? [] : observe.filter { $0.layer == index }.map(\.head)
+            let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+            for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+        }
+        rmsNorm(scratch.hidden, weight: finalNorm, eps: config.rmsNormEps, into: scratch.norm)
+        gemv(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), weight: speechHead, into: scratch.logits)
+    }
+
+    /// Writes `speech_emb[token] + speech_pos_emb[speechPosition]` into every row of `output` [B, 1, D].
+    func writeSpeechStepEmbedding(token: Int, speechPosition: Int, into output: Tensor) {
+        let d = config.hiddenSize, rows = output.shape[0]
+        output.withUnsafeMutableFloats { out in
+            speechEmbedding.withUnsafeFloats { e in
+                speechPositions.withUnsafeFloats { p in
+                    for j in 0..<d { out[j] = e[token * d + j] + p[speechPosition * d + j] }
+                }
+            }
+            for r in 1..<max(rows, 1) { for j in 0..<d { out[r * d + j] = out[j] } }
+        }
+    }
+
     /// Speech logits [B, V] of the last position of `hidden` [B, T, D].
     func lastLogits(_ hidden: Tensor) -> Tensor {
         let t = hidden.shape[1]

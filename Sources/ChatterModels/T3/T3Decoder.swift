@@ -12,6 +12,7 @@ public final class T3Decoder {
     /// Prefill length T0 = len_cond + text + 2.
     public let prefillLength: Int
     let cache: KVCache
+    let scratch: T3DecodeScratch
     /// Tokens fed back so far (the next one uses learned speech position `fed + 1`).
     public private(set) var fed = 0
     /// Attention heads whose probabilities are recorded after every forward pass.
@@ -19,7 +20,8 @@ public final class T3Decoder {
     /// The recorded probabilities of the last forward pass: batch row 0 (conditional), last query
     /// token, over all cached positions.
     public private(set) var attentionProbabilities: [T3AttentionHead: [Float]] = [:]
-    /// Raw logits [B, V] of the last forward pass (row 0 conditional, row 1 unconditional).
+    /// Raw logits [B, V] of the last forward pass (row 0 conditional, row 1 unconditional); after a
+    /// decode step this is the decoder's reused buffer, overwritten by the next step.
     public private(set) var rawLogits: Tensor
     public let maxSteps: Int
 
@@ -42,6 +44,7 @@ public final class T3Decoder {
         let embeddings = model.prefillEmbeddings(conditioning: conditioning, wrappedText: wrapped, classifierFree: batch == 2)
         prefillLength = embeddings.shape[1]
         cache = model.makeCache(batch: batch, capacity: prefillLength + maxNewTokens)
+        scratch = T3DecodeScratch(batch: batch, config: model.config)
         var probabilities: [T3AttentionHead: [Float]] = [:]
         let hidden = model.backbone(embeddings, cache: cache, observe: observedHeads, probabilities: &probabilities)
         attentionProbabilities = probabilities
@@ -76,12 +79,11 @@ public final class T3Decoder {
         guard fed < maxSteps else {
             throw T3Error.invalidParameter(name: "step", value: Double(fed + 1), reason: "beyond max_new_tokens \(maxSteps)")
         }
-        let row = model.speechStepEmbedding(token: token, speechPosition: fed + 1)
-        let x = (batch == 2 ? concatenate([row, row], axis: 0) : row).reshaped([batch, 1, model.config.hiddenSize])
+        model.writeSpeechStepEmbedding(token: token, speechPosition: fed + 1, into: scratch.hidden)
         var probabilities: [T3AttentionHead: [Float]] = [:]
-        let hidden = model.backbone(x, cache: cache, observe: observedHeads, probabilities: &probabilities)
+        model.decodeBackbone(scratch: scratch, cache: cache, observe: observedHeads, probabilities: &probabilities)
         attentionProbabilities = probabilities
-        rawLogits = model.lastLogits(hidden)
+        rawLogits = scratch.logits
         fed += 1
     }
 }
