@@ -12,6 +12,7 @@ public final class T3Cancellation: Sendable {
 /// Synchronous speech-token generation, one token per `next()`, as upstream `T3.inference`:
 /// CFG combine → repetition penalty (history starts with start-of-speech) → temperature → min_p →
 /// top_p → draw; stops after EOS (which is returned), after `maxNewTokens` tokens, or when cancelled.
+/// Upstream runs one more forward pass after the last token (its logits unused); this does not.
 public final class T3TokenIterator: IteratorProtocol, Sequence {
     public let decoder: T3Decoder
     public let parameters: T3SamplingParameters
