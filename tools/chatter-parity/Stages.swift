@@ -9,4 +9,7 @@ let allStages: [any ParityStage] = [
     PerthDetectStage(),
     HiFTSourceStage(),
     HiFTWaveStage(),
+    T3PrefillStage(),
+    T3DecodeLogitsStage(),
+    T3SampleStage(),
 ]

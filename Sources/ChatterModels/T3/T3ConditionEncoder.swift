@@ -1,0 +1,80 @@
+import ChatterTensor
+
+/// The perceiver resampler (`cond_enc.perceiver.`): one `AttentionBlock2` applied twice with the same
+/// weights — cross-attention of the learned queries over the prompt, then self-attention.
+struct Perceiver {
+    let query: Tensor      // [Q, D]
+    let normWeight: Tensor
+    let normBias: Tensor
+    let toQ: (Tensor, Tensor)
+    let toK: (Tensor, Tensor)
+    let toV: (Tensor, Tensor)
+    let projOut: (Tensor, Tensor)
+    let heads: Int
+    let eps: Float
+
+    init(weights: some WeightStore, config c: T3Config) throws {
+        let d = c.hiddenSize
+        query = try weights.float32("pre_attention_query", shape: [1, c.perceiverQueries, d]).reshaped([c.perceiverQueries, d])
+        normWeight = try weights.float32("attn.norm.weight", shape: [d])
+        normBias = try weights.float32("attn.norm.bias", shape: [d])
+        func lin(_ name: String) throws -> (Tensor, Tensor) {
+            (try weights.tensor("attn.\(name).weight", shape: [d, d]), try weights.float32("attn.\(name).bias", shape: [d]))
+        }
+        toQ = try lin("to_q")
+        toK = try lin("to_k")
+        toV = try lin("to_v")
+        projOut = try lin("proj_out")
+        heads = c.perceiverHeads
+        eps = c.layerNormEps
+    }
+
+    /// `AttentionBlock2.forward(x1, x2)` for x1 [N1, D], x2 [N2, D]: x1 + proj(attn(LN(x1), LN(x2))).
+    func block(_ x1: Tensor, _ x2: Tensor) -> Tensor {
+        let d = x1.shape[1], hd = d / heads
+        let a1 = layerNorm(x1, weight: normWeight, bias: normBias, eps: eps)
+        let a2 = layerNorm(x2, weight: normWeight, bias: normBias, eps: eps)
+        func split(_ y: Tensor) -> Tensor {
+            y.reshaped([1, y.shape[0], heads, hd]).permuted([0, 2, 1, 3]).contiguous()
+        }
+        let q = split(linear(a1, weight: toQ.0, bias: toQ.1))
+        let k = split(linear(a2, weight: toK.0, bias: toK.1))
+        let v = split(linear(a2, weight: toV.0, bias: toV.1))
+        let o = scaledDotProductAttention(query: q, key: k, value: v)
+        let merged = o.permuted([0, 2, 1, 3]).contiguous().reshaped([x1.shape[0], d])
+        return add(x1, linear(merged, weight: projOut.0, bias: projOut.1))
+    }
+
+    /// [P, D] prompt embeddings → [Q, D].
+    func callAsFunction(_ prompt: Tensor) -> Tensor {
+        let y = block(query, prompt)
+        return block(y, y)
+    }
+}
+
+/// `T3CondEnc` (`cond_enc.`) for the Llama variants: speaker projection, perceiver over the prompt's
+/// speech embeddings, exaggeration ("emotion_adv") projection.
+struct T3ConditionEncoder {
+    let speakerWeight: Tensor
+    let speakerBias: Tensor
+    let emotionColumn: Tensor   // [1, D]: emotion_adv_fc.weight[:, 0]
+    let perceiver: Perceiver
+
+    init(weights: some WeightStore, config c: T3Config) throws {
+        let d = c.hiddenSize
+        speakerWeight = try weights.tensor("spkr_enc.weight", shape: [d, c.speakerEmbeddingSize])
+        speakerBias = try weights.float32("spkr_enc.bias", shape: [d])
+        emotionColumn = try weights.float32("emotion_adv_fc.weight", shape: [d, 1]).contiguous().reshaped([1, d])
+        perceiver = try Perceiver(weights: weights.scoped("perceiver."), config: c)
+    }
+
+    /// `[spk, perceiver(prompt)…, emo]`, [len_cond, D]; `promptEmbeddings` [P, D] (P may be 0: no perceiver).
+    func callAsFunction(speakerEmbedding: Tensor, promptEmbeddings: Tensor, exaggeration: Float) -> Tensor {
+        let speaker = linear(speakerEmbedding, weight: speakerWeight, bias: speakerBias)
+        let emotion = mul(emotionColumn, exaggeration)
+        var parts = [speaker]
+        if promptEmbeddings.shape[0] > 0 { parts.append(perceiver(promptEmbeddings)) }
+        parts.append(emotion)
+        return concatenate(parts, axis: 0)
+    }
+}

@@ -1,0 +1,89 @@
+import ChatterTensor
+
+/// The forward state of one utterance: a preallocated KV cache for the CFG rows, the prefill, and
+/// one decode step per fed-back token, each producing CFG-combined logits `c + w·(c − u)`.
+///
+/// With `cfgWeight == 0` a single (conditional) row is run; upstream English crashes in that case
+/// (its BOS embedding is always duplicated to two rows), and with two rows the result would be `c`.
+public final class T3Decoder {
+    public let model: T3
+    public let cfgWeight: Float
+    public let batch: Int
+    /// Prefill length T0 = len_cond + text + 2.
+    public let prefillLength: Int
+    let cache: KVCache
+    let scratch: T3DecodeScratch
+    /// Tokens fed back so far (the next one uses learned speech position `fed + 1`).
+    public private(set) var fed = 0
+    /// Attention heads whose probabilities are recorded after every forward pass.
+    public var observedHeads: [T3AttentionHead] = []
+    /// The recorded probabilities of the last forward pass: batch row 0 (conditional), last query
+    /// token, over all cached positions.
+    public private(set) var attentionProbabilities: [T3AttentionHead: [Float]] = [:]
+    /// Raw logits [B, V] of the last forward pass (row 0 conditional, row 1 unconditional); after a
+    /// decode step this is the decoder's reused buffer, overwritten by the next step.
+    public private(set) var rawLogits: Tensor
+    public let maxSteps: Int
+
+    /// Builds the prefill from the conditioning and the tokenizer's text ids (unwrapped) and runs it.
+    public init(model: T3, conditioning: Tensor, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
+                observedHeads: [T3AttentionHead] = []) throws {
+        guard cfgWeight.isFinite, cfgWeight >= 0 else {
+            throw T3Error.invalidParameter(name: "cfg_weight", value: Double(cfgWeight), reason: "must be finite and ≥ 0")
+        }
+        guard maxNewTokens >= 1, maxNewTokens < model.config.speechPositions else {
+            throw T3Error.invalidParameter(name: "max_new_tokens", value: Double(maxNewTokens),
+                                           reason: "must be in 1..<\(model.config.speechPositions) (speech position table)")
+        }
+        let wrapped = try model.wrapText(textTokens)
+        self.model = model
+        self.cfgWeight = cfgWeight
+        self.maxSteps = maxNewTokens
+        self.observedHeads = observedHeads
+        batch = cfgWeight > 0 ? 2 : 1
+        let embeddings = model.prefillEmbeddings(conditioning: conditioning, wrappedText: wrapped, classifierFree: batch == 2)
+        prefillLength = embeddings.shape[1]
+        cache = model.makeCache(batch: batch, capacity: prefillLength + maxNewTokens)
+        scratch = T3DecodeScratch(batch: batch, config: model.config)
+        var probabilities: [T3AttentionHead: [Float]] = [:]
+        let hidden = model.backbone(embeddings, cache: cache, observe: observedHeads, probabilities: &probabilities)
+        attentionProbabilities = probabilities
+        rawLogits = model.lastLogits(hidden)
+        prefillHidden = hidden
+        prefillEmbeddings = embeddings
+    }
+
+    /// The prefill's input [B, T0, D] and post-norm hidden states [B, T0, D] (kept for inspection).
+    public let prefillEmbeddings: Tensor
+    public let prefillHidden: Tensor
+
+    /// CFG-combined logits of the last forward pass, `c + w·(c − u)` (or `c` without CFG).
+    public var logits: [Float] {
+        let v = rawLogits.shape[1]
+        let all = rawLogits.scalars()
+        guard batch == 2 else { return Array(all[0..<v]) }
+        var out = [Float](repeating: 0, count: v)
+        for i in 0..<v {
+            let c = all[i], u = all[v + i]
+            out[i] = c + cfgWeight * (c - u)
+        }
+        return out
+    }
+
+    /// Feeds `token` to every row (`speech_emb[token] + speech_pos_emb[fed + 1]` at RoPE position
+    /// T0 + fed) and runs one decode step.
+    public func feed(_ token: Int) throws {
+        guard token >= 0, token < model.config.speechVocabularySize else {
+            throw T3Error.tokenOutOfRange(kind: "speech", token: token, vocabularySize: model.config.speechVocabularySize)
+        }
+        guard fed < maxSteps else {
+            throw T3Error.invalidParameter(name: "step", value: Double(fed + 1), reason: "beyond max_new_tokens \(maxSteps)")
+        }
+        model.writeSpeechStepEmbedding(token: token, speechPosition: fed + 1, into: scratch.hidden)
+        var probabilities: [T3AttentionHead: [Float]] = [:]
+        model.decodeBackbone(scratch: scratch, cache: cache, observe: observedHeads, probabilities: &probabilities)
+        attentionProbabilities = probabilities
+        rawLogits = scratch.logits
+        fed += 1
+    }
+}
