@@ -5,4 +5,8 @@ let allStages: [any ParityStage] = [
     ISTFTStage(),
     Conv1dStage(),
     LinearStage(),
+    S3GenEncoderStage(),
+    S3GenMuStage(),
+    S3GenCFMStepStage(),
+    S3GenMelStage(),
 ]
