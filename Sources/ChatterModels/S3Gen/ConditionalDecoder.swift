@@ -75,7 +75,7 @@ struct FlowTransformerBlock: Sendable {
         let (b, t) = (x.shape[0], x.shape[1])
         let inner = toQ.outFeatures, dh = inner / heads
         let y = norm1(x)
-        func split(_ z: Tensor) -> Tensor { z.reshaped([b, t, heads, dh]).permuted([0, 2, 1, 3]).contiguous() }
+        func split(_ z: Tensor) -> Tensor { z.reshaped([b, t, heads, dh]).permuted([0, 2, 1, 3]) }  // strided view: SDPA reads it in place
         let attention = scaledDotProductAttention(query: split(toQ(y)), key: split(toK(y)), value: split(toV(y)),
                                                   scale: 1 / Float(dh).squareRoot())
         let merged = attention.permuted([0, 2, 1, 3]).contiguous().reshaped([b, t, inner])
