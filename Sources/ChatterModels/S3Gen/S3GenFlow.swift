@@ -1,67 +1,6 @@
 import ChatterTensor
 import Foundation
 
-/// Why the S3Gen flow refused its inputs.
-public enum FlowError: Error, Equatable, CustomStringConvertible {
-    /// No speech tokens to decode.
-    case noTokens
-    /// A token id outside the vocabulary (`index` into the prompt + speech sequence, prompt first).
-    case tokenOutOfRange(index: Int, token: Int, vocabulary: Int)
-    /// The prompt mel must have exactly `tokenMelRatio` frames per prompt token.
-    case promptLengthMismatch(promptTokens: Int, promptFrames: Int, expectedFrames: Int)
-    /// A reference tensor has the wrong shape.
-    case referenceShape(what: String, expected: [Int], actual: [Int])
-    /// A reference tensor holds NaN or ±∞.
-    case nonFiniteReference(what: String)
-    /// Fewer tokens than the lookahead when not finalizing leaves nothing to emit.
-    case nothingToEmit(tokens: Int, lookahead: Int)
-
-    public var description: String {
-        switch self {
-        case .noTokens: "the S3Gen flow needs at least one speech token"
-        case let .tokenOutOfRange(index, token, vocabulary):
-            "speech token \(token) at position \(index) is outside the vocabulary [0, \(vocabulary)); strip special tokens first"
-        case let .promptLengthMismatch(tokens, frames, expected):
-            "the prompt mel has \(frames) frames but its \(tokens) prompt tokens need \(expected)"
-        case let .referenceShape(what, expected, actual): "reference \(what) has shape \(actual), expected \(expected)"
-        case let .nonFiniteReference(what): "reference \(what) contains NaN or infinity"
-        case let .nothingToEmit(tokens, lookahead):
-            "\(tokens) new tokens with finalize = false leave no frames to emit (the last \(lookahead) tokens are held back)"
-        }
-    }
-}
-
-/// The speaker/prompt conditioning of the flow (upstream `ref_dict`: prompt_token, prompt_feat,
-/// embedding), validated on construction.
-public struct FlowReference: Sendable {
-    /// Prompt speech tokens (P).
-    public let promptTokens: [Int]
-    /// Prompt mel, time-major [2P, 80] (upstream `prompt_feat[0]`).
-    public let promptMel: Tensor
-    /// CAMPPlus x-vector [192].
-    public let embedding: Tensor
-
-    public init(promptTokens: [Int], promptMel: Tensor, embedding: Tensor, melChannels: Int = 80,
-                tokenMelRatio: Int = 2) throws {
-        guard promptMel.rank == 2, promptMel.shape[1] == melChannels else {
-            throw FlowError.referenceShape(what: "prompt mel", expected: [2 * promptTokens.count, melChannels], actual: promptMel.shape)
-        }
-        guard promptMel.shape[0] == tokenMelRatio * promptTokens.count else {
-            throw FlowError.promptLengthMismatch(promptTokens: promptTokens.count, promptFrames: promptMel.shape[0],
-                                                 expectedFrames: tokenMelRatio * promptTokens.count)
-        }
-        guard embedding.rank == 1 || (embedding.rank == 2 && embedding.shape[0] == 1) else {
-            throw FlowError.referenceShape(what: "speaker embedding", expected: [192], actual: embedding.shape)
-        }
-        let mel = promptMel.converted(to: .f32).contiguous(), vector = embedding.converted(to: .f32).contiguous()
-        guard mel.scalars().allSatisfy(\.isFinite) else { throw FlowError.nonFiniteReference(what: "prompt mel") }
-        guard vector.scalars().allSatisfy(\.isFinite) else { throw FlowError.nonFiniteReference(what: "speaker embedding") }
-        self.promptTokens = promptTokens
-        self.promptMel = mel
-        self.embedding = vector.reshaped([vector.count])
-    }
-}
-
 /// The S3Gen flow (`CausalMaskedDiffWithXvec`, `flow.*`): tokens + reference → mel.
 ///
 ///     let flow = try S3GenFlow(weights: file.scoped("flow."))
