@@ -89,6 +89,27 @@ import Testing
         }
     }
 
+    @Test func streamingEmitsEveryFrameOnceAndEndsOnTheOneShotDecode() throws {
+        let m = try Self.load("s3gen/flow")
+        let reference = try m.reference()
+        let tokens = try m.tokens("mel", "token")  // 7 tokens
+        var stream = FlowStream(flow: m.flow, reference: reference, steps: 4, seed: 9)
+        let first = try stream.push(Array(tokens[0..<3]))
+        #expect(first.shape == [80, 0])  // 3 tokens are all lookahead
+        let second = try stream.push(Array(tokens[3..<5]))
+        #expect(second.shape == [80, 2 * 5 - 6])
+        let last = try stream.push(Array(tokens[5...]), final: true)
+        #expect(last.shape == [80, 2 * 7 - second.shape[1]])
+        let oneShot = try m.flow.inference(tokens: tokens, reference: reference, steps: 4, seed: 9)
+        let split = second.shape[1]
+        let tail = FlowParityError(last.scalars(), oneShot.slice(1, split..<oneShot.shape[1]).contiguous().scalars())
+        #expect(tail.maxAbsoluteError == 0, "final push vs one-shot: \(tail)")
+        // Frames emitted early saw fewer future tokens (global attention): how close they stay.
+        let early = FlowParityError(second.scalars(), oneShot.slice(1, 0..<split).contiguous().scalars())
+        print("streamed early frames vs one-shot: \(early)")
+        #expect(early.relative < 1)
+    }
+
     @Test func badInputsThrowTypedErrors() throws {
         let m = try Self.load("s3gen/flow")
         let reference = try m.reference()
