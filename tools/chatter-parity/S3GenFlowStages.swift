@@ -48,7 +48,8 @@ struct S3GenEncoderStage: ParityStage {
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
         let flow = try loadS3GenFlow(context)
         let tokens = try tokenIDs(context, "tokens")
-        return [("h", try flow.encode(tokens)), ("mu", try flow.mu(tokens))]
+        let h = try flow.encode(tokens)
+        return [("h", h), ("mu", flow.project(h))]
     }
 }
 

@@ -51,9 +51,10 @@ public struct S3GenFlow: Sendable {
     }
 
     /// mu [80, ratio·L] (encoder + `encoder_proj`), channel-major as the decoder takes it.
-    public func mu(_ tokens: [Int]) throws -> Tensor {
-        encoderProj(try encode(tokens)).transposed(0, 1).contiguous()
-    }
+    public func mu(_ tokens: [Int]) throws -> Tensor { project(try encode(tokens)) }
+
+    /// `encoder_proj` of an encoder output [N, D], transposed to the decoder's [80, N].
+    public func project(_ h: Tensor) -> Tensor { encoderProj(h).transposed(0, 1).contiguous() }
 
     /// spks [80] = Linear(e / max(‖e‖, 1e-12)).
     public func speakerConditioning(_ embedding: Tensor) -> Tensor {
@@ -81,7 +82,7 @@ public struct S3GenFlow: Sendable {
         var h = try encode(reference.promptTokens + tokens)
         if held > 0 { h = h.slice(0, 0..<(h.shape[0] - held)) }
         let n = h.shape[0]
-        let mu = encoderProj(h).transposed(0, 1).contiguous()
+        let mu = project(h)
         let f = reference.promptMel.shape[0]
         let cond = Tensor(zeros: [melChannels, n])
         reference.promptMel.withUnsafeFloats { src in
