@@ -110,6 +110,15 @@ import Testing
         #expect(early.relative < 1)
     }
 
+    @Test func anEmptyPromptDecodesTheTokensAlone() throws {
+        let m = try Self.load("s3gen/flow")
+        let reference = try m.reference()
+        let bare = try FlowReference(promptTokens: [], promptMel: Tensor(zeros: [0, 80]), embedding: reference.embedding)
+        let mel = try m.flow.inference(tokens: [1, 2, 3, 4], reference: bare, steps: 2, seed: 1)
+        #expect(mel.shape == [80, 8])
+        #expect(mel.scalars().allSatisfy { $0.isFinite })
+    }
+
     @Test func badInputsThrowTypedErrors() throws {
         let m = try Self.load("s3gen/flow")
         let reference = try m.reference()
