@@ -132,6 +132,13 @@ import Testing
             try FlowReference(promptTokens: reference.promptTokens, promptMel: reference.promptMel.slice(0, 0..<9),
                               embedding: reference.embedding)
         }
+        let odd = try FlowReference.aligned(promptTokens: reference.promptTokens,
+                                            promptMel: concatenate([reference.promptMel, reference.promptMel.slice(0, 0..<1)], axis: 0),
+                                            embedding: reference.embedding)
+        #expect(odd.promptTokens.count == 5 && odd.promptMel.shape == [10, 80])
+        let short = try FlowReference.aligned(promptTokens: reference.promptTokens, promptMel: reference.promptMel.slice(0, 0..<7),
+                                              embedding: reference.embedding)
+        #expect(short.promptTokens == Array(reference.promptTokens.prefix(3)) && short.promptMel.shape == [6, 80])
         var mel = reference.promptMel.scalars()
         mel[17] = .nan
         #expect(throws: FlowError.nonFiniteReference(what: "prompt mel")) {

@@ -29,4 +29,20 @@ public struct FlowReference: Sendable {
         self.promptMel = mel
         self.embedding = vector.reshaped([vector.count])
     }
+
+    /// A reference from a prompt whose mel and token lengths disagree by construction (a clip whose
+    /// length is not a whole number of tokens): keeps the first min(P, ⌊F/ratio⌋) tokens and
+    /// ratio times as many frames. Upstream `embed_ref` trims tokens only when F < 2P and keeps an
+    /// odd F = 2P + 1, which misaligns mu and cond by a frame and returns 2T − 1 frames; here the
+    /// extra frame is dropped instead.
+    public static func aligned(promptTokens: [Int], promptMel: Tensor, embedding: Tensor, melChannels: Int = 80,
+                               tokenMelRatio: Int = 2) throws -> FlowReference {
+        guard promptMel.rank == 2 else {
+            throw FlowError.referenceShape(what: "prompt mel", expected: [2 * promptTokens.count, melChannels], actual: promptMel.shape)
+        }
+        let count = min(promptTokens.count, promptMel.shape[0] / tokenMelRatio)
+        return try FlowReference(promptTokens: Array(promptTokens.prefix(count)),
+                                 promptMel: promptMel.slice(0, 0..<(count * tokenMelRatio)),
+                                 embedding: embedding, melChannels: melChannels, tokenMelRatio: tokenMelRatio)
+    }
 }
