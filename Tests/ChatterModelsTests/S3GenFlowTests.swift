@@ -119,6 +119,30 @@ import Testing
         #expect(mel.scalars().allSatisfy { $0.isFinite })
     }
 
+    /// A store that records which keys a model reads.
+    final class RecordingWeights: WeightStore, @unchecked Sendable {
+        let base: any WeightStore
+        var read: Set<String> = []
+        init(_ base: any WeightStore) { self.base = base }
+        var source: String { base.source }
+        func contains(_ key: String) -> Bool { base.contains(key) }
+        func tensor(_ key: String) throws -> Tensor {
+            read.insert(key)
+            return try base.tensor(key)
+        }
+    }
+
+    @Test(arguments: ["s3gen/flow", "s3gen/flow_meanflow"])
+    func everyFlowWeightIsUsed(_ name: String) throws {
+        let fixture = try FlowFixture(name)
+        let recording = RecordingWeights(fixture.file)
+        let model = fixture.cases.first { $0.name == "model" }!
+        _ = try S3GenFlow(weights: recording.scoped("model.flow."), decoderHeads: model.int("dec_heads"))
+        let all = Set(fixture.file.names.filter { $0.hasPrefix("model.flow.") })
+        #expect(all.subtracting(recording.read).sorted() == [])
+        #expect(recording.read.subtracting(all).sorted() == [])
+    }
+
     @Test func badInputsThrowTypedErrors() throws {
         let m = try Self.load("s3gen/flow")
         let reference = try m.reference()
