@@ -103,7 +103,7 @@ import Testing
         let oneShot = try m.flow.inference(tokens: tokens, reference: reference, steps: 4, seed: 9)
         let split = second.shape[1]
         let tail = FlowParityError(last.scalars(), oneShot.slice(1, split..<oneShot.shape[1]).contiguous().scalars())
-        #expect(tail.maxAbsoluteError == 0, "final push vs one-shot: \(tail)")
+        #expect(tail.relative <= 1e-6, "final push vs one-shot: \(tail)")  // identical computation (0 here)
         // Frames emitted early saw fewer future tokens (global attention): how close they stay.
         let early = FlowParityError(second.scalars(), oneShot.slice(1, 0..<split).contiguous().scalars())
         print("streamed early frames vs one-shot: \(early)")
