@@ -12,4 +12,8 @@ let allStages: [any ParityStage] = [
     T3PrefillStage(),
     T3DecodeLogitsStage(),
     T3SampleStage(),
+    S3GenEncoderStage(),
+    S3GenMuStage(),
+    S3GenCFMStepStage(),
+    S3GenMelStage(),
 ]

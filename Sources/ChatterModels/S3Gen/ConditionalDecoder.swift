@@ -1,0 +1,200 @@
+import ChatterTensor
+import Foundation
+
+/// LayerNorm over the channel axis of [B, C, T] (the decoder's `Transpose → LayerNorm → Transpose`).
+func flowChannelLayerNorm(_ x: Tensor, _ norm: FlowLayerNorm) -> Tensor {
+    norm(x.transposed(1, 2)).transposed(1, 2).contiguous()
+}
+
+/// `CausalBlock1D`: Mish(LN_channels(CausalConv1d k3(x))) on [B, C, T] (masks are all ones at the
+/// lengths this port runs, so the `·mask` products are dropped).
+struct FlowCausalBlock: Sendable {
+    let conv: FlowConv1d
+    let norm: FlowLayerNorm
+
+    init(_ weights: some WeightStore) throws {
+        conv = try FlowConv1d(weights, "block.0.")
+        norm = try FlowLayerNorm(weights, "block.2.", eps: 1e-5)
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = flowChannelLayerNorm(conv(x, causal: true), norm)
+        mishInPlace(y)
+        return y
+    }
+}
+
+/// `CausalResnetBlock1D`: h = block1(x) + Linear(Mish(temb)); out = block2(h) + res_conv₁ₓ₁(x).
+struct FlowResnetBlock: Sendable {
+    let block1, block2: FlowCausalBlock
+    let mlp: FlowLinear
+    let resConv: FlowConv1d
+
+    init(_ weights: some WeightStore) throws {
+        block1 = try FlowCausalBlock(weights.scoped("block1."))
+        block2 = try FlowCausalBlock(weights.scoped("block2."))
+        mlp = try FlowLinear(weights, "mlp.1.")
+        resConv = try FlowConv1d(weights, "res_conv.")
+    }
+
+    /// x [B, Cin, T], mishTime = Mish(temb) [B, 1024] → [B, Cout, T].
+    func callAsFunction(_ x: Tensor, mishTime: Tensor) -> Tensor {
+        let h = block1(x)
+        let t = mlp(mishTime)  // [B, Cout]
+        addInPlace(h, t.unsqueezed(2))
+        let out = block2(h)
+        addInPlace(out, resConv(x))
+        return out
+    }
+}
+
+/// diffusers `BasicTransformerBlock` as the decoder uses it: self-attention only (q/k/v without
+/// bias, 1/√d scale, no mask), exact-GELU feed-forward, LayerNorm eps 1e-5, on [B, T, C].
+struct FlowTransformerBlock: Sendable {
+    let norm1, norm3: FlowLayerNorm
+    let toQ, toK, toV, toOut: FlowLinear
+    let ff1, ff2: FlowLinear
+    let heads: Int
+
+    init(_ weights: some WeightStore, heads: Int) throws {
+        norm1 = try FlowLayerNorm(weights, "norm1.", eps: 1e-5)
+        norm3 = try FlowLayerNorm(weights, "norm3.", eps: 1e-5)
+        toQ = try FlowLinear(weights, "attn1.to_q.", bias: false)
+        toK = try FlowLinear(weights, "attn1.to_k.", bias: false)
+        toV = try FlowLinear(weights, "attn1.to_v.", bias: false)
+        toOut = try FlowLinear(weights, "attn1.to_out.0.")
+        ff1 = try FlowLinear(weights, "ff.net.0.proj.")
+        ff2 = try FlowLinear(weights, "ff.net.2.")
+        guard toQ.outFeatures % heads == 0 else {
+            throw TensorError.invalidArgument("\(weights.source): attention width \(toQ.outFeatures) does not split into \(heads) heads")
+        }
+        self.heads = heads
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let (b, t) = (x.shape[0], x.shape[1])
+        let inner = toQ.outFeatures, dh = inner / heads
+        let y = norm1(x)
+        func split(_ z: Tensor) -> Tensor { z.reshaped([b, t, heads, dh]).permuted([0, 2, 1, 3]) }  // strided view: SDPA reads it in place
+        let attention = scaledDotProductAttention(query: split(toQ(y)), key: split(toK(y)), value: split(toV(y)),
+                                                  scale: 1 / Float(dh).squareRoot())
+        let merged = attention.permuted([0, 2, 1, 3]).contiguous().reshaped([b, t, inner])
+        let h = add(x, toOut(merged))
+        let f = ff1(norm3(h))
+        geluInPlace(f)
+        addInPlace(h, ff2(f))
+        return h
+    }
+}
+
+/// A resnet followed by transformer blocks (one stage of the U-Net).
+struct FlowDecoderStage: Sendable {
+    let resnet: FlowResnetBlock
+    let transformers: [FlowTransformerBlock]
+
+    init(_ weights: some WeightStore, heads: Int) throws {
+        resnet = try FlowResnetBlock(weights.scoped("0."))
+        var blocks: [FlowTransformerBlock] = []
+        while weights.contains("1.\(blocks.count).norm1.weight") {
+            blocks.append(try FlowTransformerBlock(weights.scoped("1.\(blocks.count)."), heads: heads))
+        }
+        transformers = blocks
+    }
+
+    func callAsFunction(_ x: Tensor, mishTime: Tensor) -> Tensor {
+        var h = resnet(x, mishTime: mishTime).transposed(1, 2).contiguous()  // [B, T, C]
+        for block in transformers { h = block(h) }
+        return h.transposed(1, 2).contiguous()
+    }
+}
+
+/// The CFM estimator `ConditionalDecoder` (causal, one channel level: no temporal resampling),
+/// `flow.decoder.estimator.*`. Inputs [B, 80, N]; output velocity [B, 80, N].
+public struct ConditionalDecoder: Sendable {
+    let timeLinear1, timeLinear2: FlowLinear
+    let timeMixer: Tensor?
+    let down: FlowDecoderStage
+    let downConv: FlowConv1d
+    let mid: [FlowDecoderStage]
+    let up: FlowDecoderStage
+    let upConv: FlowConv1d
+    let finalBlock: FlowCausalBlock
+    let finalProj: FlowConv1d
+    /// Width of the time sinusoid (= the packed input channels, 320 upstream).
+    public let timeEmbeddingDim: Int
+
+    /// `heads` is not recoverable from the weights (8 upstream: 512 = 8 × 64).
+    public init(weights: some WeightStore, heads: Int = 8) throws {
+        timeLinear1 = try FlowLinear(weights, "time_mlp.linear_1.")
+        timeLinear2 = try FlowLinear(weights, "time_mlp.linear_2.")
+        timeEmbeddingDim = timeLinear1.inFeatures
+        timeMixer = weights.contains("time_embed_mixer.weight")
+            ? try weights.float32("time_embed_mixer.weight", shape: [timeLinear2.outFeatures, 2 * timeLinear2.outFeatures])
+            : nil
+        down = try FlowDecoderStage(weights.scoped("down_blocks.0."), heads: heads)
+        downConv = try FlowConv1d(weights, "down_blocks.0.2.")
+        var stages: [FlowDecoderStage] = []
+        while weights.contains("mid_blocks.\(stages.count).0.mlp.1.weight") {
+            stages.append(try FlowDecoderStage(weights.scoped("mid_blocks.\(stages.count)."), heads: heads))
+        }
+        mid = stages
+        up = try FlowDecoderStage(weights.scoped("up_blocks.0."), heads: heads)
+        upConv = try FlowConv1d(weights, "up_blocks.0.2.")
+        finalBlock = try FlowCausalBlock(weights.scoped("final_block."))
+        finalProj = try FlowConv1d(weights, "final_proj.")
+    }
+
+    /// Whether this is the meanflow (Turbo) estimator, which embeds both t and r.
+    public var isMeanflow: Bool { timeMixer != nil }
+    /// Mel channels (80).
+    public var outChannels: Int { finalProj.outChannels }
+
+    /// `SinusoidalPosEmb` (scale 1000, [sin ‖ cos] halves, log spacing over half − 1) for each t.
+    func sinusoid(_ times: [Float]) -> Tensor {
+        let half = timeEmbeddingDim / 2
+        let step = log(10000.0) / Double(half - 1)
+        let frequencies = (0..<half).map { Float(Foundation.exp(Double(Float($0) * Float(-step)))) }
+        var values = [Float](repeating: 0, count: times.count * timeEmbeddingDim)
+        for (row, t) in times.enumerated() {
+            let scaled = 1000 * t
+            for i in 0..<half {
+                let argument = Double(scaled * frequencies[i])
+                values[row * timeEmbeddingDim + i] = Float(Foundation.sin(argument))
+                values[row * timeEmbeddingDim + half + i] = Float(Foundation.cos(argument))
+            }
+        }
+        return Tensor(shape: [times.count, timeEmbeddingDim], scalars: values)
+    }
+
+    /// time_mlp(sinusoid(t)) [B, 1024]; meanflow: mixer([time_mlp(e(t)) ‖ time_mlp(e(r))]).
+    public func timeEmbedding(t: [Float], r: [Float]? = nil) -> Tensor {
+        func mlp(_ times: [Float]) -> Tensor {
+            let h = timeLinear1(sinusoid(times))
+            siluInPlace(h)
+            return timeLinear2(h)
+        }
+        let temb = mlp(t)
+        guard let timeMixer else { return temb }
+        precondition(r?.count == t.count, "the meanflow estimator needs one r per t")
+        return linear(concatenate([temb, mlp(r!)], axis: 1), weight: timeMixer)
+    }
+
+    /// One estimator pass. x, mu, cond [B, 80, N]; spks [B, 80]; t (and r for meanflow) per row.
+    public func callAsFunction(x: Tensor, mu: Tensor, spks: Tensor, cond: Tensor, t: [Float], r: [Float]? = nil) -> Tensor {
+        let (b, n) = (x.shape[0], x.shape[2])
+        precondition(t.count == b && mu.shape == x.shape && cond.shape == x.shape && spks.shape == [b, x.shape[1]],
+                     "estimator inputs disagree: x \(x.shape), mu \(mu.shape), cond \(cond.shape), spks \(spks.shape), \(t.count) times")
+        let temb = timeEmbedding(t: t, r: r)
+        let mishTime = mish(temb)
+        let spksTime = add(Tensor(zeros: [b, spks.shape[1], n]), spks.unsqueezed(2))
+        var h = concatenate([x, mu, spksTime, cond], axis: 1)  // [B, 320, N]
+        h = down(h, mishTime: mishTime)
+        let skip = h
+        h = downConv(h, causal: true)
+        for stage in mid { h = stage(h, mishTime: mishTime) }
+        h = up(concatenate([h, skip], axis: 1), mishTime: mishTime)
+        h = upConv(h, causal: true)
+        h = finalBlock(h)
+        return finalProj(h)
+    }
+}

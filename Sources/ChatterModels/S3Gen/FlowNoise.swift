@@ -1,0 +1,42 @@
+import ChatterTensor
+import Foundation
+
+/// Standard-normal CFM noise that is a pure function of (seed, absolute decoder frame, channel):
+/// frame t receives the same values however the utterance is chunked or re-decoded, so a streaming
+/// caller that re-integrates a prefix sees the same z for it (what CosyVoice2's fixed noise buffer
+/// achieved). Counter-based (SplitMix64 of seed ⊕ index, Box–Muller), so no state is carried.
+public struct FlowNoise: Sendable, Hashable {
+    public let seed: UInt64
+    public let channels: Int
+
+    public init(seed: UInt64, channels: Int = 80) {
+        self.seed = seed
+        self.channels = channels
+    }
+
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// N(0, 1) at (frame, channel).
+    public func value(frame: Int, channel: Int) -> Float {
+        let index = UInt64(frame) &* UInt64(channels) &+ UInt64(channel)
+        let a = Self.mix(seed ^ Self.mix(index &* 2))
+        let b = Self.mix(seed ^ Self.mix(index &* 2 &+ 1))
+        let u1 = (Double(a >> 11) + 1) / 9_007_199_254_740_993.0  // (0, 1]
+        let u2 = Double(b >> 11) / 9_007_199_254_740_992.0        // [0, 1)
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+
+    /// z for absolute frames `frames`: [channels, frames.count].
+    public func frames(_ frames: Range<Int>) -> Tensor {
+        var values = [Float](repeating: 0, count: channels * frames.count)
+        for (column, frame) in frames.enumerated() {
+            for c in 0..<channels { values[c * frames.count + column] = value(frame: frame, channel: c) }
+        }
+        return Tensor(shape: [channels, frames.count], scalars: values)
+    }
+}
