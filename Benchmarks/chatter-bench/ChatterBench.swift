@@ -12,7 +12,7 @@ struct ChatterBench: ParsableCommand {
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, membw, load, perth, all
+        case gemm, gemv, membw, load, perth, t3, all
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -39,6 +39,21 @@ struct ChatterBench: ParsableCommand {
     @Option(help: "Seconds of 24 kHz audio the perth suite watermarks per call.")
     var perthSeconds: Int = 10
 
+    @Option(help: "Full-size T3 f32 weights for the t3 suite: a safetensors file or a directory holding t3*.safetensors.")
+    var t3Model: String?
+
+    @Option(help: "bf16 T3 weights for the t3 suite (chatter-convert --dtype t3=bf16 output); default: converted in memory from --t3-model.")
+    var t3Bf16Model: String?
+
+    @Option(help: "Python interpreter with torch and chatterbox-tts for the t3 suite's upstream run.")
+    var python: String = "tools/fixtures/.venv/bin/python"
+
+    @Option(help: "Teacher-forced CFG decode steps timed by the t3 suite.")
+    var t3Steps: Int = 40
+
+    @Option(help: "Prefill repetitions of the t3 suite (the median is reported).")
+    var t3PrefillRepetitions: Int = 3
+
     mutating func run() throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
         ThreadPool.shared.threadCount = threads
@@ -59,6 +74,12 @@ struct ChatterBench: ParsableCommand {
         }
         if suite == .perth || (suite == .all && FileManager.default.fileExists(atPath: perthCheckpoint)) {
             document["perth"] = try PerthBench(checkpoint: perthCheckpoint, repetitions: repetitions, seconds: perthSeconds).run()
+        }
+        if suite == .t3 || (suite == .all && t3Model != nil) {
+            guard let t3Model else { throw ValidationError("the t3 suite needs --t3-model <f32 T3 safetensors file or directory>") }
+            document["t3"] = try T3Bench(weights: t3Model, bf16Weights: t3Bf16Model, python: python,
+                                         script: "tools/bench/t3_upstream.py", threads: threads, steps: t3Steps,
+                                         prefillRepetitions: t3PrefillRepetitions, bandwidthMiB: bufferSize).run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)

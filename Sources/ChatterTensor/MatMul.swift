@@ -51,8 +51,9 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 /// PyTorch `nn.functional.linear`: `x · weightᵀ + bias`, `weight` [out, in], `x` [..., in].
 ///
 /// Up to 8 rows go through `gemv` (one pass over the weights, bf16 / q8_0 weights read as stored);
-/// more rows go through `cblas_sgemm`. bf16 and q8_0 weights with more than 8 rows are widened to
-/// f32 per call, which costs a weight-sized allocation: keep weights of compute-bound layers in f32.
+/// more rows go through `cblas_sgemm`. bf16 weights with more rows are widened to f32 a block of
+/// output features at a time into a cache-sized buffer (no weight-sized allocation); q8_0 weights
+/// with more than 8 rows are widened whole per call: keep weights of compute-bound layers in f32.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     precondition(weight.rank == 2, "linear weight must be [out, in], got \(weight.shape)")
     precondition(x.rank >= 1 && x.shape.last == weight.shape[1],
@@ -65,6 +66,9 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     if let bias {
         precondition(bias.shape == [outFeatures] && bias.dtype == .f32,
                      "linear bias must be f32 [\(outFeatures)], got \(bias.dtype) \(bias.shape)")
+    }
+    if weight.dtype == .bf16 && weight.isContiguous {
+        return linearBF16(x, weight: weight, bias: bias, rows: rows)
     }
     let w = weight.dtype == .f32 ? weight : weight.converted(to: .f32)
     let input = x.contiguous().reshaped([rows, weight.shape[1]])
@@ -83,6 +87,46 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
                             Int32(rows), Int32(outFeatures), Int32(weight.shape[1]), 1,
                             xp.baseAddress!, Int32(weight.shape[1]), wp, Int32(matrix.leadingDimension),
                             bias == nil ? 0 : 1, c.baseAddress!, Int32(outFeatures))
+            }
+        }
+    }
+    return output.reshaped(Array(x.shape.dropLast()) + [outFeatures])
+}
+
+/// `linear` with a contiguous bf16 weight and more than `gemvMaxRows` rows: blocks of output
+/// features are widened (exactly: bf16 is the top half of an f32) into one reused f32 buffer by the
+/// thread pool, then multiplied by `cblas_sgemm` into the matching output columns.
+func linearBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int) -> Tensor {
+    let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
+    let input = x.contiguous().reshaped([rows, inFeatures])
+    let output = Tensor(zeros: [rows, outFeatures])
+    guard rows > 0, outFeatures > 0, inFeatures > 0 else { return output.reshaped(Array(x.shape.dropLast()) + [outFeatures]) }
+    let block = max(1, min(outFeatures, (1 << 20) / inFeatures))  // 4 MiB of f32 per block
+    let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: block * inFeatures)
+    defer { buffer.deallocate() }
+    let bufferAddress = UInt(bitPattern: buffer)
+    output.withUnsafeMutableFloats { c in
+        if let bias {
+            bias.contiguous().withUnsafeFloats { b in
+                for row in 0..<rows { (c.baseAddress! + row * outFeatures).update(from: b.baseAddress!, count: outFeatures) }
+            }
+        }
+        input.withUnsafeFloats { xp in
+            weight.withUnsafeRawBytes { raw in
+                let source = UInt(bitPattern: raw.baseAddress!)
+                for start in stride(from: 0, to: outFeatures, by: block) {
+                    let n = min(block, outFeatures - start)
+                    let blockSource = source + UInt(start * inFeatures * 2)
+                    ThreadPool.shared.parallelFor(n * inFeatures, minimumChunk: 1 << 16) { range in
+                        let s = UnsafePointer<UInt16>(bitPattern: blockSource)!
+                        let d = UnsafeMutablePointer<UInt32>(bitPattern: bufferAddress)!
+                        for i in range { d[i] = UInt32(s[i]) << 16 }
+                    }
+                    let wp = UnsafeRawPointer(buffer).assumingMemoryBound(to: Float.self)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(inFeatures), 1,
+                                xp.baseAddress!, Int32(inFeatures), wp, Int32(inFeatures),
+                                bias == nil ? 0 : 1, c.baseAddress! + start, Int32(outFeatures))
+                }
             }
         }
     }

@@ -93,6 +93,41 @@ struct TinyT3 {
         #expect(throws: T3Error.self) { try decoder.feed(0) }   // past max_new_tokens
     }
 
+    /// bf16 weights (rank ≥ 2 tensors converted in memory, as `chatter-convert --dtype t3=bf16`)
+    /// keep the teacher-forced CFG logits within 2e-2 relative (max |Δ| / max |f32|, each step) of f32.
+    @Test func bf16WeightsKeepTeacherForcedLogitsNearF32() throws {
+        let t = try TinyT3()
+        var tensors: [String: Tensor] = [:]
+        for key in t.fixture.file.names where key.hasPrefix("tiny.w.") {
+            let tensor = try t.fixture.file.tensor(key)
+            tensors[String(key.dropFirst("tiny.w.".count))] = tensor.rank >= 2 ? tensor.converted(to: .bf16) : tensor
+        }
+        let bf16 = try T3(weights: InMemoryWeights(tensors, source: "bf16"), config: t.config)
+        #expect(bf16.blocks[0].qProj.dtype == .bf16 && bf16.blocks[0].downProj.dtype == .bf16 && bf16.speechHead.dtype == .bf16)
+        let forced = try t.ints(t.tiny, "forced_tokens")
+        #expect(forced.count >= 19)
+        func run(_ model: T3) throws -> [[Float]] {
+            let cond = try model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt,
+                                              exaggeration: t.tiny.float("exaggeration"))
+            let decoder = try T3Decoder(model: model, conditioning: cond, textTokens: try t.text,
+                                        cfgWeight: t.tiny.float("cfg_weight"), maxNewTokens: forced.count)
+            var rows = [decoder.logits]
+            for token in forced.prefix(19) {
+                try decoder.feed(token)
+                rows.append(decoder.logits)
+            }
+            return rows
+        }
+        let reference = try run(t.model), reduced = try run(bf16)
+        #expect(reference.count == 20 && reduced.count == 20)
+        var worst: Float = 0
+        for (step, (a, b)) in zip(reduced, reference).enumerated() {
+            worst = max(worst, expectParity(a, b, tolerance: 2e-2, "t3 bf16 vs f32 CFG logits, step \(step)").relative)
+        }
+        print("t3 bf16 vs f32 CFG logits: worst relative error over 20 steps \(worst)")
+        #expect(worst > 0, "the bf16 model must actually differ from f32")
+    }
+
     @Test func samplingMatchesUpstreamWithInjectedUniforms() throws {
         let t = try TinyT3()
         for testCase in t.fixture.cases where testCase.name.hasPrefix("sample_") {

@@ -57,6 +57,19 @@ import TestSupport
         }
     }
 
+    /// A bf16 weight larger than one widening block (4 MiB of f32) is multiplied block by block
+    /// into the right output columns, bias included.
+    @Test func bf16LinearAcrossWideningBlocks() {
+        var random = SplitMix64(seed: 0xB16)
+        let out = 600, inFeatures = 4096, rows = 12  // blocks of 256 output features: 256 + 256 + 88
+        let weight = Tensor(shape: [out, inFeatures], scalars: (0..<(out * inFeatures)).map { _ in random.nextFloat() }).converted(to: .bf16)
+        let x = Tensor(shape: [rows, inFeatures], scalars: (0..<(rows * inFeatures)).map { _ in random.nextFloat() })
+        let bias = Tensor(shape: [out], scalars: (0..<out).map { _ in random.nextFloat() })
+        let widened = weight.converted(to: .f32)
+        expectParity(linear(x, weight: weight, bias: bias), linear(x, weight: widened, bias: bias), tolerance: 1e-6, "bf16 linear, 3 blocks, bias")
+        expectParity(linear(x, weight: weight), linear(x, weight: widened), tolerance: 1e-6, "bf16 linear, 3 blocks")
+    }
+
     @Test func linearWithManyRowsMatchesTorch() throws {
         let fixture = try Fixture("ops/matmul")
         for testCase in fixture.cases where testCase.string("kind") == "linear" {

@@ -1,0 +1,248 @@
+import ChatterModels
+import ChatterTensor
+import Foundation
+
+/// Full-size T3 (original English, CFG): prefill of a 40-token text after a 150-token speech prompt,
+/// then teacher-forced CFG decode steps, for f32 and bf16 weights; the memory roofline (decode weight
+/// bytes ÷ measured read bandwidth) beside them; then upstream PyTorch on the same weights and inputs
+/// (spawned afterwards, so the two never share the cores); and bf16-vs-f32 CFG logit errors.
+struct T3Bench {
+    let weights: String
+    let bf16Weights: String?
+    let python: String
+    let script: String
+    let threads: Int
+    let steps: Int
+    let prefillRepetitions: Int
+    let bandwidthMiB: Int
+    let textTokens = 40, promptTokens = 150
+    let cfgWeight: Float = 0.5, exaggeration: Float = 0.5
+    /// CFG logit rows (prefill + first steps) compared between precisions and with upstream.
+    let logitRows = 4
+
+    /// A safetensors file, or a directory holding one T3 safetensors file (chatter-convert output or
+    /// an upstream checkpoint directory).
+    static func open(_ path: String) throws -> SafetensorsFile {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw TensorError.missingTensor(path: path, tensor: "(no such file)")
+        }
+        guard isDirectory.boolValue else { return try SafetensorsFile(path: path) }
+        let names = try FileManager.default.contentsOfDirectory(atPath: path)
+            .filter { $0.hasPrefix("t3") && $0.hasSuffix(".safetensors") }.sorted()
+        guard let name = names.first else { throw TensorError.missingTensor(path: path, tensor: "t3*.safetensors") }
+        return try SafetensorsFile(path: (path as NSString).appendingPathComponent(name))
+    }
+
+    /// Parameters read per decode step: every layer, the final norm, the speech head, two embedding rows.
+    static func decodeParameters(_ c: T3Config) -> Int {
+        let d = c.hiddenSize, inner = c.heads * c.headDim
+        let layer = 4 * d * inner + 3 * d * c.intermediateSize + 2 * d
+        return c.layers * layer + d + c.speechVocabularySize * d + 2 * d
+    }
+
+    struct Inputs {
+        var speaker: [Float], prompt: [Int], text: [Int], forced: [Int]
+    }
+
+    /// Deterministic inputs (SplitMix64): speaker embedding ~ U(−1, 1), token ids uniform.
+    func makeInputs(_ c: T3Config) -> Inputs {
+        var state: UInt64 = 0x7433_6265_6E63_68
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+        let speaker = (0..<c.speakerEmbeddingSize).map { _ in Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }
+        let speechTokens = c.startSpeechToken  // 6561: ordinary speech tokens are below it
+        return Inputs(speaker: speaker, prompt: (0..<promptTokens).map { _ in below(speechTokens) },
+                      text: (0..<textTokens).map { _ in 1 + below(c.textVocabularySize - 3) },
+                      forced: (0..<steps).map { _ in below(speechTokens) })
+    }
+
+    struct Run {
+        var prefillMs: [Double], stepMs: [Double], prefillLength: Int, logits: [[Float]], loadMs: Double
+    }
+
+    func runOurs(_ store: some WeightStore, inputs: Inputs, label: String) throws -> Run {
+        let loadStart = now()
+        let model = try T3(weights: store, config: .english)
+        let loadMs = Double(now() - loadStart) / 1e6
+        var prefillMs: [Double] = []
+        var decoder: T3Decoder?
+        for _ in 0..<prefillRepetitions {
+            decoder = nil
+            let start = now()
+            let conditioning = try model.conditioning(speakerEmbedding: inputs.speaker, promptTokens: inputs.prompt,
+                                                      exaggeration: exaggeration)
+            decoder = try T3Decoder(model: model, conditioning: conditioning, textTokens: inputs.text,
+                                    cfgWeight: cfgWeight, maxNewTokens: steps)
+            prefillMs.append(Double(now() - start) / 1e6)
+        }
+        let d = decoder!
+        var logits = [d.logits]
+        var stepMs: [Double] = []
+        for token in inputs.forced {
+            let start = now()
+            try d.feed(token)
+            stepMs.append(Double(now() - start) / 1e6)
+            if logits.count < logitRows { logits.append(d.logits) }
+        }
+        note("t3 ours \(label): prefill \(rounded(median(prefillMs), 1)) ms (T0 \(d.prefillLength), median of \(prefillRepetitions)), "
+             + "decode \(rounded(median(stepMs), 2)) ms/token (median of \(stepMs.count))")
+        return Run(prefillMs: prefillMs, stepMs: stepMs, prefillLength: d.prefillLength, logits: logits, loadMs: loadMs)
+    }
+
+    /// max |a − b| / max |b| over each row, worst row.
+    static func relativeError(_ a: [[Float]], _ b: [[Float]]) -> Double {
+        var worst = 0.0
+        for (x, y) in zip(a, b) {
+            let scale = Double(y.map { abs($0) }.max() ?? 0)
+            let diff = Double(zip(x, y).map { abs($0 - $1) }.max() ?? 0)
+            worst = max(worst, scale > 0 ? diff / scale : diff)
+        }
+        return worst
+    }
+
+    func run() throws -> [String: Any] {
+        let config = T3Config.english
+        let inputs = makeInputs(config)
+        // Bandwidth before and after our runs (it varies on a shared VM); the roofline takes the
+        // higher figure, so the fraction reached is the conservative one.
+        func bandwidth() -> (document: [String: Any], best: Double) {
+            let document = MemoryBandwidth(megabytes: bandwidthMiB, repetitions: 9).run()
+            let cases = document["cases"] as! [[String: Any]]
+            return (document, cases.compactMap { $0["read_gb_s"] as? Double }.max()!)
+        }
+        let bandwidthBefore = bandwidth()
+        let parameters = Self.decodeParameters(config)
+
+        // f32, then bf16 (the f32 model is released before bf16 is built).
+        let f32File = try Self.open(weights)
+        let f32 = try runOurs(f32File, inputs: inputs, label: "f32")
+        let bf16Store: any WeightStore
+        let bf16Source: String
+        if let bf16Weights {
+            bf16Store = try Self.open(bf16Weights)
+            bf16Source = bf16Weights
+        } else {
+            var tensors: [String: Tensor] = [:]
+            for name in f32File.names {
+                let t = try f32File.tensor(name)
+                tensors[name] = t.rank >= 2 && t.dtype == .f32 ? t.converted(to: .bf16) : t
+            }
+            bf16Store = InMemoryWeights(tensors, source: "\(weights) → bf16 in memory")
+            bf16Source = "converted in memory from the f32 file (rank ≥ 2 tensors → bf16, as chatter-convert --dtype t3=bf16)"
+        }
+        let bf16 = try runOurs(bf16Store, inputs: inputs, label: "bf16")
+        let bf16Error = Self.relativeError(bf16.logits, f32.logits)
+        note("t3 bf16 vs f32 CFG logits (\(bf16.logits.count) rows): max relative error \(rounded(bf16Error, 5))")
+
+        let bandwidthAfter = bandwidth()
+        let readGBs = max(bandwidthBefore.best, bandwidthAfter.best)
+
+        // Upstream, after ours.
+        let upstream = runUpstream(inputs: inputs)
+        let upstreamResults = upstream["results"] as? [String: Any]
+
+        var precisions: [String: Any] = [:]
+        for (name, run, bytesPerParameter) in [("f32", f32, 4), ("bf16", bf16, 2)] {
+            let bytes = parameters * bytesPerParameter
+            let rooflineMs = Double(bytes) / (readGBs * 1e9) * 1e3
+            let decodeMs = median(run.stepMs)
+            var entry: [String: Any] = [
+                "model_build_ms": rounded(run.loadMs, 1),
+                "prefill_length": run.prefillLength,
+                "prefill_ms": run.prefillMs.map { rounded($0, 1) },
+                "prefill_ms_median": rounded(median(run.prefillMs), 1),
+                "decode_steps": run.stepMs.count,
+                "decode_ms_per_token_median": rounded(decodeMs, 2),
+                "decode_ms_per_token_mean": rounded(run.stepMs.reduce(0, +) / Double(run.stepMs.count), 2),
+                "decode_weight_bytes_per_token": bytes,
+                "roofline_ms_per_token": rounded(rooflineMs, 2),
+                "roofline_fraction": rounded(rooflineMs / decodeMs, 3),
+            ]
+            if let theirs = upstreamResults?[name] as? [String: Any],
+               let theirDecode = theirs["decode_ms_per_token_median"] as? Double,
+               let theirPrefill = theirs["prefill_ms_median"] as? Double {
+                entry["upstream_prefill_ms_median"] = theirPrefill
+                entry["upstream_prefill_ms"] = theirs["prefill_ms"]
+                entry["upstream_decode_ms_per_token_median"] = theirDecode
+                entry["upstream_decode_ms_per_token_mean"] = theirs["decode_ms_per_token_mean"]
+                entry["decode_speedup_vs_upstream"] = rounded(theirDecode / decodeMs, 2)
+                entry["prefill_speedup_vs_upstream"] = rounded(theirPrefill / median(run.prefillMs), 2)
+                if let rows = theirs["cfg_logits"] as? [[Double]] {
+                    let theirLogits = rows.map { $0.map { Float($0) } }
+                    entry["cfg_logits_relative_error_vs_upstream"] = rounded(Self.relativeError(run.logits, theirLogits), 6)
+                }
+            }
+            precisions[name] = entry
+        }
+        var upstreamSummary = upstream
+        upstreamSummary["results"] = nil
+        return [
+            "method": "T3 original English, CFG weight \(cfgWeight) (2 rows), exaggeration \(exaggeration); prefill = conditioning "
+                + "(speaker + perceiver over \(promptTokens) prompt speech tokens) + T3Decoder init over cond|text(\(textTokens)+2)|bos|bos; "
+                + "decode = \(steps) teacher-forced steps (fixed random speech tokens, no sampling chain), median ms/token; "
+                + "roofline = decode weight bytes per token ÷ read bandwidth (the higher of the probes before and after our runs, "
+                + "median of 9 each, best thread count)",
+            "weights_f32": weights,
+            "weights_bf16": bf16Source,
+            "decode_parameters_per_token": parameters,
+            "read_bandwidth_gb_s": readGBs,
+            "membw_before": bandwidthBefore.document,
+            "membw_after": bandwidthAfter.document,
+            "bf16_vs_f32_cfg_logits_relative_error": rounded(bf16Error, 6),
+            "bf16_vs_f32_cfg_logit_rows": bf16.logits.count,
+            "precisions": precisions,
+            "upstream": upstreamSummary,
+        ]
+    }
+
+    /// Spawns the reference Python on the same weights and inputs; on any failure, says why.
+    func runUpstream(inputs: Inputs) -> [String: Any] {
+        guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
+            note("t3 upstream: skipped (no \(python) or \(script))")
+            return ["available": false, "reason": "interpreter \(python) or script \(script) not found"]
+        }
+        let request: [String: Any] = [
+            "weights": try! Self.upstreamWeightsFile(weights), "threads": threads, "dtypes": ["f32", "bf16"],
+            "speaker_embedding": inputs.speaker, "prompt_tokens": inputs.prompt, "text_tokens": inputs.text,
+            "forced_tokens": inputs.forced, "cfg_weight": cfgWeight, "exaggeration": exaggeration,
+            "prefill_repetitions": prefillRepetitions, "logit_rows": logitRows,
+        ]
+        let requestPath = NSTemporaryDirectory() + "chatter-bench-t3-\(ProcessInfo.processInfo.processIdentifier).json"
+        defer { try? FileManager.default.removeItem(atPath: requestPath) }
+        do {
+            try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: requestPath))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [script, requestPath]
+            var environment = ProcessInfo.processInfo.environment
+            environment["OMP_NUM_THREADS"] = String(threads)
+            process.environment = environment
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.standardError
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0,
+                  var document = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                return ["available": false, "reason": "\(script) exited with status \(process.terminationStatus)"]
+            }
+            document["available"] = true
+            document["interpreter"] = python
+            return document
+        } catch {
+            note("t3 upstream: failed: \(error)")
+            return ["available": false, "reason": "\(error)"]
+        }
+    }
+
+    /// Upstream loads one safetensors file; a directory means the T3 file inside it.
+    static func upstreamWeightsFile(_ path: String) throws -> String { try open(path).path }
+}
