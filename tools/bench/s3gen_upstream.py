@@ -31,6 +31,8 @@ def main() -> int:
     p.add_argument("--repetitions", type=int, default=1)
     p.add_argument("--meanflow", action="store_true")
     args = p.parse_args()
+    # Upstream prints progress to stdout on some paths; only the JSON document goes there.
+    out, sys.stdout = sys.stdout, sys.stderr
 
     torch.set_num_threads(args.threads)
     from chatterbox.models.s3gen import S3Gen
@@ -112,8 +114,8 @@ def main() -> int:
         "mel_frames": mel.shape[2], "samples": wave.shape[1],
         "wave_rms": float(wave.pow(2).mean().sqrt()), "mel_mean": float(mel.mean()),
         "config": torch.__config__.show().splitlines()[:3],
-    }, sys.stdout)
-    print()
+    }, out)
+    out.write("\n")
     return 0
 
 
