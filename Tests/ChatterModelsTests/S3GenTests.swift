@@ -94,4 +94,15 @@ import TestSupport
                                   draws: SineDraws(phases: [0], noise: Tensor(zeros: [1, 1])))
         }
     }
+
+    static let turboConds = "/work/shared/assets/chatterbox-turbo/conds.pt"
+
+    /// The real Turbo voice (not in the repository; skipped where the asset is absent).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: turboConds)))
+    func builtInVoiceFromCondsPt() throws {
+        let reference = try S3Gen.reference(checkpoint: try TorchCheckpoint(path: Self.turboConds))
+        #expect(reference.promptTokens.count > 0 && reference.promptTokens.allSatisfy { (0..<6561).contains($0) })
+        #expect(reference.promptMel.shape == [2 * reference.promptTokens.count, 80])
+        #expect(reference.embedding.shape == [192])
+    }
 }

@@ -36,6 +36,13 @@ public struct S3Gen: Sendable {
         return try FlowReference(promptTokens: tokens, promptMel: feat, embedding: try store.tensor(prefix + "embedding"))
     }
 
+    /// The built-in voice of a `conds.pt` (upstream `Conditionals.save`: `gen.*` beside `t3.*`).
+    public static func reference(checkpoint: TorchCheckpoint, prefix: String = "gen.") throws -> FlowReference {
+        let tensors = Dictionary(checkpoint.tensors().filter { $0.name.hasPrefix(prefix) }.map { ($0.name, $0.tensor) },
+                                 uniquingKeysWith: { first, _ in first })
+        return try reference(from: InMemoryWeights(tensors, source: checkpoint.path), prefix: prefix)
+    }
+
     /// What one `inference` call returns.
     public struct Output: Sendable {
         /// [1, 480·2T] at 24 kHz, trim_fade applied (when asked).
