@@ -12,7 +12,7 @@ struct ChatterBench: ParsableCommand {
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, membw, load, perth, t3, all
+        case gemm, gemv, membw, load, perth, t3, s3gen, all
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -45,7 +45,7 @@ struct ChatterBench: ParsableCommand {
     @Option(help: "bf16 T3 weights for the t3 suite (chatter-convert --dtype t3=bf16 output); default: converted in memory from --t3-model.")
     var t3Bf16Model: String?
 
-    @Option(help: "Python interpreter with torch and chatterbox-tts for the t3 suite's upstream run.")
+    @Option(help: "Python of the reference venv (torch + chatterbox-tts) that times upstream PyTorch in the t3 and s3gen suites; empty to skip it.")
     var python: String = "tools/fixtures/.venv/bin/python"
 
     @Option(help: "Teacher-forced CFG decode steps timed by the t3 suite.")
@@ -53,6 +53,22 @@ struct ChatterBench: ParsableCommand {
 
     @Option(help: "Prefill repetitions of the t3 suite (the median is reported).")
     var t3PrefillRepetitions: Int = 3
+
+    @Option(help: "S3Gen weights for the s3gen suite: a safetensors file with flow.* and mel2wav.* keys, or a directory holding s3gen.safetensors / s3gen_meanflow.safetensors.")
+    var s3genModel: String?
+
+    @Option(help: "Timed repetitions of the s3gen suite (each is a full encoder + CFM + HiFT pass; the median is reported).")
+    var s3genRepetitions: Int = 1
+
+    @Option(help: "Prompt tokens of the s3gen suite's reference (250 = 10 s; the prompt mel has twice as many frames).")
+    var s3genPromptTokens: Int = 250
+
+    @Option(help: "New speech tokens the s3gen suite decodes (25 per second of audio).")
+    var s3genTokens: Int = 50
+
+
+    @Option(help: "The upstream timing script the s3gen suite runs.")
+    var s3genScript: String = "tools/bench/s3gen_upstream.py"
 
     mutating func run() throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
@@ -67,6 +83,16 @@ struct ChatterBench: ParsableCommand {
         }
         if suite == .gemm || suite == .all {
             document["gemm"] = GEMMBench(repetitions: repetitions).run()
+        }
+        if suite == .s3gen || (suite == .all && s3genModel != nil) {
+            guard let s3genModel else { throw ValidationError("the s3gen suite needs --s3gen-model <s3gen.safetensors or its directory>") }
+            let gemm = (document["gemm"] as? [String: Any]) ?? GEMMBench(repetitions: repetitions).run()
+            document["gemm"] = gemm
+            let peak = ((gemm["cases"] as? [[String: Any]]) ?? []).compactMap { $0["gflop_s"] as? Double }.max() ?? 0
+            document["s3gen"] = try S3GenBench(model: s3genModel, repetitions: s3genRepetitions, threads: threads,
+                                               promptTokens: s3genPromptTokens, newTokens: s3genTokens,
+                                               python: python.isEmpty ? nil : python, script: s3genScript,
+                                               gemmPeak: peak).run()
         }
         if suite == .load || (suite == .all && model != nil) {
             guard let model else { throw ValidationError("the load suite needs --model <converted model directory>") }

@@ -1,0 +1,165 @@
+import ChatterModels
+import ChatterTensor
+import Foundation
+
+/// S3Gen's three parts (encoder, CFM, HiFT) on full-size weights, per second of output audio, with
+/// upstream PyTorch timed on the same weights and inputs in the same run (a child process running
+/// tools/bench/s3gen_upstream.py in the reference venv).
+struct S3GenBench {
+    let model: String
+    let repetitions: Int
+    let threads: Int
+    let promptTokens: Int
+    let newTokens: Int
+    let python: String?
+    let script: String
+    let gemmPeak: Double
+
+    /// The weights file: `model` itself, or s3gen.safetensors / s3gen_meanflow.safetensors inside it.
+    func weightsPath() throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
+            throw TensorError.invalidArgument("no S3Gen weights at \(model)")
+        }
+        if !isDirectory.boolValue { return model }
+        for name in ["s3gen.safetensors", "s3gen_meanflow.safetensors"] {
+            let path = (model as NSString).appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: path) { return path }
+        }
+        throw TensorError.invalidArgument("\(model) holds neither s3gen.safetensors nor s3gen_meanflow.safetensors")
+    }
+
+    /// Multiply-add FLOPs (2 per MAC) of one estimator call over `rows` × `frames`: every conv / linear
+    /// weight applied at every frame (the time MLPs run once per call and are left out), plus
+    /// attention's QKᵀ and AV per transformer block.
+    static func estimatorFLOPs(_ file: SafetensorsFile, rows: Int, frames: Int) -> Double {
+        let prefix = "flow.decoder.estimator."
+        var perFrame = 0.0, attentionInner = 0.0
+        for entry in file.entries where entry.name.hasPrefix(prefix) && entry.name.hasSuffix(".weight") && entry.shape.count >= 2 {
+            let name = entry.name
+            if name.contains("time_mlp") || name.contains(".mlp.") || name.contains("time_embed_mixer") { continue }
+            perFrame += Double(entry.shape.reduce(1, *))
+            if name.hasSuffix("attn1.to_q.weight") { attentionInner += Double(entry.shape[0]) }
+        }
+        let n = Double(frames)
+        return Double(rows) * (2 * n * perFrame + 2 * 2 * n * n * attentionInner)
+    }
+
+    func run() throws -> [String: Any] {
+        let path = try weightsPath()
+        let loadStart = now()
+        let file = try SafetensorsFile(path: path)
+        let s3gen = try S3Gen(weights: file)
+        let loadSeconds = Double(now() - loadStart) / 1e9
+        let meanflow = s3gen.isMeanflow, steps = s3gen.flow.defaultSteps
+        note("s3gen: \(meanflow ? "meanflow" : "standard") weights \(path), loaded in \(rounded(loadSeconds, 2)) s")
+
+        // Inputs: a 10 s prompt (P tokens, 2P mel frames) and T new tokens, seeded; shared with PyTorch.
+        var rng = HiFTRandom(seed: 2024)
+        let vocabulary = s3gen.flow.vocabulary
+        let prompt = (0..<promptTokens).map { _ in Int.random(in: 0..<vocabulary, using: &rng) }
+        let tokens = (0..<newTokens).map { _ in Int.random(in: 0..<vocabulary, using: &rng) }
+        let promptMel = Tensor(shape: [2 * promptTokens, 80],
+                               scalars: (0..<(2 * promptTokens * 80)).map { _ in Float.random(in: -9 ..< -1, using: &rng) })
+        let embedding = Tensor(shape: [192], scalars: (0..<192).map { _ in Float.random(in: -1..<1, using: &rng) })
+        let frames = 2 * (promptTokens + newTokens)
+        let noise = FlowNoise(seed: 7).frames(0..<frames)
+        let reference = try FlowReference(promptTokens: prompt, promptMel: promptMel, embedding: embedding)
+
+        // Warm-up: the encoder and HiFT in full, the CFM at one step.
+        var (mu, spks, cond, f) = try s3gen.flow.conditioning(tokens: tokens, reference: reference)
+        _ = s3gen.flow.cfm.solve(noise: noise, mu: mu, spks: spks, cond: cond, steps: 1)
+        var encoderTimes: [Double] = [], cfmTimes: [Double] = [], hiftTimes: [Double] = []
+        var wave = Tensor(zeros: [1, 0]), mel = Tensor(zeros: [80, 0])
+        _ = try s3gen.vocode(mel: Tensor(zeros: [80, 2 * newTokens]), drawSeed: 1)
+        for _ in 0..<repetitions {
+            var start = now()
+            (mu, spks, cond, f) = try s3gen.flow.conditioning(tokens: tokens, reference: reference)
+            encoderTimes.append(Double(now() - start) / 1e9)
+            start = now()
+            mel = s3gen.flow.cfm.solve(noise: noise, mu: mu, spks: spks, cond: cond, steps: steps).slice(1, f..<frames).contiguous()
+            cfmTimes.append(Double(now() - start) / 1e9)
+            start = now()
+            wave = try s3gen.vocode(mel: mel, drawSeed: 1).wave
+            hiftTimes.append(Double(now() - start) / 1e9)
+        }
+        let audioSeconds = Double(wave.count) / Double(s3gen.sampleRate)
+        let rows = meanflow ? 1 : 2
+        let cfmFLOPs = Double(steps) * Self.estimatorFLOPs(file, rows: rows, frames: frames)
+        let ours: [String: Double] = ["encoder": median(encoderTimes), "cfm": median(cfmTimes), "hift": median(hiftTimes)]
+        let melMean = Double(mel.scalars().reduce(0, +)) / Double(mel.count)
+        let waveRMS = (wave.scalars().reduce(0.0) { $0 + Double($1) * Double($1) } / Double(wave.count)).squareRoot()
+        for part in ["encoder", "cfm", "hift"] {
+            note("s3gen ours \(part): \(rounded(ours[part]!, 3)) s = \(rounded(ours[part]! / audioSeconds, 3)) s per s of audio")
+        }
+        let oursGFLOPs = cfmFLOPs / ours["cfm"]! / 1e9
+        note("s3gen ours estimator: \(rounded(cfmFLOPs / 1e9, 1)) GFLOP in \(steps) steps = \(rounded(oursGFLOPs, 1)) GFLOP/s (GEMM peak \(rounded(gemmPeak, 1)))")
+
+        var result: [String: Any] = [
+            "weights": path, "meanflow": meanflow, "steps": steps, "cfg_rows": rows,
+            "prompt_tokens": promptTokens, "prompt_mel_frames": 2 * promptTokens, "new_tokens": newTokens,
+            "decoder_frames": frames, "audio_seconds": audioSeconds, "repetitions": repetitions,
+            "method": "median of \(repetitions) after a warm-up (encoder, HiFT in full; CFM 1 step); encoder = x-vector affine + embedding + conformer + encoder_proj + cond; cfm = \(steps) Euler steps\(meanflow ? "" : " with CFG (batch 2)"); hift = F0 + source + decode + trim_fade",
+            "estimator_gflop": rounded(cfmFLOPs / 1e9, 2),
+            "gemm_peak_gflop_s": rounded(gemmPeak, 1),
+            "ours": [
+                "load_s": rounded(loadSeconds, 3),
+                "seconds": ours.mapValues { rounded($0, 4) },
+                "seconds_per_audio_second": ours.mapValues { rounded($0 / audioSeconds, 4) },
+                "estimator_gflop_s": rounded(oursGFLOPs, 1),
+                "mel_mean": rounded(melMean, 4), "wave_rms": rounded(waveRMS, 4),
+            ] as [String: Any],
+        ]
+        if let python {
+            let inputs = FileManager.default.temporaryDirectory.appendingPathComponent("s3gen-bench-\(getpid()).safetensors").path
+            defer { try? FileManager.default.removeItem(atPath: inputs) }
+            try SafetensorsWriter.write([
+                ("prompt_token", Tensor(shape: [1, promptTokens], scalars: prompt.map(Float.init))),
+                ("prompt_feat", promptMel.reshaped([1, 2 * promptTokens, 80])),
+                ("embedding", embedding.reshaped([1, 192])),
+                ("token", Tensor(shape: [1, newTokens], scalars: tokens.map(Float.init))),
+                ("noise", noise.reshaped([1, 80, frames])),
+            ], to: inputs)
+            var arguments = [script, "--weights", path, "--inputs", inputs, "--threads", "\(threads)",
+                             "--repetitions", "\(repetitions)"]
+            if meanflow { arguments.append("--meanflow") }
+            note("s3gen: running upstream PyTorch: \(python) \(arguments.joined(separator: " "))")
+            let upstream = try runUpstream(python: python, arguments: arguments)
+            let seconds = (upstream["seconds"] as? [String: Double]) ?? [:]
+            var theirs = upstream
+            theirs["seconds_per_audio_second"] = seconds.mapValues { rounded($0 / audioSeconds, 4) }
+            if let cfm = seconds["cfm"] { theirs["estimator_gflop_s"] = rounded(cfmFLOPs / cfm / 1e9, 1) }
+            result["pytorch"] = theirs
+            result["ratio_ours_over_pytorch"] = ours.reduce(into: [String: Double]()) { out, item in
+                if let t = seconds[item.key], t > 0 { out[item.key] = rounded(item.value / t, 3) }
+            }
+            for part in ["encoder", "cfm", "hift"] {
+                if let t = seconds[part] {
+                    note("s3gen pytorch \(part): \(rounded(t, 3)) s = \(rounded(t / audioSeconds, 3)) s per s of audio; ours/pytorch \(rounded(ours[part]! / t, 2))")
+                }
+            }
+        }
+        return result
+    }
+
+    func runUpstream(python: String, arguments: [String]) throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "\(threads)"
+        environment["MKL_NUM_THREADS"] = "\(threads)"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.standardError
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw TensorError.invalidArgument("upstream script exited with \(process.terminationStatus): \(String(decoding: data, as: UTF8.self))")
+        }
+        return object
+    }
+}
