@@ -124,7 +124,7 @@ struct S3GenBench {
                              "--repetitions", "\(repetitions)"]
             if meanflow { arguments.append("--meanflow") }
             note("s3gen: running upstream PyTorch: \(python) \(arguments.joined(separator: " "))")
-            let upstream = try runUpstream(python: python, arguments: arguments)
+            let upstream = try runReferencePython(python, arguments: arguments, threads: threads)
             let seconds = (upstream["seconds"] as? [String: Double]) ?? [:]
             var theirs = upstream
             theirs["seconds_per_audio_second"] = seconds.mapValues { rounded($0 / audioSeconds, 4) }
@@ -140,26 +140,5 @@ struct S3GenBench {
             }
         }
         return result
-    }
-
-    func runUpstream(python: String, arguments: [String]) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "\(threads)"
-        environment["MKL_NUM_THREADS"] = "\(threads)"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.standardError
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw TensorError.invalidArgument("upstream script exited with \(process.terminationStatus): \(String(decoding: data, as: UTF8.self))")
-        }
-        return object
     }
 }

@@ -208,8 +208,11 @@ struct T3Bench {
             note("t3 upstream: skipped (no \(python) or \(script))")
             return ["available": false, "reason": "interpreter \(python) or script \(script) not found"]
         }
+        guard let weightsFile = try? Self.upstreamWeightsFile(weights) else {
+            return ["available": false, "reason": "no T3 safetensors file at \(weights)"]
+        }
         let request: [String: Any] = [
-            "weights": try! Self.upstreamWeightsFile(weights), "threads": threads, "dtypes": ["f32", "bf16"],
+            "weights": weightsFile, "threads": threads, "dtypes": ["f32", "bf16"],
             "speaker_embedding": inputs.speaker, "prompt_tokens": inputs.prompt, "text_tokens": inputs.text,
             "forced_tokens": inputs.forced, "cfg_weight": cfgWeight, "exaggeration": exaggeration,
             "prefill_repetitions": prefillRepetitions, "logit_rows": logitRows,
@@ -218,22 +221,7 @@ struct T3Bench {
         defer { try? FileManager.default.removeItem(atPath: requestPath) }
         do {
             try JSONSerialization.data(withJSONObject: request).write(to: URL(fileURLWithPath: requestPath))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [script, requestPath]
-            var environment = ProcessInfo.processInfo.environment
-            environment["OMP_NUM_THREADS"] = String(threads)
-            process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.standardError
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0,
-                  var document = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                return ["available": false, "reason": "\(script) exited with status \(process.terminationStatus)"]
-            }
+            var document = try runReferencePython(python, arguments: [script, requestPath], threads: threads)
             document["available"] = true
             document["interpreter"] = python
             return document
