@@ -101,6 +101,7 @@ import TestSupport
         #expect(second.shape == [80, 2 * 5 - 6])
         let last = try stream.push(Array(tokens[5...]), final: true)
         #expect(last.shape == [80, 2 * 7 - second.shape[1]])
+        #expect(throws: FlowError.streamFinished) { _ = try stream.push([1]) }
         let oneShot = try m.flow.inference(tokens: tokens, reference: reference, steps: 4, seed: 9)
         let split = second.shape[1]
         let tail = ParityError(last.scalars(), oneShot.slice(1, split..<oneShot.shape[1]).contiguous().scalars())

@@ -12,6 +12,8 @@ public enum FlowError: Error, Equatable, CustomStringConvertible {
     case nonFiniteReference(what: String)
     /// Fewer tokens than the lookahead when not finalizing leaves nothing to emit.
     case nothingToEmit(tokens: Int, lookahead: Int)
+    /// `FlowStream.push` after the final push.
+    case streamFinished
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum FlowError: Error, Equatable, CustomStringConvertible {
             "the prompt mel has \(frames) frames but its \(tokens) prompt tokens need \(expected)"
         case let .referenceShape(what, expected, actual): "reference \(what) has shape \(actual), expected \(expected)"
         case let .nonFiniteReference(what): "reference \(what) contains NaN or infinity"
+        case .streamFinished: "this FlowStream has had its final push; start a new stream for more tokens"
         case let .nothingToEmit(tokens, lookahead):
             "\(tokens) new tokens with finalize = false leave no frames to emit (the last \(lookahead) tokens are held back)"
         }

@@ -27,7 +27,7 @@ public struct FlowStream: Sendable {
 
     /// Appends `newTokens` and returns the newly final mel frames [80, k] (k may be 0).
     public mutating func push(_ newTokens: [Int], final: Bool = false) throws -> Tensor {
-        precondition(!finished, "FlowStream: push after the final push")
+        guard !finished else { throw FlowError.streamFinished }
         try flow.checkTokens(newTokens, offset: reference.promptTokens.count + tokens.count)
         tokens += newTokens
         if final {
