@@ -16,4 +16,6 @@ let allStages: [any ParityStage] = [
     S3GenMuStage(),
     S3GenCFMStepStage(),
     S3GenMelStage(),
+    VoiceEncoderStage(),
+    CAMPPlusStage(),
 ]
