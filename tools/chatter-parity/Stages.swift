@@ -16,4 +16,5 @@ let allStages: [any ParityStage] = [
     S3GenMuStage(),
     S3GenCFMStepStage(),
     S3GenMelStage(),
+    S3TokenizerStage(),
 ]

@@ -20,6 +20,19 @@ public struct S3TokenizerConfig: Sendable, Equatable {
 
     /// `speech_tokenizer_v2_25hz` as Chatterbox ships it.
     public static let v2 = S3TokenizerConfig()
+
+    /// The shape of the weights in `store` (unprefixed keys): width from `encoder.conv1.weight`,
+    /// heads = width / 64 (upstream's fixed rotary size), layers by counting blocks.
+    public static func inferred(from store: any WeightStore) throws -> S3TokenizerConfig {
+        let conv1: Tensor
+        do { conv1 = try store.tensor("encoder.conv1.weight") } catch { throw S3TokenizerError.invalidWeights("\(error)") }
+        guard conv1.rank == 3, conv1.shape[0] % 64 == 0, conv1.shape[0] > 0 else {
+            throw S3TokenizerError.invalidWeights("encoder.conv1.weight has shape \(conv1.shape), expected [64·heads, mels, 3]")
+        }
+        var layers = 0
+        while store.contains("encoder.blocks.\(layers).attn_ln.weight") { layers += 1 }
+        return S3TokenizerConfig(melBands: conv1.shape[1], state: conv1.shape[0], heads: conv1.shape[0] / 64, layers: layers)
+    }
 }
 
 public enum S3TokenizerError: Error, Equatable, CustomStringConvertible {
