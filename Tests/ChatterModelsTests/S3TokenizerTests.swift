@@ -78,6 +78,13 @@ import TestSupport
         #expect(zip(out, expected).filter { $0 != $1 }.count == 0, "long-audio tokens differ")
     }
 
+    @Test func configInferredFromWeights() throws {
+        #expect(try S3TokenizerConfig.inferred(from: Self.fixture.file.scoped("model.")) == Self.reducedConfig())
+        #expect(throws: S3TokenizerError.self) { try S3TokenizerConfig.inferred(from: InMemoryWeights([:])) }
+        let odd = InMemoryWeights(["encoder.conv1.weight": Tensor(zeros: [100, 128, 3])])
+        #expect(throws: S3TokenizerError.self) { try S3TokenizerConfig.inferred(from: odd) }
+    }
+
     @Test func mergeSlicesLikePython() {
         let a = Array(0..<750), b = Array(1000..<1030)
         #expect(S3Tokenizer.merge([a, b]) == Array(0..<700) + Array(1030..<1030))
