@@ -18,4 +18,5 @@ let allStages: [any ParityStage] = [
     S3GenMelStage(),
     VoiceEncoderStage(),
     CAMPPlusStage(),
+    S3TokenizerStage(),
 ]
