@@ -83,6 +83,34 @@ import TestSupport
         #expect(try WAVFile.info(path: path).duration == 3)
     }
 
+    /// An hour of 48 kHz stereo 16-bit (a sparse 691 MB file): reading the first second touches only it.
+    @Test func hourLongFileReadsOnlyWhatIsAsked() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.filePath("hour.wav")
+        let frames = 48_000 * 3600
+        var header = [Float](repeating: 0, count: 2 * 48_000)
+        header[0] = 0.5; header[1] = -0.5
+        try WAVFile.write(header, sampleRate: 48_000, to: path, channels: 2)
+        // Patch the sizes to declare an hour and extend the file sparsely.
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        let dataBytes = UInt32(frames * 4)
+        try handle.seek(toOffset: 4)
+        handle.write(withUnsafeBytes(of: (dataBytes + 36).littleEndian) { Data($0) })
+        try handle.seek(toOffset: 40)
+        handle.write(withUnsafeBytes(of: dataBytes.littleEndian) { Data($0) })
+        try handle.truncate(atOffset: 44 + UInt64(dataBytes))
+        try handle.close()
+        let info = try WAVFile.info(path: path)
+        #expect(info.frameCount == frames && !info.isTruncated && info.duration == 3600)
+        let start = Date()
+        let audio = try WAVFile.read(path: path, maxSeconds: 1)
+        #expect(audio.samples.count == 48_000)
+        #expect(audio.samples[0] == 0)  // (0.5 − 0.5) / 2
+        let tail = try WAVFile.read(path: path, offsetSeconds: 3599.5, maxSeconds: 10)
+        #expect(tail.samples.count == 24_000 && tail.samples.allSatisfy { $0 == 0 })
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
     /// Hand-built files: extra chunks (odd sizes with their pad byte) before and after fmt, a fact chunk.
     @Test func skipsChunksWithPadding() throws {
         let directory = try TemporaryDirectory()
