@@ -156,6 +156,16 @@ public enum WAVFile {
         return try read(path: path, startFrame: start, maxFrames: frames)
     }
 
+    /// `librosa.load(path, sr: sampleRate, mono: true, offset:, duration:)` for WAV files: decode (only the
+    /// requested span), average the channels, then soxr-HQ resample unless `sampleRate` is nil or equal
+    /// to the file's rate (then the samples are returned unfiltered, as librosa does).
+    public static func load(path: String, sampleRate: Int?, offsetSeconds: Double = 0,
+                            maxSeconds: Double? = nil) throws -> (samples: [Float], sampleRate: Int) {
+        let audio = try read(path: path, offsetSeconds: offsetSeconds, maxSeconds: maxSeconds)
+        guard let target = sampleRate, target != audio.sampleRate else { return (audio.samples, audio.sampleRate) }
+        return (try resample(audio.samples, from: audio.sampleRate, to: target), target)
+    }
+
     // MARK: Writing
 
     /// Writes interleaved `samples` (`channels` per frame) as `format` (`.pcm16` or `.float32` usually;

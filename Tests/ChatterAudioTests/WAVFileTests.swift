@@ -232,6 +232,14 @@ import TestSupport
             let error = ParityError(audio.samples, expected)
             print("wav \(testCase.name): \(error)")
             #expect(error.maxAbsoluteError <= 1e-7, "\(testCase.name): \(error)")
+            if fixture.has(testCase, "samples_24k") {
+                let loaded = try WAVFile.load(path: path, sampleRate: 24_000)
+                #expect(loaded.sampleRate == 24_000)
+                expectParity(loaded.samples, try fixture.tensor(testCase, "samples_24k").scalars(), tolerance: 1e-5,
+                             "librosa.load(sr=24000) \(testCase.name)")
+                let span = try WAVFile.load(path: path, sampleRate: nil, offsetSeconds: 0.01, maxSeconds: 0.05)
+                #expect(span.samples == (try fixture.tensor(testCase, "span").scalars()), "\(testCase.name) span")
+            }
         }
     }
 }
