@@ -47,7 +47,8 @@ public enum WAVError: Error, Equatable, CustomStringConvertible {
     case notRIFFWave(path: String)
     /// The file ends inside the RIFF header, a chunk header or the `fmt ` chunk, or before any `data` chunk.
     case truncatedHeader(path: String, reason: String)
-    /// A `fmt ` chunk that is inconsistent (zero channels or rate, block size not channels × sample size…).
+    /// A `fmt ` chunk that is inconsistent (zero channels or rate, block size not channels × sample size…),
+    /// or a `data` chunk before any `fmt ` chunk.
     case invalidFormat(path: String, reason: String)
     /// A format tag / bit depth combination this reader does not decode (e.g. ADPCM, μ-law, 12-bit PCM).
     case unsupportedFormat(path: String, formatTag: Int, bitsPerSample: Int)
@@ -290,7 +291,7 @@ public enum WAVFile {
                 }
                 fmt = (tag, u16(b, 2), u32(b, 4), u16(b, 12), u16(b, 14), extensible)
             } else if id == "data" {
-                guard let fmt else { throw WAVError.truncatedHeader(path: path, reason: "data chunk before any fmt chunk") }
+                guard let fmt else { throw WAVError.invalidFormat(path: path, reason: "data chunk before any fmt chunk") }
                 guard fmt.channels > 0 else { throw WAVError.invalidFormat(path: path, reason: "zero channels") }
                 guard fmt.rate > 0 else { throw WAVError.invalidFormat(path: path, reason: "sample rate 0") }
                 let format: WAVSampleFormat

@@ -201,6 +201,13 @@ import TestSupport
             let path = try write("bad-\(label).wav", bytes)
             #expect(throws: WAVError.self, "\(label)") { try WAVFile.read(path: path) }
         }
+        // A data chunk before the fmt chunk.
+        var swapped = Array(header.prefix(12))
+        swapped += Array("data".utf8) + [2, 0, 0, 0, 0, 0] + Array(header[12..<36])
+        let dataFirst = try write("data-first.wav", swapped)
+        #expect(throws: WAVError.invalidFormat(path: dataFirst, reason: "data chunk before any fmt chunk")) {
+            try WAVFile.read(path: dataFirst)
+        }
         // Random garbage after a RIFF/WAVE header never crashes.
         var rng = SplitMix64(seed: 5)
         for i in 0..<50 {
