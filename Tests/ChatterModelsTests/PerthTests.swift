@@ -22,7 +22,9 @@ import TestSupport
         #expect(magPhase.frames == speech.int("frames32"))
         let back = processor.synthesise(magPhase)
         #expect(back.count == 320 * (magPhase.frames - 1))
-        expectParity(back, try fixture.tensor(speech, "roundtrip32").scalars(), tolerance: 1e-5, "Perth STFT→iSTFT round trip")
+        // Analysis then synthesis without the network gives back the input (upstream's own round trip
+        // is exact to 5e-13 in float64; the fixture no longer stores it, to stay small).
+        expectParity(back, Array(x32.prefix(back.count)), tolerance: 1e-5, "Perth STFT→iSTFT round trip")
     }
 
     @Test(.enabled(if: haveCheckpoint, "run tools/perth/fetch-checkpoint.sh first"))
