@@ -43,10 +43,11 @@ import TestSupport
         expectParity(out.mel, mel.reshaped([mel.shape[1], mel.shape[2]]), tolerance: 1e-4, "e2e mel")
         #expect(out.wave.shape == [1, 960 * c.int("T")])
         let wave = expectParity(out.wave, try f.tensor(c, "wave"), tolerance: 1e-2, "e2e wave (trim_fade)")
-        // The flow's mel agrees to ~1e-5 (111 dB), but HiFT's random-weight F0 predictor (classifier
-        // scaled ×150 in the fixture) turns that into phase drift accumulated over 6720 samples: 57 dB
-        // end to end, against 73 dB for the vocoder on upstream's own mel (asserted ≥ 60 below).
-        #expect(wave.snr >= 55, "end-to-end SNR \(wave.snr) dB")
+        // The flow's mel agrees to ~1e-5 (111 dB); HiFT's random-weight F0 predictor (classifier
+        // scaled ×150 in the fixture) turns that into phase drift over 6720 samples: 63 dB end to end
+        // on this fixture (57 dB on an earlier draw of weights), 75 dB for the vocoder on upstream's
+        // own mel. The issue asks for 60 dB.
+        #expect(wave.snr >= 60, "end-to-end SNR \(wave.snr) dB")
         // The vocoder alone on upstream's mel (separates the flow's fp32 rounding from HiFT's).
         let fromUpstreamMel = try Self.model.vocode(mel: mel.reshaped([mel.shape[1], mel.shape[2]]), draws: draws)
         let vocoderOnly = expectParity(fromUpstreamMel.wave, try f.tensor(c, "wave"), tolerance: 1e-2, "e2e wave from upstream's mel")
