@@ -55,7 +55,7 @@ struct S3GenBench {
         note("s3gen: \(meanflow ? "meanflow" : "standard") weights \(path), loaded in \(rounded(loadSeconds, 2)) s")
 
         // Inputs: a 10 s prompt (P tokens, 2P mel frames) and T new tokens, seeded; shared with PyTorch.
-        var rng = HiFTRandom(seed: 2024)
+        var rng = SplitMix64(seed: 2024)
         let vocabulary = s3gen.flow.vocabulary
         let prompt = (0..<promptTokens).map { _ in Int.random(in: 0..<vocabulary, using: &rng) }
         let tokens = (0..<newTokens).map { _ in Int.random(in: 0..<vocabulary, using: &rng) }

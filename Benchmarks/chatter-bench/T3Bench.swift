@@ -47,16 +47,9 @@ struct T3Bench {
 
     /// Deterministic inputs (SplitMix64): speaker embedding ~ U(−1, 1), token ids uniform.
     func makeInputs(_ c: T3Config) -> Inputs {
-        var state: UInt64 = 0x7433_6265_6E63_68
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        let speaker = (0..<c.speakerEmbeddingSize).map { _ in Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }
+        var generator = SplitMix64(seed: 0x7433_6265_6E63_68)
+        func below(_ n: Int) -> Int { Int(generator.next() % UInt64(n)) }
+        let speaker = (0..<c.speakerEmbeddingSize).map { _ in Float(generator.nextUnitDouble() * 2 - 1) }
         let speechTokens = c.startSpeechToken  // 6561: ordinary speech tokens are below it
         return Inputs(speaker: speaker, prompt: (0..<promptTokens).map { _ in below(speechTokens) },
                       text: (0..<textTokens).map { _ in 1 + below(c.textVocabularySize - 3) },

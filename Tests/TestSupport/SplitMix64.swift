@@ -1,14 +1,6 @@
-/// A tiny seedable generator (Steele et al.'s SplitMix64), so that randomised tests repeat exactly.
-public struct SplitMix64: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
+import ChatterTensor
+
+extension SplitMix64 {
+    /// Uniform in [-1, 1), for test data that needs no fixture.
     public mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }

@@ -24,7 +24,7 @@ private func draws(_ context: StageContext, _ model: HiFTGenerator, frames: Int)
     let noise = try context.optionalTensor("noise")?.converted(to: .f32)
     try require((phases == nil) == (noise == nil), "give both phases and noise, or neither")
     if let phases, let noise { return SineDraws(phases: phases.scalars(), noise: noise) }
-    var generator = HiFTRandom(seed: UInt64(try context.int("seed", default: 0)))
+    var generator = SplitMix64(seed: UInt64(try context.int("seed", default: 0)))
     return SineDraws.random(sines: model.config.sines, samples: frames * model.config.samplesPerFrame, using: &generator)
 }
 

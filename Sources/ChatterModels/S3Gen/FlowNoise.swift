@@ -14,18 +14,11 @@ public struct FlowNoise: Sendable, Hashable {
         self.channels = channels
     }
 
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
     /// N(0, 1) at (frame, channel).
     public func value(frame: Int, channel: Int) -> Float {
         let index = UInt64(frame) &* UInt64(channels) &+ UInt64(channel)
-        let a = Self.mix(seed ^ Self.mix(index &* 2))
-        let b = Self.mix(seed ^ Self.mix(index &* 2 &+ 1))
+        let a = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2))
+        let b = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2 &+ 1))
         let u1 = (Double(a >> 11) + 1) / 9_007_199_254_740_993.0  // (0, 1]
         let u2 = Double(b >> 11) / 9_007_199_254_740_992.0        // [0, 1)
         return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))

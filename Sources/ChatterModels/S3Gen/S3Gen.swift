@@ -58,7 +58,7 @@ public struct S3Gen: Sendable {
     /// - `steps`: CFM steps (default 10 standard / 2 meanflow).
     /// - `noise`: the CFM's z [80, 2(P + T)] (upstream `randn_like(mu)`; for meanflow the generated
     ///   part is upstream's `noised_mels`), or nil for `FlowNoise(seed: noiseSeed)`.
-    /// - `draws`: SineGen's phases and noise, or nil for `HiFTRandom(seed: drawSeed)`.
+    /// - `draws`: SineGen's phases and noise, or nil for `SplitMix64(seed: drawSeed)`.
     public func inference(tokens: [Int], reference: FlowReference, steps: Int? = nil,
                           noise: Tensor? = nil, noiseSeed: UInt64 = 0,
                           draws: SineDraws? = nil, drawSeed: UInt64 = 0, trimFade: Bool = true) throws -> Output {

@@ -1,3 +1,4 @@
+import ChatterTensor
 import Foundation
 
 /// Sampling settings of `ChatterboxTTS.generate` (chatterbox-tts 0.1.7) and their ranges.
@@ -50,16 +51,9 @@ public protocol T3UniformSource {
 
 /// Seedable default source: SplitMix64, 53-bit mantissa (`(x >> 11) · 2⁻⁵³`).
 public struct SplitMixUniforms: T3UniformSource, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Double(z >> 11) * 0x1.0p-53
-    }
+    var generator: SplitMix64
+    public init(seed: UInt64) { generator = SplitMix64(seed: seed) }
+    public mutating func next() -> Double { generator.nextUnitDouble() }
 }
 
 /// Replays a fixed list of uniforms (e.g. the ones dumped from upstream), then repeats the last.

@@ -122,9 +122,9 @@ public struct HiFTGenerator: Sendable {
         return try inference(speechFeat: mel, cacheSource: cacheSource, draws: draws)
     }
 
-    /// `inference` with draws from a `HiFTRandom` seeded with `seed` (repeatable).
+    /// `inference` with draws from a `SplitMix64` seeded with `seed` (repeatable).
     public func inference(speechFeat mel: Tensor, cacheSource: Tensor? = nil, seed: UInt64 = 0) throws -> Output {
-        var generator = HiFTRandom(seed: seed)
+        var generator = SplitMix64(seed: seed)
         return try inference(speechFeat: mel, cacheSource: cacheSource, generator: &generator)
     }
 

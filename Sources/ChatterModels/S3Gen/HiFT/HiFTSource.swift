@@ -33,19 +33,6 @@ public struct SineDraws: Sendable {
     }
 }
 
-/// A small seedable generator (SplitMix64) for the vocoder's default draws.
-public struct HiFTRandom: RandomNumberGenerator, Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// `SourceModuleHnNSF` with its `SineGen`: f0 (per mel frame) → harmonic excitation → source.
 public struct HiFTSourceModule: Sendable {
     public let config: HiFTConfig
