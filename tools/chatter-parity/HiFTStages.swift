@@ -6,10 +6,7 @@ import Foundation
 /// `s3gen.safetensors`) or a safetensors file; keys under `prefix` (`mel2wav.`). `base_channels` and
 /// `cond_channels` select a reduced config (the test fixture's), default the shipped 512 / 512.
 private func loadHiFT(_ context: StageContext) throws -> HiFTGenerator {
-    guard let model = context.model else { throw StageError.modelRequired("hift") }
-    var isDirectory: ObjCBool = false
-    let exists = FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory)
-    let path = exists && isDirectory.boolValue ? model.appendingPathComponent("s3gen.safetensors").path : model.path
+    let path = try context.modelFile("s3gen.safetensors")
     var config = HiFTConfig.chatterbox
     config.baseChannels = try context.int("base_channels", default: config.baseChannels)
     config.f0CondChannels = try context.int("cond_channels", default: config.f0CondChannels)

@@ -64,6 +64,23 @@ struct StageContext {
     }
 
     func string(_ name: String, default value: String) -> String { parameter(name) ?? value }
+
+    /// The `--model` path, or `file` inside it when it is a directory (a converted model or an
+    /// upstream checkpoint directory).
+    func modelFile(_ file: String) throws -> String {
+        guard let model else { throw StageError.badInput("--model is required") }
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory)
+        return exists && isDirectory.boolValue ? model.appendingPathComponent(file).path : model.path
+    }
+
+    /// A mono signal tensor `name` [T] (any float dtype) as samples.
+    func monoSignal(_ name: String = "wav") throws -> [Float] {
+        guard input.contains(name) else { throw StageError.badInput("tensor '\(name)' [T] is missing") }
+        let signal = try tensor(name)
+        guard signal.rank == 1 else { throw StageError.badInput("'\(name)' must be 1-D [T], got \(signal.shape)") }
+        return (signal.dtype == .f32 ? signal : signal.converted(to: .f32)).scalars()
+    }
 }
 
 enum StageError: Error, CustomStringConvertible {

@@ -2,14 +2,6 @@ import ChatterModels
 import ChatterTensor
 import Foundation
 
-/// The mono signal `wav` of a Perth stage's input file as samples.
-private func perthInput(_ context: StageContext) throws -> [Float] {
-    guard context.input.contains("wav") else { throw StageError.badInput("tensor 'wav' [T] is missing") }
-    let wav = try context.tensor("wav")
-    guard wav.rank == 1 else { throw StageError.badInput("'wav' must be 1-D [T], got \(wav.shape)") }
-    return (wav.dtype == .f32 ? wav : wav.converted(to: .f32)).scalars()
-}
-
 private func perthWatermarker(_ context: StageContext) throws -> PerthWatermarker {
     try PerthWatermarker(checkpointPath: context.model!.path)
 }
@@ -25,7 +17,7 @@ struct PerthApplyStage: ParityStage {
     let needsModel = true
 
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
-        let wav = try perthInput(context)
+        let wav = try context.monoSignal()
         let rate = try context.int("sample_rate", default: 24_000)
         let perth = try perthWatermarker(context)
         let out = try context.bool("preserve_length", default: false)
@@ -45,7 +37,7 @@ struct PerthDetectStage: ParityStage {
     let needsModel = true
 
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
-        let wav = try perthInput(context)
+        let wav = try context.monoSignal()
         let score = try perthWatermarker(context).detect(
             wav, sampleRate: try context.int("sample_rate", default: 24_000), round: try context.bool("round", default: true))
         return [("score", Tensor(shape: [1], scalars: [score]))]

@@ -6,13 +6,8 @@ import Foundation
 /// the `flow.*` keys), or a directory holding `s3gen.safetensors` / `s3gen_meanflow.safetensors`
 /// (parameter `meanflow`). Parameter `decoder_heads` (8) for reduced test configs.
 func loadS3GenFlow(_ context: StageContext) throws -> S3GenFlow {
-    var url = context.model!
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-        let meanflow = try context.bool("meanflow", default: false)
-        url = url.appendingPathComponent(meanflow ? "s3gen_meanflow.safetensors" : "s3gen.safetensors")
-    }
-    let file = try SafetensorsFile(path: url.path)
+    let meanflow = try context.bool("meanflow", default: false)
+    let file = try SafetensorsFile(path: try context.modelFile(meanflow ? "s3gen_meanflow.safetensors" : "s3gen.safetensors"))
     return try S3GenFlow(weights: file.scoped("flow."), decoderHeads: try context.int("decoder_heads", default: 8))
 }
 

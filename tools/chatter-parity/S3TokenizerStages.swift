@@ -15,16 +15,8 @@ struct S3TokenizerStage: ParityStage {
     let needsModel = true
 
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
-        guard context.input.contains("wav") else { throw StageError.badInput("tensor 'wav' [T] is missing") }
-        let wavTensor = try context.tensor("wav")
-        guard wavTensor.rank == 1 else { throw StageError.badInput("'wav' must be 1-D [T], got \(wavTensor.shape)") }
-        let wav = (wavTensor.dtype == .f32 ? wavTensor : wavTensor.converted(to: .f32)).scalars()
-        var url = context.model!
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            url = url.appendingPathComponent("s3gen.safetensors")
-        }
-        let store = try SafetensorsFile(path: url.path).scoped(context.string("prefix", default: "tokenizer."))
+        let wav = try context.monoSignal()
+        let store = try SafetensorsFile(path: try context.modelFile("s3gen.safetensors")).scoped(context.string("prefix", default: "tokenizer."))
         let tokenizer = try S3Tokenizer(store, config: try S3TokenizerConfig.inferred(from: store))
         let maxLength = context.parameter("max_len") == nil ? nil : try context.int("max_len")
         if let maxLength, maxLength <= 0 { throw StageError.badParameter("max_len", "\(maxLength)", "a positive integer") }

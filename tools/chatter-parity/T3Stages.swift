@@ -23,16 +23,11 @@ struct T3StageInputs {
     ]
 
     init(_ context: StageContext) throws {
-        var url = context.model!
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            url = url.appendingPathComponent("t3_cfg.safetensors")
-        }
-        let file = try SafetensorsFile(path: url.path)
+        let file = try SafetensorsFile(path: try context.modelFile("t3_cfg.safetensors"))
         let prefix = context.string("weight_prefix", default: "")
         let weights = file.scoped(prefix)
         func shape(_ key: String) throws -> [Int] {
-            guard file.contains(prefix + key) else { throw TensorError.missingTensor(path: url.path, tensor: prefix + key) }
+            guard file.contains(prefix + key) else { throw TensorError.missingTensor(path: file.path, tensor: prefix + key) }
             return try file.tensor(prefix + key).shape
         }
         let hidden = try shape("tfmr.norm.weight")[0]

@@ -3,12 +3,6 @@ import ChatterTensor
 import Foundation
 
 /// `--model` as a file, or `file` inside it when it is a directory.
-private func modelFile(_ context: StageContext, _ file: String) -> String {
-    let model = context.model!
-    var isDirectory: ObjCBool = false
-    let exists = FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory)
-    return exists && isDirectory.boolValue ? model.appendingPathComponent(file).path : model.path
-}
 
 /// `voice-encoder`: `VoiceEncoder.embeds_from_wavs([wav], 16000)` (trim top_db 20, rate 1.3).
 struct VoiceEncoderStage: ParityStage {
@@ -20,11 +14,8 @@ struct VoiceEncoderStage: ParityStage {
     let needsModel = true
 
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
-        guard context.input.contains("wav") else { throw StageError.badInput("tensor 'wav' [T] is missing") }
-        let wavTensor = try context.tensor("wav")
-        guard wavTensor.rank == 1 else { throw StageError.badInput("'wav' must be 1-D [T], got \(wavTensor.shape)") }
-        let wav = (wavTensor.dtype == .f32 ? wavTensor : wavTensor.converted(to: .f32)).scalars()
-        let store = try SafetensorsFile(path: modelFile(context, "ve.safetensors")).scoped(context.string("prefix", default: ""))
+        let wav = try context.monoSignal()
+        let store = try SafetensorsFile(path: try context.modelFile("ve.safetensors")).scoped(context.string("prefix", default: ""))
         let encoder = try VoiceEncoder(weights: store)
         let topDB = try context.float("trim_top_db", default: 20)
         let rate = Double(try context.float("rate", default: 1.3))
@@ -48,7 +39,7 @@ struct CAMPPlusStage: ParityStage {
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
         guard context.input.contains("fbank") else { throw StageError.badInput("tensor 'fbank' [T, 80] is missing") }
         let fbank = try context.tensor("fbank")
-        let store = try SafetensorsFile(path: modelFile(context, "s3gen.safetensors"))
+        let store = try SafetensorsFile(path: try context.modelFile("s3gen.safetensors"))
             .scoped(context.string("prefix", default: "speaker_encoder."))
         let model = try CAMPPlus(weights: store)
         return [("xvector", try model.embed(fbank: fbank.dtype == .f32 ? fbank : fbank.converted(to: .f32)))]
