@@ -8,17 +8,24 @@ import ChatterTensor
 /// call. Frames emitted earlier would still change slightly with more tokens (attention is global):
 /// that is the seam the vocoder's overlap hides. The last push (`final: true`) decodes exactly what a
 /// one-shot `inference(…, finalize: true)` over the same tokens does.
+///
+/// `maxContextTokens` bounds the cost of a push on long utterances: only the last that many tokens
+/// (never fewer than those not yet emitted) are re-decoded after the prompt, each still at its
+/// absolute noise frame. Without it (nil) every push re-decodes the whole utterance.
 public struct FlowStream: Sendable {
     public let flow: S3GenFlow
     public let reference: FlowReference
     public let steps: Int
     public let seed: UInt64
+    public let maxContextTokens: Int?
     public private(set) var tokens: [Int] = []
     /// Mel frames (after the prompt) emitted so far.
     public private(set) var emittedFrames = 0
     public private(set) var finished = false
 
-    public init(flow: S3GenFlow, reference: FlowReference, steps: Int? = nil, seed: UInt64 = 0) {
+    public init(flow: S3GenFlow, reference: FlowReference, steps: Int? = nil, seed: UInt64 = 0, maxContextTokens: Int? = nil) {
+        precondition(maxContextTokens.map { $0 > 0 } ?? true, "maxContextTokens must be positive")
+        self.maxContextTokens = maxContextTokens
         self.flow = flow
         self.reference = reference
         self.steps = steps ?? flow.defaultSteps
@@ -36,9 +43,21 @@ public struct FlowStream: Sendable {
         } else if tokens.count <= flow.encoder.lookahead {
             return Tensor(zeros: [flow.melChannels, 0])
         }
-        let mel = try flow.inference(tokens: tokens, reference: reference, finalize: final, steps: steps, seed: seed)
-        let fresh = mel.slice(1, min(emittedFrames, mel.shape[1])..<mel.shape[1]).contiguous()
-        emittedFrames = max(emittedFrames, mel.shape[1])
+        let ratio = flow.tokenMelRatio
+        // First token re-decoded: the window's start, never past a frame not yet emitted.
+        let windowStart = maxContextTokens.map { min(max(0, tokens.count - $0), emittedFrames / ratio) } ?? 0
+        let window = Array(tokens[windowStart...])
+        let promptFrames = ratio * reference.promptTokens.count
+        let held = final ? 0 : flow.encoder.lookahead * ratio
+        let noiseSource = FlowNoise(seed: seed, channels: flow.melChannels)
+        let noise = windowStart == 0 ? nil : concatenate([
+            noiseSource.frames(0..<promptFrames),
+            noiseSource.frames((promptFrames + ratio * windowStart)..<(promptFrames + ratio * tokens.count - held)),
+        ], axis: 1)
+        let mel = try flow.inference(tokens: window, reference: reference, finalize: final, steps: steps, noise: noise, seed: seed)
+        let end = ratio * windowStart + mel.shape[1]  // absolute frame after the last decoded
+        let fresh = mel.slice(1, min(max(0, emittedFrames - ratio * windowStart), mel.shape[1])..<mel.shape[1]).contiguous()
+        emittedFrames = max(emittedFrames, end)
         return fresh
     }
 }

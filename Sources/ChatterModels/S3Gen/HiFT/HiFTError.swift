@@ -10,6 +10,8 @@ public enum HiFTError: Error, Equatable, CustomStringConvertible {
     case cacheSource(shape: [Int], sourceSamples: Int)
     /// Injected random draws do not fit the call.
     case draws(String)
+    /// `HiFTStream.push` after the stream was finished.
+    case streamFinished
 
     public var description: String {
         switch self {
@@ -23,6 +25,8 @@ public enum HiFTError: Error, Equatable, CustomStringConvertible {
             return "HiFT: cache_source must be [1, 1, C] with C ≤ \(samples) (the new source's length), got \(shape)"
         case let .draws(message):
             return "HiFT: \(message)"
+        case .streamFinished:
+            return "HiFT: the vocoder stream is finished; start a new one for a new utterance"
         }
     }
 }

@@ -33,6 +33,47 @@ public struct SineDraws: Sendable {
     }
 }
 
+/// SineGen draws as a pure function of (seed, sine, absolute sample), so an utterance vocoded in
+/// pieces sees the same noise and phases as one call over the whole of it (the vocoder's analogue
+/// of `FlowNoise`). Upstream draws fresh numbers from torch's RNG per call, which no port can
+/// reproduce; parity tests inject those, and the engine uses this.
+public struct SineDrawSource: Sendable, Hashable {
+    public let seed: UInt64
+    public let sines: Int
+
+    public init(seed: UInt64, sines: Int) {
+        self.seed = seed
+        self.sines = sines
+    }
+
+    /// Initial phase per sine, U(−π, π) (entry 0 is ignored by SineGen, as upstream).
+    public var phases: [Float] {
+        (0..<sines).map { i in
+            let u = Double(SplitMix64.mix(seed ^ SplitMix64.mix(UInt64(i) | 1 << 63)) >> 11) / 9_007_199_254_740_992.0
+            return Float(-Double.pi + 2 * Double.pi * u)
+        }
+    }
+
+    /// N(0, 1) for sine `sine` at absolute sample `sample`.
+    public func noise(sine: Int, sample: Int) -> Float {
+        let index = UInt64(sample) &* UInt64(sines) &+ UInt64(sine)
+        let a = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2))
+        let b = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2 &+ 1))
+        let u1 = (Double(a >> 11) + 1) / 9_007_199_254_740_993.0  // (0, 1]
+        let u2 = Double(b >> 11) / 9_007_199_254_740_992.0        // [0, 1)
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+    }
+
+    /// The draws for absolute samples `samples`.
+    public func draws(samples: Range<Int>) -> SineDraws {
+        var noise = [Float](repeating: 0, count: sines * samples.count)
+        for i in 0..<sines {
+            for (j, n) in samples.enumerated() { noise[i * samples.count + j] = self.noise(sine: i, sample: n) }
+        }
+        return SineDraws(phases: phases, noise: Tensor(shape: [sines, samples.count], scalars: noise))
+    }
+}
+
 /// `SourceModuleHnNSF` with its `SineGen`: f0 (per mel frame) → harmonic excitation → source.
 public struct HiFTSourceModule: Sendable {
     public let config: HiFTConfig
@@ -49,7 +90,17 @@ public struct HiFTSourceModule: Sendable {
     /// SineGen's output e_i[n] = sine_i[n]·uv[n] + noise_i[n], [sines, samples], for f0 upsampled
     /// by nearest repeat to `samplesPerFrame` samples per frame.
     public func sines(f0: [Float], draws: SineDraws) throws -> Tensor {
+        var cumulative = [Double](repeating: 0, count: config.sines)
+        return try sines(f0: f0, draws: draws, cumulative: &cumulative)
+    }
+
+    /// `sines` continuing from running phases: `cumulative[i]` is sine i's unwrapped phase (in
+    /// cycles, accumulated in double as torch's cumsum does) before the first sample, and holds it
+    /// after the last on return. Splitting f0 into consecutive pieces and carrying `cumulative`
+    /// gives the same samples, bit for bit, as one call over the whole f0.
+    public func sines(f0: [Float], draws: SineDraws, cumulative: inout [Double]) throws -> Tensor {
         let sines = config.sines, upsample = config.samplesPerFrame
+        precondition(cumulative.count == sines, "one running phase per sine")
         let samples = f0.count * upsample
         guard draws.phases.count == sines else {
             throw HiFTError.draws("\(draws.phases.count) phases for \(sines) sines")
@@ -65,11 +116,12 @@ public struct HiFTSourceModule: Sendable {
         for i in 0..<sines {
             let phase: Float = i == 0 ? 0 : draws.phases[i]
             let harmonic = Float(i + 1)
-            var cumulative = 0.0  // torch's CPU cumsum accumulates f32 in double
+            var running = cumulative[i]  // torch's CPU cumsum accumulates f32 in double
+            defer { cumulative[i] = running }
             for n in 0..<samples {
                 let f = f0[n / upsample]
-                cumulative += Double(f * harmonic / rate)
-                let wrapped = fmodf(Float(cumulative), 1)
+                running += Double(f * harmonic / rate)
+                let wrapped = fmodf(Float(running), 1)
                 let sine = amplitude * sinf(twoPi * wrapped + phase)
                 let uv: Float = f > threshold ? 1 : 0
                 let noiseAmp = uv * voicedStd + (1 - uv) * amplitude / 3

@@ -1,0 +1,43 @@
+import ChatterTensor
+
+/// S3Gen over a growing token list, emitting 24 kHz samples as they become final: `FlowStream`
+/// (prompt + tokens so far, a bounded left context, the last 3 tokens' frames held for their
+/// lookahead, noise fixed per absolute frame) feeding `HiFTStream` (exact receptive-field overlap,
+/// SineGen phases carried, trim_fade on the utterance's head).
+///
+/// Every token yields exactly `samplesPerToken` samples over the utterance: nothing is dropped or
+/// blended at a seam. The one remaining difference from `render` (one call over all tokens) is
+/// that the flow's attention is global, so frames emitted early were decoded without the tokens
+/// that came later; the tests report how small that is.
+public struct S3GenStream: Sendable {
+    public private(set) var flow: FlowStream
+    public private(set) var vocoder: HiFTStream
+
+    /// - `maxContextTokens`: tokens re-decoded before the new ones (nil: all).
+    /// - `vocoderContextFrames`: HiFT's receptive-field margin (frames).
+    public init(s3gen: S3Gen, reference: FlowReference, steps: Int? = nil, noiseSeed: UInt64 = 0,
+                drawSeed: UInt64 = 0, maxContextTokens: Int? = 200, vocoderContextFrames: Int = 16) {
+        flow = FlowStream(flow: s3gen.flow, reference: reference, steps: steps, seed: noiseSeed,
+                          maxContextTokens: maxContextTokens)
+        vocoder = HiFTStream(vocoder: s3gen.vocoder, seed: drawSeed, contextFrames: vocoderContextFrames)
+    }
+
+    public var finished: Bool { vocoder.finished }
+    public var emittedSamples: Int { vocoder.emittedSamples }
+    public var tokens: [Int] { flow.tokens }
+
+    /// Appends speech tokens; returns the samples that became final (all that is left when `final`).
+    public mutating func push(_ tokens: [Int], final: Bool = false) throws -> [Float] {
+        let mel = try flow.push(tokens, final: final)
+        return try vocoder.push(mel, final: final)
+    }
+
+    /// The whole utterance in one call, with the same noise and draws a stream uses: what streaming
+    /// is measured against.
+    public static func render(s3gen: S3Gen, tokens: [Int], reference: FlowReference, steps: Int? = nil,
+                              noiseSeed: UInt64 = 0, drawSeed: UInt64 = 0) throws -> [Float] {
+        var stream = S3GenStream(s3gen: s3gen, reference: reference, steps: steps, noiseSeed: noiseSeed,
+                                 drawSeed: drawSeed, maxContextTokens: nil)
+        return try stream.push(tokens, final: true)
+    }
+}
