@@ -49,6 +49,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev,
@@ -96,7 +97,8 @@ let package = Package(
         // Layer 6: the public library (model store today; the streaming pipeline later).
         .target(
             name: "Chatterstream",
-            dependencies: ["ChatterTensor", "ChatterModels"],
+            dependencies: ["ChatterTensor", "ChatterAudio", "ChatterModels",
+                           .product(name: "Logging", package: "swift-log")],
             // Optimised in debug builds too: hashing gigabyte checkpoints at -Onone takes minutes.
             swiftSettings: [.unsafeFlags(["-O"])]),
 
@@ -145,6 +147,6 @@ let package = Package(
             dependencies: ["TestSupport", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
         .testTarget(
             name: "ChatterstreamTests",
-            dependencies: ["TestSupport", "Chatterstream", "ChatterTensor"]),
+            dependencies: ["TestSupport", "Chatterstream", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
     ]
 )

@@ -60,3 +60,19 @@ public struct InMemoryWeights: WeightStore {
         return tensor
     }
 }
+
+/// A weight store with some tensors replaced or added (tests that vary one tensor of a fixture;
+/// a model built from one file with a tensor from another).
+public struct OverlayWeights: WeightStore {
+    public let base: any WeightStore
+    public let overrides: [String: Tensor]
+
+    public init(base: any WeightStore, overrides: [String: Tensor]) {
+        self.base = base
+        self.overrides = overrides
+    }
+
+    public var source: String { base.source }
+    public func contains(_ key: String) -> Bool { overrides[key] != nil || base.contains(key) }
+    public func tensor(_ key: String) throws -> Tensor { try overrides[key] ?? base.tensor(key) }
+}

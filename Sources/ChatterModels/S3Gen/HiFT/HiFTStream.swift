@@ -1,26 +1,34 @@
 import ChatterTensor
 
-/// HiFT over a mel that arrives in pieces, emitting the waveform as it becomes final, with no seam:
-/// the samples it emits equal those of one `HiFTGenerator` call over the whole mel (with the same
-/// `SineDrawSource`) to float rounding, and their count is exactly 480 per mel frame.
+/// HiFT over a mel that arrives in pieces, emitting the waveform as it becomes final, exactly 480
+/// samples per mel frame, with seams that are exact or nearly so rather than crossfaded.
 ///
-/// Why this is exact rather than crossfaded (CosyVoice2 and the Python package crossfade and drop or
-/// blend samples): HiFT is convolutional, so a sample depends on a bounded span of mel frames
-/// (its receptive field, ±`contextFrames`), plus the excitation, whose only long-range state is
-/// SineGen's running phase per sine. So each push
+/// HiFT is convolutional: a sample depends on the mel within ±14 frames (conv_pre ±3, the
+/// 400 Hz resblocks ±7.5, the later stages ±2.5) and on the excitation, whose only long-range state
+/// is SineGen's running phase per sine. So each push
 /// 1. re-vocodes a window from `contextFrames` before the first unemitted frame to the last frame
-///    received, and emits samples only up to `contextFrames` before that end (the rest waits for
-///    right context, or for `finish`);
-/// 2. builds the excitation from committed source samples (kept for the window) plus new ones,
-///    carrying SineGen's running phases across pushes; a frame's excitation is committed only once
-///    its F0 has its full right context, so it never changes afterwards;
+///    received, and emits samples up to `holdBackFrames` before that end (the rest is recomputed
+///    with more right context by the next push, or emitted by the final one);
+/// 2. builds the excitation from committed source samples plus new ones, carrying SineGen's running
+///    phases across pushes; a frame's excitation is committed once its F0 has the F0 predictor's full
+///    right context (5 frames), so it never changes afterwards;
 /// 3. draws SineGen's noise and phases from a counter-based source indexed by absolute sample.
-/// Work per push is the window (new frames + 2·context), independent of the utterance length.
+/// With `holdBackFrames` ≥ 14 (default 16) the stream equals one call over the whole mel to float
+/// rounding. The first emission holds back only `firstHoldBackFrames` (default 8): the first chunk
+/// is what a listener waits for, and 8 frames trade the outermost taps of the 400 Hz resblocks (a
+/// small error at that one seam, measured in the tests) for 160 ms more audio in it. Work per push
+/// is the window, independent of the utterance length.
 public struct HiFTStream: Sendable {
     public let vocoder: HiFTGenerator
     public let draws: SineDrawSource
-    /// Receptive-field margin in mel frames on each side of the emitted span.
+    /// Mel frames re-vocoded before the first unemitted one (left receptive field).
     public let contextFrames: Int
+    /// Mel frames at the end of what was received whose samples wait for more right context.
+    public let holdBackFrames: Int
+    /// The same before anything was emitted.
+    public let firstHoldBackFrames: Int
+    /// Right receptive field of the F0 predictor (five k3 convolutions).
+    static let f0Lookahead = 5
 
     /// Mel frames kept, channel-major [channels][frames], starting at absolute frame `melStart`.
     private var mel: [[Float]]
@@ -35,18 +43,23 @@ public struct HiFTStream: Sendable {
     public private(set) var emittedSamples = 0
     public private(set) var finished = false
 
-    public init(vocoder: HiFTGenerator, draws: SineDrawSource, contextFrames: Int = 16) {
-        precondition(contextFrames >= 0)
+    public init(vocoder: HiFTGenerator, draws: SineDrawSource, contextFrames: Int = 16, holdBackFrames: Int = 16,
+                firstHoldBackFrames: Int = 8) {
+        precondition(contextFrames >= Self.f0Lookahead && holdBackFrames >= 0 && firstHoldBackFrames >= 0)
         self.vocoder = vocoder
         self.draws = draws
         self.contextFrames = contextFrames
+        self.holdBackFrames = holdBackFrames
+        self.firstHoldBackFrames = firstHoldBackFrames
         mel = Array(repeating: [], count: vocoder.config.inChannels)
         phases = Array(repeating: 0, count: vocoder.config.sines)
     }
 
     /// `SineDrawSource` for this vocoder's sine count.
-    public init(vocoder: HiFTGenerator, seed: UInt64, contextFrames: Int = 16) {
-        self.init(vocoder: vocoder, draws: SineDrawSource(seed: seed, sines: vocoder.config.sines), contextFrames: contextFrames)
+    public init(vocoder: HiFTGenerator, seed: UInt64, contextFrames: Int = 16, holdBackFrames: Int = 16,
+                firstHoldBackFrames: Int = 8) {
+        self.init(vocoder: vocoder, draws: SineDrawSource(seed: seed, sines: vocoder.config.sines),
+                  contextFrames: contextFrames, holdBackFrames: holdBackFrames, firstHoldBackFrames: firstHoldBackFrames)
     }
 
     public var samplesPerFrame: Int { vocoder.config.samplesPerFrame }
@@ -73,7 +86,8 @@ public struct HiFTStream: Sendable {
         let total = receivedFrames
         let perFrame = samplesPerFrame
         let emittedFrames = emittedSamples / perFrame
-        let emitEnd = final ? total : max(emittedFrames, total - contextFrames)
+        let holdBack = emittedSamples == 0 ? firstHoldBackFrames : holdBackFrames
+        let emitEnd = final ? total : max(emittedFrames, total - holdBack)
         guard emitEnd > emittedFrames else {
             if final && total == 0 { throw HiFTError.emptyMel }
             return []
@@ -84,7 +98,7 @@ public struct HiFTStream: Sendable {
         let f0 = vocoder.f0Predictor(windowMel.reshaped([1, channels, window.count]))
 
         // Excitation for the window: committed samples, then new ones from this window's F0.
-        let commitEnd = final ? total : max(committedFrames, total - contextFrames)
+        let commitEnd = final ? total : max(committedFrames, total - Self.f0Lookahead)
         var excitation = Array(source[(window.lowerBound * perFrame - sourceStart)...])
         var running = phases
         for segment in [committedFrames..<commitEnd, commitEnd..<total] where !segment.isEmpty {

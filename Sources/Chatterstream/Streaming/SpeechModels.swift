@@ -1,0 +1,104 @@
+import ChatterModels
+import ChatterTensor
+import Foundation
+
+/// Text → T3 text tokens for one family: upstream's normalisation, then its tokenizer (no
+/// start/stop tokens; T3 adds the family's own).
+protocol TextFrontEnd: Sendable {
+    func textTokens(_ text: String) -> [Int]
+}
+
+struct EnglishFrontEnd: TextFrontEnd {
+    let tokenizer: EnglishTokenizer
+    func textTokens(_ text: String) -> [Int] { tokenizer.encode(TextNormalization.puncNorm(text)) }
+}
+
+/// Speech-token generation for one family: a synchronous iterator per text piece.
+protocol SpeechTokenModel: Sendable {
+    /// Text tokens one piece may have.
+    var maxTextTokens: Int { get }
+    /// Speech tokens a piece may add after upstream's post-processing (ids ≥ start-of-speech dropped).
+    func tokens(conditioning: VoiceConditioning, textTokens: [Int], parameters: T3SamplingParameters,
+                seed: UInt64, cancellation: T3Cancellation) throws -> any SpeechTokenStream
+}
+
+/// One piece's generation: `next()` runs one decode step.
+protocol SpeechTokenStream: AnyObject {
+    /// The next speech token for S3Gen, nil when the piece is done; tokens S3Gen must not see (EOS,
+    /// ids ≥ start-of-speech) are filtered out here.
+    func nextSpeechToken() -> Int?
+    /// Decode steps run so far (prefill excluded).
+    var steps: Int { get }
+}
+
+/// The original Chatterbox T3 (Llama backbone, CFG).
+struct LlamaSpeechTokenModel: SpeechTokenModel {
+    let t3: T3
+    var maxTextTokens: Int { t3.config.maxTextTokens }
+
+    func tokens(conditioning: VoiceConditioning, textTokens: [Int], parameters: T3SamplingParameters,
+                seed: UInt64, cancellation: T3Cancellation) throws -> any SpeechTokenStream {
+        let iterator = try T3TokenIterator(model: t3, speakerEmbedding: conditioning.speakerEmbedding,
+                                           promptTokens: conditioning.promptTokens, textTokens: textTokens,
+                                           parameters: parameters, uniforms: SplitMixUniforms(seed: seed),
+                                           cancellation: cancellation)
+        return T3SpeechTokens(iterator: iterator, startSpeech: t3.config.startSpeechToken)
+    }
+}
+
+final class T3SpeechTokens: SpeechTokenStream {
+    let iterator: T3TokenIterator
+    let startSpeech: Int
+    private(set) var steps = 0
+
+    init(iterator: T3TokenIterator, startSpeech: Int) {
+        self.iterator = iterator
+        self.startSpeech = startSpeech
+    }
+
+    func nextSpeechToken() -> Int? {
+        while let token = iterator.next() {
+            steps += 1
+            if iterator.finished && token == iterator.decoder.model.config.stopSpeechToken { return nil }
+            if token < startSpeech { return token }  // upstream drops ids ≥ start-of-speech
+        }
+        return nil
+    }
+}
+
+/// Everything a synthesis needs, loaded once.
+struct SpeechModels: Sendable {
+    var family: ModelFamily
+    var frontEnd: any TextFrontEnd
+    var speech: any SpeechTokenModel
+    var s3gen: S3Gen
+    var builtinVoice: VoiceConditioning
+    /// Builds conditionals from a reference recording; nil when the model lacks the voice-cloning networks.
+    var cloneVoice: (@Sendable (URL) throws -> VoiceConditioning)?
+    var watermarker: PerthWatermarker?
+    /// S3Gen tokens appended after each piece (Turbo appends 3 silence tokens as upstream does).
+    var trailingSilenceTokens: Int = 0
+    /// Compute dtype of T3's matrices, for `info`.
+    var precision: String
+
+    /// Loads a converted model directory (weights-format.md).
+    static func load(directory: URL, watermarker: PerthWatermarker?) throws -> SpeechModels {
+        let model = try ConvertedModel(directory: directory)
+        let t3File = try model.file("t3.safetensors")
+        let conds = try model.file("conds.safetensors")
+        let precision = model.manifest.files.first { $0.name == "t3.safetensors" }?.dtype ?? "F32"
+        switch model.family {
+        case .chatterbox:
+            let t3 = try T3(weights: t3File, config: .english)
+            return SpeechModels(
+                family: .chatterbox,
+                frontEnd: EnglishFrontEnd(tokenizer: try EnglishTokenizer(contentsOf: model.path(of: EnglishTokenizer.fileName))),
+                speech: LlamaSpeechTokenModel(t3: t3),
+                s3gen: try S3Gen(weights: try model.file("s3gen.safetensors")),
+                builtinVoice: try VoiceConditioning(store: conds),
+                cloneVoice: nil, watermarker: watermarker, precision: precision)
+        case .chatterboxTurbo, .chatterboxMultilingual:
+            throw StreamingTTSError.modelUnusable("the \(model.family.rawValue) family cannot be synthesised by this build yet (model at \(directory.path))")
+        }
+    }
+}

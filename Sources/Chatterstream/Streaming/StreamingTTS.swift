@@ -1,0 +1,232 @@
+import ChatterModels
+import ChatterTensor
+import Foundation
+import Logging
+import Synchronization
+
+/// Streaming text-to-speech: text in, 24 kHz mono int16 chunks out, the first one fast.
+///
+///     let tts = try await StreamingTTS(model: .family(.chatterbox)).load()
+///     for try await chunk in tts.synthesize("Hello there.") { play(chunk.pcm) }
+///
+/// Many tasks may call `synthesize` at once: runs are queued and executed one at a time (each run
+/// already uses every core), in the order they were asked for, so outputs never mix. Cancelling
+/// the task that consumes a stream (or dropping the stream) stops its generation before the next
+/// decode step and frees its buffers; a queued run that is cancelled never starts.
+public final class StreamingTTS: Sendable {
+    /// Which model to run.
+    public enum ModelSource: Sendable, Hashable {
+        /// A family from the hub, downloaded, verified, converted and cached on first use (`ModelStore`).
+        case family(ModelFamily, revision: String = "main")
+        /// A converted model directory (`chatter-convert` output, weights-format.md).
+        case directory(URL)
+    }
+
+    public enum Device: String, Sendable, CaseIterable {
+        /// CUDA when available, else the CPU.
+        case auto, cpu, cuda
+    }
+
+    /// What `info` reports.
+    public struct Info: Sendable, CustomStringConvertible {
+        public var family: ModelFamily
+        public var device: Device
+        public var precision: String
+        public var watermark: String
+        public var threads: Int
+
+        public var description: String {
+            "model \(family.rawValue), device \(device.rawValue), T3 precision \(precision), watermark \(watermark), \(threads) threads"
+        }
+    }
+
+    public let model: ModelSource
+    public let device: Device
+    public let config: StreamConfig
+    public let watermark: Bool
+    let logger: Logger
+
+    private struct State {
+        var models: SpeechModels?
+        var device: Device = .cpu
+        var watermarkStatus = "off"
+    }
+    private let state = Mutex(State())
+    /// Serialises loading (two first calls must not load twice).
+    private let loadLock = AsyncLock()
+    /// Runs are executed here, one at a time, first come first served.
+    private let inference = DispatchQueue(label: "chatterstream.inference", qos: .userInitiated)
+    private let voices = ConditioningCache()
+
+    public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, config: StreamConfig = StreamConfig(),
+                watermark: Bool = true, logger: Logger = Logger(label: "chatterstream")) {
+        self.model = model
+        self.device = device
+        self.config = config
+        self.watermark = watermark
+        self.logger = logger
+    }
+
+    /// Already-loaded models (tests, benchmarks).
+    convenience init(models: SpeechModels, config: StreamConfig = StreamConfig(), logger: Logger = Logger(label: "chatterstream")) {
+        self.init(model: .directory(URL(fileURLWithPath: "/")), device: .cpu, config: config,
+                  watermark: models.watermarker != nil, logger: logger)
+        state.withLock {
+            $0.models = models
+            $0.watermarkStatus = models.watermarker != nil ? "on" : "off"
+        }
+    }
+
+    public var isLoaded: Bool { state.withLock { $0.models != nil } }
+
+    /// Loads the model (downloading it first for `.family` when it is not cached). Explicit loading
+    /// makes the first synthesis fast; returns `self` for chaining.
+    @discardableResult
+    public func load(progress: @escaping @Sendable (ModelStoreEvent) -> Void = { _ in }) async throws -> StreamingTTS {
+        try await loadLock.withLock {
+            if isLoaded { return }
+            let resolvedDevice = try resolveDevice()
+            let directory: URL
+            switch model {
+            case let .family(family, revision):
+                directory = try await ModelStore().ensure(family, revision: revision, progress: progress)
+            case let .directory(url):
+                directory = url
+            }
+            var marker: PerthWatermarker?
+            var status = "off"
+            if watermark {
+                if let checkpoint = PerthCheckpoint.locate() {
+                    marker = try PerthWatermarker(checkpointPath: checkpoint.path)
+                    status = "on (Perth, \(checkpoint.path))"
+                } else {
+                    status = "unavailable"
+                    logger.warning("watermarking is on but the Perth checkpoint was not found (looked in \(PerthCheckpoint.candidates().map(\.path).joined(separator: ", "))); audio will not be watermarked. Run tools/perth/fetch-checkpoint.sh or set CHATTERSTREAM_PERTH_CHECKPOINT.")
+                }
+            }
+            let models = try SpeechModels.load(directory: directory, watermarker: marker)
+            state.withLock {
+                $0.models = models
+                $0.device = resolvedDevice
+                $0.watermarkStatus = status
+            }
+            logger.info("loaded \(models.family.rawValue) from \(directory.path) (T3 \(models.precision), watermark \(status))")
+        }
+        return self
+    }
+
+    private func resolveDevice() throws -> Device {
+        switch device {
+        case .cpu, .auto: return .cpu  // this build has no CUDA backend yet
+        case .cuda: throw StreamingTTSError.deviceUnavailable("this build has no CUDA backend; use .cpu or .auto")
+        }
+    }
+
+    /// Model, device, precision and watermark of the loaded engine (loads it if needed).
+    public func info() async throws -> Info {
+        if !isLoaded { try await load() }
+        return state.withLock { s in
+            Info(family: s.models!.family, device: s.device, precision: s.models!.precision,
+                 watermark: s.watermarkStatus, threads: ThreadPool.shared.threadCount)
+        }
+    }
+
+    /// Speaks `text` as a stream of chunks. The stream throws `StreamingTTSError` for bad input (empty
+    /// text, a missing or unusable voice file, an out-of-range config) and the model's typed errors.
+    /// `config` overrides the engine's for this call.
+    public func synthesize(_ text: String, voice: Voice = .builtin, config: StreamConfig? = nil) -> AsyncThrowingStream<AudioChunk, Error> {
+        synthesize(text, voice: voice, config: config, onDecodeStep: nil)
+    }
+
+    func synthesize(_ text: String, voice: Voice, config override: StreamConfig?,
+                    onDecodeStep: (@Sendable (Int) -> Void)?) -> AsyncThrowingStream<AudioChunk, Error> {
+        let (stream, continuation) = AsyncThrowingStream<AudioChunk, Error>.makeStream()
+        let cancellation = SynthesisCancellation()
+        continuation.onTermination = { _ in cancellation.cancel() }
+        let config = override ?? self.config
+        Task {
+            do {
+                if !isLoaded {
+                    logger.warning("the model is not loaded: loading it now (call load() first to make the first synthesis fast)")
+                    try await load()
+                }
+            } catch {
+                continuation.finish(throwing: error)
+                return
+            }
+            inference.async { [self] in
+                do {
+                    guard !cancellation.isCancelled else { throw StreamingTTSError.cancelled }
+                    let models = state.withLock { $0.models! }
+                    try config.validate()
+                    let resolved = config.resolved(for: models.family)
+                    try resolved.sampling.validate()
+                    let pieces = try SynthesisRun.textPieces(text, models: models, config: config)
+                    let conditioning = try self.conditioning(for: voice, models: models)
+                    let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
+                    var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
+                                           emit: { continuation.yield($0) })
+                    run.onDecodeStep = onDecodeStep
+                    _ = try run.run(textPieces: pieces, voice: conditioning)
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+        }
+        return stream
+    }
+
+    private func conditioning(for voice: Voice, models: SpeechModels) throws -> VoiceConditioning {
+        switch voice {
+        case .builtin: return models.builtinVoice
+        case let .file(url): return try voices.conditioning(for: url) { try Self.conditioning(fromFile: $0, models: models) }
+        }
+    }
+
+    /// Conditionals from a voice file: a saved conditionals file (`.safetensors`) or a recording.
+    static func conditioning(fromFile url: URL, models: SpeechModels) throws -> VoiceConditioning {
+        if url.pathExtension.lowercased() == "safetensors" {
+            do { return try VoiceConditioning(store: try SafetensorsFile(path: url.path)) } catch {
+                throw StreamingTTSError.voiceUnusable(path: url.path, reason: "\(error)")
+            }
+        }
+        guard let clone = models.cloneVoice else {
+            throw StreamingTTSError.voiceUnusable(path: url.path, reason: "this model has no voice-cloning networks loaded")
+        }
+        return try clone(url)
+    }
+
+    /// Conditionals built from files so far (for tests: the cache works).
+    var voiceCacheBuilds: Int { voices.builds }
+}
+
+/// A FIFO async mutex (no thread blocks while waiting).
+final class AsyncLock: Sendable {
+    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resume = state.withLock { s -> Bool in
+                if !s.locked { s.locked = true; return true }
+                s.waiters.append(continuation)
+                return false
+            }
+            if resume { continuation.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.waiters.isEmpty { s.locked = false; return nil }
+            return s.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+}

@@ -1,0 +1,171 @@
+import ChatterModels
+import ChatterTensor
+import Foundation
+import Synchronization
+
+/// Cancels one synthesis from any thread: T3 stops before its next decode step, the vocoder
+/// before its next chunk.
+final class SynthesisCancellation: Sendable {
+    let t3 = T3Cancellation()
+    func cancel() { t3.cancel() }
+    var isCancelled: Bool { t3.isCancelled }
+}
+
+/// Figures of one run, for progress lines, benchmarks and tests.
+struct SynthesisStatistics: Sendable {
+    var decodeSteps = 0
+    var speechTokens = 0
+    var samples = 0
+    var chunks = 0
+}
+
+/// One synthesis, run synchronously: T3 on the calling thread, S3Gen + post-processing on a second
+/// thread, so T3 generates chunk n+1 while chunk n is rendered. The ops' thread pool serialises
+/// the two threads' parallel loops, so they share the cores rather than oversubscribe them.
+struct SynthesisRun {
+    let models: SpeechModels
+    let config: ResolvedStreamConfig
+    let seed: UInt64
+    let cancellation: SynthesisCancellation
+    /// Called from the vocoder thread, in order.
+    let emit: @Sendable (AudioChunk) -> Void
+    /// Called after each decode step with the total so far (tests observe cancellation latency).
+    var onDecodeStep: (@Sendable (Int) -> Void)?
+
+    /// Seeds of the three random streams, derived so that none repeats another's numbers.
+    var samplingSeed: UInt64 { SplitMix64.mix(seed ^ 0x5333_4733) }
+    var flowSeed: UInt64 { SplitMix64.mix(seed ^ 0x464C_4F57) }
+    var drawSeed: UInt64 { SplitMix64.mix(seed ^ 0x4849_4654) }
+
+    /// Splits and tokenises `text`, checking every piece before any work starts.
+    static func textPieces(_ text: String, models: SpeechModels, config: StreamConfig) throws -> [[Int]] {
+        let pieces = TextSplitter(maxCharacters: config.maxCharactersPerPiece).pieces(text)
+        guard !pieces.isEmpty else { throw StreamingTTSError.emptyText }
+        return try pieces.enumerated().map { index, piece in
+            let tokens = models.frontEnd.textTokens(piece)
+            guard tokens.count <= models.speech.maxTextTokens else {
+                throw StreamingTTSError.textTooLong(piece: index, tokens: tokens.count, limit: models.speech.maxTextTokens)
+            }
+            return tokens
+        }
+    }
+
+    func run(textPieces: [[Int]], voice: VoiceConditioning) throws -> SynthesisStatistics {
+        let queue = ChunkQueue()
+        let renderer = Thread { [self] in
+            let result = Result { try render(queue: queue, voice: voice) }
+            if case .failure = result { cancellation.cancel() }  // T3 need not go on
+            queue.finishRendering(result: result)
+        }
+        renderer.stackSize = 8 << 20
+        renderer.start()
+        var steps = 0, tokens = 0
+        var generationError: Error?
+        do {
+            var chunker = TokenChunker(config: config.chunking)
+            for (index, text) in textPieces.enumerated() {
+                if cancellation.isCancelled { break }
+                let stream = try models.speech.tokens(conditioning: voice, textTokens: text, parameters: config.sampling,
+                                                      seed: SplitMix64.mix(samplingSeed &+ UInt64(index)),
+                                                      cancellation: cancellation.t3)
+                while let token = stream.nextSpeechToken() {
+                    tokens += 1
+                    onDecodeStep?(steps + stream.steps)
+                    if let chunk = chunker.add(token) { queue.put(chunk, final: false) }
+                }
+                steps += stream.steps
+                if models.trailingSilenceTokens > 0 {
+                    for _ in 0..<models.trailingSilenceTokens {
+                        if let chunk = chunker.add(TokenChunker.silenceToken) { queue.put(chunk, final: false) }
+                    }
+                    tokens += models.trailingSilenceTokens
+                }
+            }
+            queue.put(chunker.flush(), final: true)
+        } catch {
+            generationError = error
+            cancellation.cancel()  // the renderer need not go on
+        }
+        queue.close()
+        let rendered = queue.waitForRendering()
+        if let generationError { throw generationError }
+        var statistics = try rendered.get()
+        if cancellation.isCancelled { throw StreamingTTSError.cancelled }
+        statistics.decodeSteps = steps
+        statistics.speechTokens = tokens
+        return statistics
+    }
+
+    /// The vocoder thread: token chunks → S3Gen stream → watermark → int16 chunks, each chunk
+    /// rendered as soon as T3 hands it over.
+    private func render(queue: ChunkQueue, voice: VoiceConditioning) throws -> SynthesisStatistics {
+        var s3gen = S3GenStream(s3gen: models.s3gen, reference: voice.reference, noiseSeed: flowSeed, drawSeed: drawSeed,
+                                maxContextTokens: config.chunking.flowContextTokens)
+        var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
+        var statistics = SynthesisStatistics()
+        var tokensSeen = 0
+        while let (chunk, final) = queue.take() {
+            if cancellation.isCancelled { return statistics }
+            tokensSeen += chunk.count
+            // No speech token at all (T3 stopped at once): the stream is a single empty chunk.
+            var samples = tokensSeen > 0 ? try s3gen.push(chunk, final: final) : []
+            if watermark != nil { samples = try watermark!.push(samples, final: final) }
+            if !samples.isEmpty || final {
+                emit(AudioChunk(pcm: Self.pcm16(samples), sampleRate: models.s3gen.sampleRate, isFinal: final,
+                                chunkIndex: statistics.chunks))
+                statistics.chunks += 1
+                statistics.samples += samples.count
+            }
+            if final { break }
+        }
+        return statistics
+    }
+
+    /// Clamps to [−1, 1] and converts as upstream and the Python package do (`(x·32767).to(int16)`,
+    /// truncating toward zero), little-endian.
+    static func pcm16(_ samples: [Float]) -> Data {
+        var data = Data(count: samples.count * 2)
+        data.withUnsafeMutableBytes { raw in
+            for (i, x) in samples.enumerated() {
+                let clamped = x.isNaN ? 0 : min(max(x, -1), 1)
+                raw.storeBytes(of: Int16(clamped * 32767).littleEndian, toByteOffset: 2 * i, as: Int16.self)
+            }
+        }
+        return data
+    }
+}
+
+/// Token chunks from the T3 thread to the vocoder thread, and the vocoder's result back.
+final class ChunkQueue: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var chunks: [(tokens: [Int], final: Bool)] = []
+    private var closed = false
+    private var result: Result<SynthesisStatistics, Error>?
+
+    func put(_ chunk: [Int], final: Bool) {
+        condition.withLock { chunks.append((chunk, final)); condition.broadcast() }
+    }
+
+    func close() {
+        condition.withLock { closed = true; condition.broadcast() }
+    }
+
+    /// The next chunk, or nil once closed and drained.
+    func take() -> (tokens: [Int], final: Bool)? {
+        condition.withLock {
+            while chunks.isEmpty && !closed { condition.wait() }
+            return chunks.isEmpty ? nil : chunks.removeFirst()
+        }
+    }
+
+    func finishRendering(result: Result<SynthesisStatistics, Error>) {
+        condition.withLock { self.result = result; condition.broadcast() }
+    }
+
+    func waitForRendering() -> Result<SynthesisStatistics, Error> {
+        condition.withLock {
+            while result == nil { condition.wait() }
+            return result!
+        }
+    }
+}

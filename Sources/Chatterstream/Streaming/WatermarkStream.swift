@@ -1,0 +1,37 @@
+import ChatterModels
+
+/// Perth watermarking of a stream without seams and without changing its length: each push
+/// re-watermarks a window reaching `contextSamples` before the first unemitted sample and emits up
+/// to `contextSamples` before the newest one (the rest waits for its right context or the end).
+/// Perth's embedding path (soxr resampling, STFT, per-bin dB normalisation, a convolutional encoder)
+/// is local in time, so with enough context the emitted samples equal one `applyPreservingLength`
+/// over the whole stream to rounding; the test measures it.
+struct WatermarkStream {
+    let watermarker: PerthWatermarker
+    let sampleRate: Int
+    let contextSamples: Int
+    private var buffer: [Float] = []
+    private var bufferStart = 0
+    private(set) var emitted = 0
+    private var received: Int { bufferStart + buffer.count }
+
+    init(watermarker: PerthWatermarker, sampleRate: Int, contextSamples: Int? = nil) {
+        self.watermarker = watermarker
+        self.sampleRate = sampleRate
+        self.contextSamples = contextSamples ?? sampleRate / 4
+    }
+
+    mutating func push(_ samples: [Float], final: Bool) throws -> [Float] {
+        buffer += samples
+        let end = final ? received : max(emitted, received - contextSamples)
+        guard end > emitted else { return [] }
+        let windowStart = max(bufferStart, emitted - contextSamples)
+        let marked = try watermarker.applyPreservingLength(Array(buffer[(windowStart - bufferStart)...]), sampleRate: sampleRate)
+        let out = Array(marked[(emitted - windowStart)..<(end - windowStart)])
+        emitted = end
+        let keepFrom = max(bufferStart, end - contextSamples)
+        buffer.removeFirst(keepFrom - bufferStart)
+        bufferStart = keepFrom
+        return out
+    }
+}

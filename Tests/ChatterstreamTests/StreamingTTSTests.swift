@@ -1,0 +1,229 @@
+import ChatterTensor
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+@testable import ChatterModels
+@testable import Chatterstream
+
+/// The streaming engine end to end on the tiny fixture models (TinySpeechModels).
+@Suite(.serialized) struct StreamingTTSTests {
+    static let models = try! TinySpeechModels.make()
+
+    static func collect(_ stream: AsyncThrowingStream<AudioChunk, Error>) async throws -> [AudioChunk] {
+        var chunks: [AudioChunk] = []
+        for try await chunk in stream { chunks.append(chunk) }
+        return chunks
+    }
+
+    static func samples(_ chunks: [AudioChunk]) -> [Int16] { chunks.flatMap(\.samples) }
+
+    /// The speech tokens a run with `config` generates for `text` (T3 alone, same seeds).
+    static func speechTokens(_ text: String, config: StreamConfig) throws -> [Int] {
+        let resolved = config.resolved(for: .chatterbox)
+        let run = SynthesisRun(models: models, config: resolved, seed: config.seed!, cancellation: SynthesisCancellation(), emit: { _ in })
+        var tokens: [Int] = []
+        for (index, piece) in try SynthesisRun.textPieces(text, models: models, config: config).enumerated() {
+            let stream = try models.speech.tokens(conditioning: models.builtinVoice, textTokens: piece, parameters: resolved.sampling,
+                                                  seed: SplitMix64.mix(run.samplingSeed &+ UInt64(index)), cancellation: T3Cancellation())
+            while let token = stream.nextSpeechToken() { tokens.append(token) }
+        }
+        return tokens
+    }
+
+    static func snr(_ reference: [Int16], _ estimate: [Int16]) -> Double {
+        var s = 0.0, e = 0.0
+        for (a, b) in zip(reference, estimate) { s += Double(a) * Double(a); e += Double(Int(a) - Int(b)) * Double(Int(a) - Int(b)) }
+        return 10 * log10(max(s, 1e-30) / max(e, 1e-30))
+    }
+
+    @Test func chunksAreOrderedAndTheStreamHasTheOneShotLength() async throws {
+        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let text = "Hello there, this is a streaming test."
+        let chunks = try await Self.collect(tts.synthesize(text))
+        #expect(chunks.count >= 3, "expected several chunks, got \(chunks.count)")
+        #expect(chunks.map(\.chunkIndex) == Array(0..<chunks.count))
+        #expect(chunks.filter(\.isFinal).count == 1 && chunks.last!.isFinal)
+        #expect(chunks.allSatisfy { $0.sampleRate == 24_000 })
+        #expect(chunks.dropLast().allSatisfy { $0.sampleCount > 0 })
+
+        let tokens = try Self.speechTokens(text, config: TinySpeechModels.config)
+        let streamed = Self.samples(chunks)
+        #expect(streamed.count == tokens.count * 960, "\(streamed.count) samples for \(tokens.count) tokens")
+        // One call over the same tokens with the same noise and draws, converted the same way.
+        let run = SynthesisRun(models: Self.models, config: TinySpeechModels.config.resolved(for: .chatterbox), seed: 7,
+                               cancellation: SynthesisCancellation(), emit: { _ in })
+        let oneShot = try S3GenStream.render(s3gen: Self.models.s3gen, tokens: tokens, reference: Self.models.builtinVoice.reference,
+                                             noiseSeed: run.flowSeed, drawSeed: run.drawSeed)
+        let oneShotPCM = AudioChunk(pcm: SynthesisRun.pcm16(oneShot), sampleRate: 24_000, isFinal: true, chunkIndex: 0).samples
+        #expect(oneShotPCM.count == streamed.count)
+        print("streamed vs one-shot (tiny random model, chunks \(chunks.map(\.sampleCount))): \(streamed.count) = \(oneShotPCM.count) samples, SNR \(Self.snr(oneShotPCM, streamed)) dB")
+    }
+
+    @Test func sameSeedSameAudioOtherSeedOtherAudio() async throws {
+        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let a = Self.samples(try await Self.collect(tts.synthesize("Same seed, same audio.")))
+        let b = Self.samples(try await Self.collect(tts.synthesize("Same seed, same audio.")))
+        var other = TinySpeechModels.config
+        other.seed = 8
+        let c = Self.samples(try await Self.collect(tts.synthesize("Same seed, same audio.", config: other)))
+        #expect(a == b)
+        #expect(a != c)
+    }
+
+    @Test func badInputIsATypedError() async throws {
+        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        for text in ["", "   \n\t "] {
+            await #expect(throws: StreamingTTSError.emptyText) { _ = try await Self.collect(tts.synthesize(text)) }
+        }
+        var bad = TinySpeechModels.config
+        bad.firstChunkTokens = 0
+        await #expect(throws: StreamingTTSError.self) { _ = try await Self.collect(tts.synthesize("Hi.", config: bad)) }
+        var hot = TinySpeechModels.config
+        hot.temperature = -1
+        await #expect(throws: T3Error.self) { _ = try await Self.collect(tts.synthesize("Hi.", config: hot)) }
+        // A sentence longer than the tiny T3's 62-token text window, unsplit: refused before any work.
+        let long = String(repeating: "word ", count: 30) + "end."
+        let count = Self.models.frontEnd.textTokens(long).count
+        await #expect(throws: StreamingTTSError.textTooLong(piece: 0, tokens: count, limit: 62)) {
+            _ = try await Self.collect(tts.synthesize(long))
+        }
+        await #expect(throws: StreamingTTSError.voiceNotFound(path: "/nonexistent/voice.wav")) {
+            _ = try await Self.collect(tts.synthesize("Hi.", voice: .file(URL(fileURLWithPath: "/nonexistent/voice.wav"))))
+        }
+        // The engine still works afterwards.
+        #expect(try await !Self.collect(tts.synthesize("Still fine.")).isEmpty)
+    }
+
+    @Test func longTextIsSplitAndSpokenAsOneStream() async throws {
+        var config = TinySpeechModels.config
+        config.maxCharactersPerPiece = 40
+        config.maxLength = 20
+        let tts = StreamingTTS(models: Self.models, config: config)
+        let text = String(repeating: "word ", count: 30) + "end. And a second sentence here."
+        let pieces = try SynthesisRun.textPieces(text, models: Self.models, config: config)
+        #expect(pieces.count >= 4)
+        let chunks = try await Self.collect(tts.synthesize(text))
+        let tokens = try Self.speechTokens(text, config: config)
+        #expect(Self.samples(chunks).count == tokens.count * 960)
+        #expect(chunks.filter(\.isFinal).count == 1)
+    }
+
+    @Test func eightConcurrentCallsCompleteUnmixed() async throws {
+        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let texts = (0..<8).map { "Caller number \($0) speaks." }
+        func config(_ i: Int) -> StreamConfig { var c = TinySpeechModels.config; c.seed = UInt64(100 + i); c.maxLength = 30; return c }
+        var sequential: [[Int16]] = []
+        for i in 0..<8 { sequential.append(Self.samples(try await Self.collect(tts.synthesize(texts[i], config: config(i))))) }
+        let concurrent = try await withThrowingTaskGroup(of: (Int, [Int16]).self) { group in
+            for i in 0..<8 {
+                group.addTask { (i, Self.samples(try await Self.collect(tts.synthesize(texts[i], config: config(i))))) }
+            }
+            var out = [[Int16]](repeating: [], count: 8)
+            for try await (i, samples) in group { out[i] = samples }
+            return out
+        }
+        for i in 0..<8 {
+            #expect(!concurrent[i].isEmpty)
+            #expect(concurrent[i] == sequential[i], "call \(i) differs from the same call made alone")
+        }
+    }
+
+    @Test func cancellingStopsWithinOneDecodeStepAndTheEngineGoesOn() async throws {
+        var config = TinySpeechModels.config
+        config.maxLength = 58  // the tiny T3's speech window
+        config.firstChunkTokens = 4
+        let tts = StreamingTTS(models: Self.models, config: config)
+        let steps = Mutex<(total: Int, atCancel: Int?)>((0, nil))
+        // T3 is slowed to 20 ms a step (the tiny model decodes far faster than it renders) so that
+        // the first chunk arrives while it is still generating.
+        let stream = tts.synthesize("Cancel me after the first chunk please.", voice: .builtin, config: config) { n in
+            steps.withLock { $0.total = n }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        // The consuming task cancels itself after the first chunk with audio: its pending `next()`
+        // ends the stream, whose onTermination cancels the run.
+        let consumer = Task {
+            var received = 0
+            for try await chunk in stream where chunk.sampleCount > 0 {
+                received += 1
+                if received == 1 {
+                    steps.withLock { $0.atCancel = $0.total }
+                    withUnsafeCurrentTask { $0?.cancel() }
+                }
+            }
+            return received
+        }
+        let received = try await consumer.value
+        #expect(received == 1)
+        // The next call waits for the cancelled run to end (runs are serialised), then works.
+        let after = try await Self.collect(tts.synthesize("A new stream works.", voice: .builtin, config: TinySpeechModels.config))
+        #expect(after.last?.isFinal == true)
+        let (total, atCancel) = steps.withLock { ($0.total, $0.atCancel!) }
+        print("cancelled at decode step \(atCancel), generation stopped at step \(total) (the uncancelled run would take up to \(config.maxLength!))")
+        #expect(atCancel < config.maxLength! - 5, "the first chunk came only after T3 finished: nothing to cancel")
+        #expect(total - atCancel <= 1, "ran \(total - atCancel) decode steps after cancellation")
+    }
+
+    @Test func voiceFilesAreCachedUntilTheyChange() async throws {
+        let dir = try TemporaryDirectory()
+        let url = dir.url.appendingPathComponent("voice.safetensors")
+        let voice = Self.models.builtinVoice
+        func save() throws {
+            try SafetensorsWriter.write([
+                "t3.speaker_emb": Tensor(shape: [1, voice.speakerEmbedding.count], scalars: voice.speakerEmbedding),
+                "t3.cond_prompt_speech_tokens": Tensor(shape: [1, voice.promptTokens.count], scalars: voice.promptTokens.map(Float.init)),
+                "gen.prompt_token": Tensor(shape: [1, voice.reference.promptTokens.count], scalars: voice.reference.promptTokens.map(Float.init)),
+                "gen.prompt_feat": voice.reference.promptMel.reshaped([1] + voice.reference.promptMel.shape),
+                "gen.embedding": voice.reference.embedding.reshaped([1, voice.reference.embedding.count]),
+            ].map { (name: $0.key, tensor: $0.value) }, to: url.path)
+        }
+        try save()
+        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let fromFile = Self.samples(try await Self.collect(tts.synthesize("Voice from a file.", voice: .file(url))))
+        let builtin = Self.samples(try await Self.collect(tts.synthesize("Voice from a file.")))
+        #expect(fromFile == builtin, "the saved built-in voice speaks as the built-in voice")
+        _ = try await Self.collect(tts.synthesize("Again.", voice: .file(url)))
+        #expect(tts.voiceCacheBuilds == 1, "a second use is served from the cache")
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(5)], ofItemAtPath: url.path)
+        _ = try await Self.collect(tts.synthesize("Changed.", voice: .file(url)))
+        #expect(tts.voiceCacheBuilds == 2, "a modified file is analysed again")
+        try Data("not a tensor file".utf8).write(to: dir.url.appendingPathComponent("bad.safetensors"))
+        await #expect(throws: StreamingTTSError.self) {
+            _ = try await Self.collect(tts.synthesize("Hi.", voice: .file(dir.url.appendingPathComponent("bad.safetensors"))))
+        }
+    }
+}
+
+@Suite struct TextSplitterTests {
+    @Test func splitsAtSentencesWithinTheLimitAndKeepsEveryWord() {
+        let splitter = TextSplitter(maxCharacters: 40)
+        let text = "First sentence. Second one is a bit longer than that! Third? A very long sentence without any stop that goes on and on, with a clause, and more words"
+        let pieces = splitter.pieces(text)
+        #expect(pieces.allSatisfy { $0.count <= 40 }, "\(pieces)")
+        #expect(pieces.joined(separator: " ").split(separator: " ") == text.split(separator: " "))
+        #expect(splitter.pieces("  \n ").isEmpty)
+        #expect(TextSplitter(maxCharacters: 300).pieces("One. Two.") == ["One. Two."])
+        #expect(TextSplitter.sentences("He said \"stop.\" Then left… Done") == ["He said \"stop.\"", "Then left…", "Done"])
+        let unbroken = String(repeating: "x", count: 95)
+        #expect(TextSplitter(maxCharacters: 40).pieces(unbroken).map(\.count) == [40, 40, 15])
+    }
+}
+
+@Suite struct TokenChunkerTests {
+    @Test func adaptiveAndSentenceAligned() {
+        var config = StreamConfig()
+        config.firstChunkTokens = 3
+        config.subsequentChunkTokens = 5
+        var chunker = TokenChunker(config: config)
+        var chunks: [[Int]] = []
+        for t in 0..<14 { if let c = chunker.add(t) { chunks.append(c) } }
+        chunks.append(chunker.flush())
+        #expect(chunks == [[0, 1, 2], [3, 4, 5, 6, 7], [8, 9, 10, 11, 12], [13]])
+        config.strategy = .sentenceAligned
+        var aligned = TokenChunker(config: config)
+        var out: [[Int]] = []
+        for t in [1, 4299, 2, 3, 4299, 5, 6, 7, 8, 9] { if let c = aligned.add(t) { out.append(c) } }
+        #expect(out == [[1, 4299, 2], [3, 4299, 5, 6, 7]])
+    }
+}

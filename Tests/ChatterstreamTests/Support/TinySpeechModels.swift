@@ -1,0 +1,70 @@
+import ChatterTensor
+import Foundation
+import TestSupport
+@testable import ChatterModels
+@testable import Chatterstream
+
+/// A complete, small engine for pipeline tests, from the committed fixtures: the tiny T3 of
+/// `t3/tiny` (its text table widened to the real English tokenizer's 704 ids) and the reduced S3Gen
+/// of `s3gen/e2e` (its token table widened to T3's 198 speech ids), the real English tokenizer, and
+/// a built-in voice from the fixtures' prompts. Random weights: the audio is noise-like, but every
+/// stage of the pipeline runs as it does at full size.
+enum TinySpeechModels {
+    static func random(_ shape: [Int], seed: UInt64, scale: Float = 0.05) -> Tensor {
+        var rng = SplitMix64(seed: seed)
+        return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in (rng.nextFloat() * 2 - 1) * scale })
+    }
+
+    static let t3Fixture = try! Fixture("t3/tiny")
+    static let s3genFixture = try! Fixture("s3gen/e2e")
+
+    static func make(watermarker: PerthWatermarker? = nil) throws -> SpeechModels {
+        let tiny = t3Fixture.cases.first { $0.name == "tiny" }!
+        let text = 704
+        let config = T3Config(hiddenSize: tiny.int("hidden"), layers: tiny.int("layers"), heads: tiny.int("heads"),
+                              headDim: tiny.int("head_dim"), intermediateSize: tiny.int("intermediate"),
+                              textVocabularySize: text, speechVocabularySize: tiny.int("speech_vocab"),
+                              startSpeechToken: tiny.int("start_speech"), stopSpeechToken: tiny.int("stop_speech"),
+                              maxTextTokens: tiny.int("max_text_tokens"), maxSpeechTokens: tiny.int("max_speech_tokens"),
+                              speakerEmbeddingSize: tiny.int("speaker_size"), perceiverQueries: tiny.int("perceiver_queries"),
+                              perceiverHeads: tiny.int("perceiver_heads"))
+        let t3Weights = OverlayWeights(base: t3Fixture.file.scoped("tiny.w."),
+                                       overrides: ["text_emb.weight": random([text, tiny.int("hidden")], seed: 1, scale: 1)])
+        let t3 = try T3(weights: t3Weights, config: config)
+
+        let model = s3genFixture.case("model")!
+        var hift = HiFTConfig.chatterbox
+        hift.baseChannels = model.int("base_channels")
+        hift.f0CondChannels = model.int("cond_channels")
+        let base = s3genFixture.file.scoped("model.")
+        let width = try base.tensor("flow.input_embedding.weight").shape[1]
+        let s3genWeights = OverlayWeights(base: base, overrides: [
+            "flow.input_embedding.weight": random([tiny.int("start_speech"), width], seed: 2, scale: 1),
+        ])
+        let s3gen = try S3Gen(weights: s3genWeights, decoderHeads: model.int("dec_heads"), vocoder: hift)
+
+        let wave = s3genFixture.case("wave")!
+        let reference = try S3Gen.reference(from: InMemoryWeights([
+            "gen.prompt_token": try s3genFixture.tensor(wave, "prompt_token"),
+            "gen.prompt_feat": try s3genFixture.tensor(wave, "prompt_feat"),
+            "gen.embedding": try s3genFixture.tensor(wave, "embedding"),
+        ]))
+        let voice = VoiceConditioning(speakerEmbedding: try t3Fixture.tensor(tiny, "speaker_emb").scalars(),
+                                      promptTokens: try t3Fixture.tensor(tiny, "prompt_tokens").integers().map { Int($0) },
+                                      reference: reference)
+        let tokenizer = try EnglishTokenizer(contentsOf: Fixture.root.appendingPathComponent("tokenizers/chatterbox-en/tokenizer.json"))
+        return SpeechModels(family: .chatterbox, frontEnd: EnglishFrontEnd(tokenizer: tokenizer),
+                            speech: LlamaSpeechTokenModel(t3: t3), s3gen: s3gen, builtinVoice: voice,
+                            cloneVoice: nil, watermarker: watermarker, precision: "F32")
+    }
+
+    /// Sampling that runs long enough to make several chunks, quickly: the CFM takes 2 steps.
+    static var config: StreamConfig {
+        var c = StreamConfig()
+        c.firstChunkTokens = 10
+        c.subsequentChunkTokens = 15
+        c.maxLength = 50
+        c.seed = 7
+        return c
+    }
+}
