@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "chatterstream",
             dependencies: [
-                "Chatterstream",
+                "Chatterstream", "ChatterAudio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -1,0 +1,183 @@
+import ArgumentParser
+import ChatterAudio
+import Chatterstream
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension StreamingTTS.Device: ExpressibleByArgument {}
+extension ChunkStrategy: ExpressibleByArgument {}
+
+/// Options shared by `say`, `stream` and `info`: which model, where it runs.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model family, fetched from the hub and cached on first use (chatterbox, chatterbox-turbo, chatterbox-multilingual).")
+    var model: ModelFamily = .chatterbox
+
+    @Option(name: .customLong("model-dir"), help: "A converted model directory (chatter-convert output) to use instead of the hub.")
+    var modelDirectory: String?
+
+    @Option(help: "Hub revision (branch, tag or commit).")
+    var revision = "main"
+
+    @Option(help: "cpu, cuda or auto.")
+    var device: StreamingTTS.Device = .auto
+
+    @Flag(name: .customLong("no-watermark"), help: "Do not embed the Perth watermark (on by default).")
+    var noWatermark = false
+
+    func engine(config: StreamConfig) -> StreamingTTS {
+        let source: StreamingTTS.ModelSource = modelDirectory.map { .directory(URL(fileURLWithPath: $0)) }
+            ?? .family(model, revision: revision)
+        return StreamingTTS(model: source, device: device, config: config, watermark: !noWatermark)
+    }
+}
+
+/// Sampling and chunking options; unset ones take the family's upstream defaults.
+struct SynthesisOptions: ParsableArguments {
+    @Option(help: "Reference recording to clone (WAV, FLAC, MP3, Ogg), a saved conditionals .safetensors, or 'builtin'.")
+    var voice = "builtin"
+
+    @Option(help: "Seed of every random draw: the same seed gives the same audio.")
+    var seed: UInt64?
+
+    @Option(help: "Sampling temperature.") var temperature: Float?
+    @Option(name: .customLong("top-k"), help: "Top-k.") var topK: Int?
+    @Option(name: .customLong("top-p"), help: "Top-p.") var topP: Float?
+    @Option(name: .customLong("min-p"), help: "Min-p (original family).") var minP: Float?
+    @Option(name: .customLong("repetition-penalty"), help: "Repetition penalty.") var repetitionPenalty: Float?
+    @Option(name: .customLong("cfg-weight"), help: "Classifier-free guidance weight (original family).") var cfgWeight: Float?
+    @Option(help: "Emotion exaggeration (original family).") var exaggeration: Float?
+    @Option(name: .customLong("max-tokens"), help: "Most speech tokens per text piece (25 per second).") var maxTokens: Int?
+    @Option(name: .customLong("first-chunk-tokens"), help: "Speech tokens in the first chunk.") var firstChunkTokens = 25
+    @Option(name: .customLong("chunk-tokens"), help: "Speech tokens in each later chunk.") var chunkTokens = 75
+    @Option(help: "adaptive or sentence_aligned.") var strategy: ChunkStrategy = .adaptive
+
+    var config: StreamConfig {
+        var c = StreamConfig()
+        c.seed = seed
+        c.temperature = temperature
+        c.topK = topK
+        c.topP = topP
+        c.minP = minP
+        c.repetitionPenalty = repetitionPenalty
+        c.cfgWeight = cfgWeight
+        c.exaggeration = exaggeration
+        c.maxLength = maxTokens
+        c.firstChunkTokens = firstChunkTokens
+        c.subsequentChunkTokens = chunkTokens
+        c.strategy = strategy
+        return c
+    }
+}
+
+/// Counts chunks and audio, and draws a progress line on stderr when it is a terminal.
+final class SynthesisProgress {
+    let started = ContinuousClock.now
+    let live = isatty(STDERR_FILENO) == 1
+    var chunks = 0
+    var samples = 0
+    var firstChunk: Duration?
+
+    var elapsed: Double { Self.seconds(ContinuousClock.now - started) }
+    var audioSeconds: Double { Double(samples) / 24_000 }
+
+    func add(_ chunk: AudioChunk) {
+        chunks += 1
+        samples += chunk.sampleCount
+        if firstChunk == nil && chunk.sampleCount > 0 { firstChunk = ContinuousClock.now - started }
+        if live {
+            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[K%d chunks, %.2f s of audio, RTF %.2f",
+                                                       chunks, audioSeconds, elapsed / max(audioSeconds, 1e-9)).utf8))
+        }
+    }
+
+    func summary() -> String {
+        String(format: "%.2f s of audio in %d chunks; first chunk after %.3f s; %.2f s total, real-time factor %.3f",
+               audioSeconds, chunks, firstChunk.map(Self.seconds) ?? 0, elapsed, elapsed / max(audioSeconds, 1e-9))
+    }
+
+    func finish(quiet: Bool) {
+        if live { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if !quiet { FileHandle.standardError.write(Data((summary() + "\n").utf8)) }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}
+
+/// `chatterstream say "text" -o out.wav`: speak text to a file.
+struct Say: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Speak text to an audio file (.wav, .opus/.ogg).",
+        discussion: "The file appears only when synthesis succeeded (written beside it, then renamed).")
+
+    @Argument(help: "The text to speak.") var text: String
+    @Option(name: .shortAndLong, help: "Output file: .wav (16-bit PCM) or .opus/.ogg (Ogg Opus).") var output: String
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var synthesis: SynthesisOptions
+    @Flag(help: "No summary on stderr.") var quiet = false
+
+    func run() async throws {
+        let format = try OutputFormat(path: output)
+        let tts = try await model.engine(config: synthesis.config).load()
+        let progress = SynthesisProgress()
+        let sink = try format.makeSink()
+        for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice)) {
+            try sink.add(chunk)
+            progress.add(chunk)
+        }
+        try sink.finish(writingTo: output)
+        progress.finish(quiet: quiet)
+    }
+}
+
+/// `chatterstream stream "text" | player`: chunks to stdout as they arrive.
+struct Stream: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stream speech to stdout as it is generated: raw PCM (s16le, 24 kHz mono) or Ogg Opus.",
+        discussion: "Example: chatterstream stream \"Hello\" | aplay -f S16_LE -r 24000 -c 1")
+
+    enum Format: String, ExpressibleByArgument { case pcm, opus }
+
+    @Argument(help: "The text to speak.") var text: String
+    @Option(help: "pcm (s16le) or opus (Ogg Opus).") var format: Format = .pcm
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var synthesis: SynthesisOptions
+    @Flag(help: "No summary on stderr.") var quiet = false
+
+    func run() async throws {
+        let tts = try await model.engine(config: synthesis.config).load()
+        let progress = SynthesisProgress()
+        let stdout = FileHandle.standardOutput
+        let opus = format == .opus ? try OggOpusEncoder(sampleRate: 24_000) : nil
+        for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice)) {
+            if let opus {
+                stdout.write(try opus.encode(chunk.samples.map { Float($0) / 32768 }))
+            } else {
+                stdout.write(chunk.pcm)
+            }
+            progress.add(chunk)
+        }
+        if let opus { stdout.write(try opus.finish()) }
+        progress.finish(quiet: quiet)
+    }
+}
+
+/// `chatterstream info`: what would run.
+struct Info: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Load the model and print its family, device, precision and watermark state.")
+    @OptionGroup var model: ModelOptions
+
+    func run() async throws {
+        let info = try await model.engine(config: StreamConfig()).info()
+        print("model:     \(info.family.rawValue)")
+        print("device:    \(info.device.rawValue)")
+        print("precision: T3 \(info.precision)")
+        print("watermark: \(info.watermark)")
+        print("threads:   \(info.threads)")
+    }
+}
