@@ -59,6 +59,13 @@ public final class HLSSegmenter {
         return try appendSegment(encoder.encode(samples))
     }
 
+    /// `addSegment` for a chunk that states its rate; another rate than the segmenter's is a typed
+    /// error, never a silent pitch shift.
+    public func addSegment(_ samples: [Float], sampleRate rate: Int) throws -> Data {
+        guard rate == sampleRate else { throw AudioEncodingError.sampleRateMismatch(expected: sampleRate, got: rate) }
+        return try addSegment(samples)
+    }
+
     /// `addSegment` for little-endian 16-bit PCM bytes (the Python package's `add_segment(pcm_bytes)`).
     public func addSegment(pcm16LittleEndian bytes: Data) throws -> Data {
         guard bytes.count % 2 == 0 else { throw AudioEncodingError.oddPCMByteCount(bytes.count) }

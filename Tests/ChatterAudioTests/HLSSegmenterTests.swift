@@ -116,6 +116,7 @@ struct TransportStreamPacket {
         var counters: [Int: Int] = [:]
         var previousPTS: Int64?
         var audioFrames = 0
+        var allElementary = Data()
         var ptsSteps: Set<Int64> = []
         for (index, segment) in returned.enumerated() {
             let packets = try #require(TransportStreamPacket.parse(segment), "segment \(index) is not whole 188-byte packets")
@@ -144,11 +145,18 @@ struct TransportStreamPacket {
             }
             let (frames, consumed) = try #require(MP3FrameHeader.splitFrames(Data(elementary)))
             #expect(consumed == elementary.count, "segment \(index) holds whole MP3 frames only")
+            allElementary.append(contentsOf: elementary)
             #expect(abs(Double(frames.count * 576) / 24_000 - segmenter.segmentDurations[index]) < 1e-9)
             audioFrames += frames.count
         }
+        // One encoder across segments: the segments' MP3 frames are byte for byte one uncut encode.
+        var options = MP3Encoder.Options()
+        options.usesBitReservoir = false
+        let oneShot = try MP3Encoder(options: options)
+        let whole = try oneShot.encode(Self.chunks().flatMap { $0 }) + oneShot.finalize()
+        #expect(allElementary == whole, "segmented \(allElementary.count) bytes vs one-shot \(whole.count) bytes")
         let carried = segmenter.segmentDurations.reduce(0, +)
-        print("HLS: \(returned.count) segments, durations \(segmenter.segmentDurations.map { String(format: "%.3f", $0) }), \(audioFrames) frames, PTS steps \(ptsSteps.sorted()), carried \(carried) s for \(Double(inputSamples) / 24_000) s input (delay \(segmenter.encoderDelay))")
+        print("HLS: elementary stream \(allElementary == whole ? "identical to" : "DIFFERENT from") a one-shot encode (\(whole.count) bytes); \(returned.count) segments, durations \(segmenter.segmentDurations.map { String(format: "%.3f", $0) }), \(audioFrames) frames, PTS steps \(ptsSteps.sorted()), carried \(carried) s for \(Double(inputSamples) / 24_000) s input (delay \(segmenter.encoderDelay))")
         #expect(ptsSteps.allSatisfy { $0 > 0 && $0 % 2160 == 0 }, "PTS advance by whole 576-sample frames at 90 kHz")
         #expect(ptsSteps.max()! <= 3 * 2160, "a PCR at least every 100 ms")
         #expect(Double(audioFrames * 576) >= Double(inputSamples + segmenter.encoderDelay))
@@ -187,13 +195,23 @@ struct TransportStreamPacket {
         // Exact count: decode the playlist to raw samples.
         let decode = try #require(Self.ffmpeg).run(["-hide_banner", "-nostdin", "-v", "error", "-i", folder.filePath("playlist.m3u8"),
                                                     "-f", "s16le", folder.filePath("all.raw")])
-        let decodedSamples = ((try? Data(contentsOf: folder.path("all.raw")))?.count ?? 0) / 2
+        let raw = (try? Data(contentsOf: folder.path("all.raw"))) ?? Data()
+        let decodedSamples = raw.count / 2
+        // Seams: the decoded stream, shifted by the priming, against the input across every segment
+        // boundary (a gap or re-priming at a seam would wreck the SNR).
+        let decoded = raw.withUnsafeBytes { bytes in
+            (0..<decodedSamples).map { Float(Int16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self))) / 32768 }
+        }
+        let priming = segmenter.encoderDelay + 529
+        let snr = OggOpusTests.snr(Self.chunks().flatMap { $0 }, Array(decoded.dropFirst(priming)))
         let input = Double(inputSamples) / 24_000
         let carried = segmenter.segmentDurations.reduce(0, +)
         // Tolerance: the decoded stream is the input plus LAME's priming (encoder delay + the
         // decoder's 529) at the start and under one frame of padding at the end.
         let tolerance = Double(segmenter.encoderDelay + 529 + 576) / 24_000
         print("ffmpeg on the playlist: time=\(timeField) (\(reported) s), \(decodedSamples) samples = \(Double(decodedSamples) / 24_000) s; input \(input) s, playlist \(carried) s, tolerance +\(tolerance) s; problems: \(problems)")
+        print("HLS decoded against the input (shifted by \(priming) samples of priming): SNR \(String(format: "%.1f", snr)) dB across \(returned.count - 1) seams")
+        #expect(snr > 10, "no gap or re-priming at segment seams")
         #expect(play.status == 0 && decode.status == 0, "\(play.stderr)\(decode.stderr)")
         #expect(problems.isEmpty, "ffmpeg reported: \(problems)")
         #expect(decode.stderr.isEmpty, "\(decode.stderr)")
@@ -240,5 +258,9 @@ struct TransportStreamPacket {
         print("tiny first chunk: segments \(segmenter.segmentCount), durations \(segmenter.segmentDurations)")
         #expect(!second.isEmpty && segmenter.segmentCount == 2)
         #expect(throws: AudioEncodingError.oddPCMByteCount(3)) { _ = try HLSSegmenter().addSegment(pcm16LittleEndian: Data([1, 2, 3])) }
+        #expect(throws: AudioEncodingError.sampleRateMismatch(expected: 24_000, got: 22_050)) {
+            _ = try HLSSegmenter().addSegment([0.1], sampleRate: 22_050)
+        }
+        #expect(throws: AudioEncodingError.self) { _ = try HLSSegmenter(sampleRate: 44_000) }
     }
 }
