@@ -2,7 +2,7 @@
 /// what was expected, so the caller can fix the call. (The Ogg Opus encoder keeps its own
 /// `OggOpusError`.)
 public enum AudioEncodingError: Error, Equatable, CustomStringConvertible {
-    /// The encoder cannot take audio at this rate.
+    /// The encoder cannot take audio at this rate (an empty `supported` means any positive rate).
     case unsupportedSampleRate(Int, encoder: String, supported: [Int])
     /// A chunk arrived at a different rate from the one the encoder was made for.
     case sampleRateMismatch(expected: Int, got: Int)
@@ -23,6 +23,8 @@ public enum AudioEncodingError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case let .unsupportedSampleRate(rate, encoder, supported) where supported.isEmpty:
+            "\(encoder) cannot take \(rate) Hz audio (the rate must be positive)"
         case let .unsupportedSampleRate(rate, encoder, supported):
             "\(encoder) cannot take \(rate) Hz audio (supported: \(supported.map(String.init).joined(separator: ", ")) Hz)"
         case let .sampleRateMismatch(expected, got):

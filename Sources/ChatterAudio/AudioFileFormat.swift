@@ -48,7 +48,7 @@ public enum AudioFileFormat: String, Sendable, CaseIterable {
         switch self {
         case .wav:
             guard sampleRate > 0 else {
-                throw AudioEncodingError.unsupportedSampleRate(sampleRate, encoder: "WAV writer", supported: [24_000])
+                throw AudioEncodingError.unsupportedSampleRate(sampleRate, encoder: "WAV writer", supported: [])
             }
             try WAVFile.write(samples, sampleRate: sampleRate, to: path, format: .pcm16)
         case .mp3:

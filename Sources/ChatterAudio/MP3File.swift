@@ -16,9 +16,10 @@ public enum MP3File {
         var stream = try encoder.encode(samples)
         stream.append(try encoder.finalize())
         // The placeholder first frame is exactly the size of the tag frame that replaces it.
-        if let tag = encoder.infoTag(), stream.count >= tag.count {
-            stream.replaceSubrange(stream.startIndex..<(stream.startIndex + tag.count), with: tag)
+        guard let tag = encoder.infoTag(), MP3FrameHeader(stream)?.frameLength == tag.count else {
+            throw AudioEncodingError.lame(call: "lame_get_lametag_frame (no Info frame matching the placeholder)", code: -1)
         }
+        stream.replaceSubrange(stream.startIndex..<(stream.startIndex + tag.count), with: tag)
         if let reason = AtomicFile.write(stream, to: path) { throw AudioEncodingError.writeFailed(path: path, reason: reason) }
     }
 }

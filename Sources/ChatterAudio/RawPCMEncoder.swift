@@ -11,7 +11,7 @@ public final class RawPCMEncoder: StreamingAudioEncoder {
 
     public init(sampleRate: Int = 24_000) throws {
         guard sampleRate > 0 else {
-            throw AudioEncodingError.unsupportedSampleRate(sampleRate, encoder: "raw PCM encoder", supported: [24_000])
+            throw AudioEncodingError.unsupportedSampleRate(sampleRate, encoder: "raw PCM encoder", supported: [])
         }
         self.sampleRate = sampleRate
     }
@@ -23,6 +23,16 @@ public final class RawPCMEncoder: StreamingAudioEncoder {
             for (i, x) in samples.enumerated() {
                 raw.storeBytes(of: EncoderInput.int16(x).littleEndian, toByteOffset: 2 * i, as: Int16.self)
             }
+        }
+        return bytes
+    }
+
+    /// 16-bit input passes through unchanged (no float round trip to rescale it).
+    public func encode(_ samples: [Int16]) throws -> Data {
+        guard !isFinalized else { throw AudioEncodingError.finalized(encoder: "raw PCM encoder") }
+        var bytes = Data(count: 2 * samples.count)
+        bytes.withUnsafeMutableBytes { raw in
+            for (i, x) in samples.enumerated() { raw.storeBytes(of: x.littleEndian, toByteOffset: 2 * i, as: Int16.self) }
         }
         return bytes
     }

@@ -17,6 +17,9 @@ public protocol StreamingAudioEncoder: AnyObject {
     var fileExtension: String { get }
     /// Encodes a chunk; returns the bytes completed by it (possibly none).
     func encode(_ samples: [Float]) throws -> Data
+    /// Encodes 16-bit samples (full scale 32768, as `AudioChunk` carries them). A requirement, with
+    /// a default that goes through `[Float]`, so an encoder that can take them exactly (raw PCM) does.
+    func encode(_ samples: [Int16]) throws -> Data
     /// Encodes whatever is buffered and ends the stream; returns the remaining bytes.
     func finalize() throws -> Data
     /// Drops any state and starts a new stream (headers again, timestamps from zero).
@@ -31,7 +34,6 @@ extension StreamingAudioEncoder {
         return try encode(samples)
     }
 
-    /// Encodes 16-bit samples (full scale 32768, as `AudioChunk` carries them).
     public func encode(_ samples: [Int16]) throws -> Data {
         try encode(samples.map { Float($0) / 32768 })
     }

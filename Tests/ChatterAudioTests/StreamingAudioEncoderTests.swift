@@ -59,7 +59,12 @@ import TestSupport
         let values = bytes.withUnsafeBytes { raw in (0..<(raw.count / 2)).map { Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self)) } }
         print("raw PCM of [0, 0.5, -0.5, 1, -1, 2, -inf, inf, nan]: \(values)")
         #expect(values == [0, 16384, -16384, 32767, -32767, 32767, -32767, 32767, 0])
-        #expect(try encoder.encode([Int16.min, 0, Int16.max]).count == 6)
+        // 16-bit input passes through exactly, also through the protocol (AudioChunk's bytes).
+        let pcm: [Int16] = [.min, -1, 0, 1, 12_345, .max]
+        let bytes16 = pcm.reduce(into: Data()) { data, x in withUnsafeBytes(of: x.littleEndian) { data.append(contentsOf: $0) } }
+        let generic: any StreamingAudioEncoder = encoder
+        #expect(try generic.encode(pcm16LittleEndian: bytes16) == bytes16)
+        #expect(try generic.encode(pcm) == bytes16)
     }
 
     @Test func mp3EncodesNonFiniteInputWithoutDamage() throws {
