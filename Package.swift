@@ -53,7 +53,7 @@ let package = Package(
     ],
     targets: [
         // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev,
-        // libsoxr-dev).
+        // libsoxr-dev, libmp3lame-dev).
         .systemLibrary(
             name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
@@ -66,6 +66,10 @@ let package = Package(
         .systemLibrary(
             name: "CSoxr", path: "Sources/CSoxr", pkgConfig: "soxr",
             providers: [.apt(["libsoxr-dev"])]),
+        // LAME has no pkg-config file; the module map links "mp3lame" and includes <lame/lame.h>.
+        .systemLibrary(
+            name: "CLame", path: "Sources/CLame",
+            providers: [.apt(["libmp3lame-dev"])]),
 
         // ISA-dispatched C kernels (run-time cpuid selection), used by ChatterTensor only.
         .target(
@@ -82,10 +86,11 @@ let package = Package(
             // Always optimised: the parity tests run the kernels in debug builds too.
             swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
 
-        // Layer 4: audio (resampling: libsoxr HQ and scipy-style polyphase; Ogg Opus encode/decode).
+        // Layer 4: audio (resampling: libsoxr HQ and scipy-style polyphase; Ogg Opus encode/decode;
+        // MP3 through LAME; HLS over MPEG-TS).
         .target(
             name: "ChatterAudio",
-            dependencies: ["ChatterTensor", "CSoxr", "COpus", "COgg"],
+            dependencies: ["ChatterTensor", "CSoxr", "COpus", "COgg", "CLame"],
             swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Layer 5: the networks, one folder each, built from upstream state-dict names.

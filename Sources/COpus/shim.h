@@ -15,3 +15,6 @@ static inline int chatter_opus_set_signal_voice(OpusEncoder *encoder) {
 static inline int chatter_opus_get_lookahead(OpusEncoder *encoder, opus_int32 *samples) {
     return opus_encoder_ctl(encoder, OPUS_GET_LOOKAHEAD(samples));
 }
+static inline int chatter_opus_reset_state(OpusEncoder *encoder) {
+    return opus_encoder_ctl(encoder, OPUS_RESET_STATE);
+}

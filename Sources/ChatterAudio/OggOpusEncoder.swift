@@ -18,16 +18,18 @@ public enum OggOpusError: Error, CustomStringConvertible, Equatable {
         case let .invalidStream(reason):
             return "not a valid Ogg Opus stream: \(reason)"
         case .finished:
-            return "the encoder is finished; create a new one for another stream"
+            return "the Ogg Opus encoder is finalized; call reset() to start a new stream"
         }
     }
 }
 
-/// A streaming Ogg Opus encoder (RFC 7845, mono): feed PCM in any amounts, get back the Ogg pages
-/// completed so far, so each audio chunk can go out as soon as it is made. The last (padded) frame's
-/// extra samples are cut off by the final granule position, so a decoder returns exactly the
-/// samples given.
-public final class OggOpusEncoder {
+/// A streaming Ogg Opus encoder (RFC 7845, mono) with the Python package's encode / finalize / reset
+/// shape: feed PCM in any amounts, get back the Ogg pages completed so far, so each audio chunk can go
+/// out as soon as it is made. Opus takes 24 kHz natively, so nothing is resampled (the OpusHead
+/// records the input rate); granule positions count 48 kHz samples as RFC 7845 requires, the
+/// pre-skip is the encoder's lookahead scaled to 48 kHz, and the last (padded) frame's extra samples
+/// are cut off by the final granule position, so a decoder returns exactly the samples given.
+public final class OggOpusEncoder: StreamingAudioEncoder {
     public struct Options: Sendable {
         public var bitrate: Int32 = 64_000
         /// 2.5, 5, 10, 20, 40 or 60 ms; 20 ms is Opus's sweet spot.
@@ -40,6 +42,8 @@ public final class OggOpusEncoder {
 
     public let sampleRate: Int
     public let options: Options
+    public let mimeType = "audio/ogg"
+    public let fileExtension = "opus"
     private let encoder: OpaquePointer
     private var stream = ogg_stream_state()
     private let frameSize: Int
@@ -78,12 +82,13 @@ public final class OggOpusEncoder {
         ogg_stream_clear(&stream)
     }
 
-    /// Encodes `samples` (mono, [-1, 1]); returns the Ogg pages completed by this call (the
-    /// identification and comment headers come with the first call).
+    /// Encodes `samples` (mono, clamped to [-1, 1], NaN as silence); returns the Ogg pages completed
+    /// by this call (the identification and comment headers come with the first call). Throws
+    /// `OggOpusError.finished` after `finalize()`.
     public func encode(_ samples: [Float]) throws -> Data {
         guard !isFinished else { throw OggOpusError.finished }
         var output = headersWritten ? Data() : writeHeaders()
-        pending.append(contentsOf: samples)
+        pending.append(contentsOf: EncoderInput.clamped(samples))
         inputSamples += samples.count
         var consumed = 0
         while pending.count - consumed >= frameSize {
@@ -98,9 +103,10 @@ public final class OggOpusEncoder {
     /// Encodes what is buffered and ends the stream. The encoder's lookahead is flushed with
     /// silence (else the last few milliseconds of input would never come out of a decoder), the last
     /// frame is padded, and the final granule position trims all of that away. Returns the
-    /// remaining pages.
-    public func finish() throws -> Data {
-        guard !isFinished else { throw OggOpusError.finished }
+    /// remaining pages; a stream given no samples is still a valid (empty) Ogg Opus stream. A
+    /// second call returns nothing, as in the Python package.
+    public func finalize() throws -> Data {
+        guard !isFinished else { return Data() }
         var output = headersWritten ? Data() : writeHeaders()
         var frames: [[Float]] = []
         var rest = pending + [Float](repeating: 0, count: preSkip * sampleRate / 48_000)
@@ -112,6 +118,19 @@ public final class OggOpusEncoder {
         isFinished = true
         output.append(flushPages())
         return output
+    }
+
+    /// Starts a new, independent stream: the Opus state is cleared, the next `encode` writes the
+    /// headers again and granule positions restart from zero.
+    public func reset() throws {
+        let code = chatter_opus_reset_state(encoder)
+        guard code == OPUS_OK else { throw OggOpusError.opus(call: "OPUS_RESET_STATE", code: code) }
+        ogg_stream_reset(&stream)
+        pending = []
+        inputSamples = 0
+        packetNumber = 0
+        headersWritten = false
+        isFinished = false
     }
 
     private func encodeFrame(_ frame: [Float], last: Bool) throws {

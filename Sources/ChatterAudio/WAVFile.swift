@@ -379,18 +379,6 @@ public enum WAVFile {
     }
 
     private static func writeAtomically(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try data.write(to: temporary)
-        } catch {
-            throw WAVError.writeFailed(path: path, reason: "\(error)")
-        }
-        if rename(temporary.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw WAVError.writeFailed(path: path, reason: reason)
-        }
+        if let reason = AtomicFile.write(data, to: path) { throw WAVError.writeFailed(path: path, reason: reason) }
     }
 }

@@ -36,7 +36,7 @@ import Testing
             offset = min(input.count, offset + size)
         }
         stream.append(try encoder.encode(Array(input[offset...])))
-        stream.append(try encoder.finish())
+        stream.append(try encoder.finalize())
         #expect(Array(stream.prefix(4)) == Array("OggS".utf8))
         let decoded = try OggOpusDecoder.decode(stream)
         #expect(decoded.count == input.count, "decoded \(decoded.count) samples for \(input.count)")
@@ -52,7 +52,7 @@ import Testing
         for count in [0, 1, 479, 480, 481] {
             let encoder = try OggOpusEncoder()
             var stream = try encoder.encode([Float](repeating: 0.1, count: count))
-            stream.append(try encoder.finish())
+            stream.append(try encoder.finalize())
             #expect(try OggOpusDecoder.decode(stream).count == count)
         }
     }
@@ -62,7 +62,7 @@ import Testing
         #expect(throws: OggOpusError.self) { _ = try OggOpusDecoder.decode(Data("not an ogg stream".utf8)) }
         let encoder = try OggOpusEncoder()
         var stream = try encoder.encode(Self.voice(seconds: 0.2))
-        stream.append(try encoder.finish())
+        stream.append(try encoder.finalize())
         // A truncated stream decodes what is whole, or reports the damage; it never crashes.
         for cut in [10, 60, stream.count / 2] {
             _ = try? OggOpusDecoder.decode(stream.prefix(cut))
@@ -83,7 +83,7 @@ import COgg
         let encoder = try OggOpusEncoder()
         var stream = try encoder.encode(Array(input[0..<9001]))
         stream.append(try encoder.encode(Array(input[9001...])))
-        stream.append(try encoder.finish())
+        stream.append(try encoder.finalize())
 
         var sync = ogg_sync_state()
         ogg_sync_init(&sync)

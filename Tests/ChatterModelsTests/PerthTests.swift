@@ -174,7 +174,7 @@ import TestSupport
         func opusRoundTrip(_ samples: [Float]) throws -> [Float] {
             let encoder = try OggOpusEncoder(sampleRate: 24_000)
             var stream = try encoder.encode(samples)
-            stream.append(try encoder.finish())
+            stream.append(try encoder.finalize())
             return try OggOpusDecoder.decode(stream, sampleRate: 24_000)
         }
         let markedAfter = try opusRoundTrip(marked)
