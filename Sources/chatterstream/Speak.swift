@@ -112,25 +112,26 @@ final class SynthesisProgress {
 /// `chatterstream say "text" -o out.wav`: speak text to a file.
 struct Say: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Speak text to an audio file (.wav, .opus/.ogg).",
+        abstract: "Speak text to an audio file (.wav, .mp3, .opus/.ogg).",
         discussion: "The file appears only when synthesis succeeded (written beside it, then renamed).")
 
     @Argument(help: "The text to speak.") var text: String
-    @Option(name: .shortAndLong, help: "Output file: .wav (16-bit PCM) or .opus/.ogg (Ogg Opus).") var output: String
+    @Option(name: .shortAndLong, help: "Output file: .wav (16-bit PCM), .mp3 or .opus/.ogg (Ogg Opus).") var output: String
     @OptionGroup var model: ModelOptions
     @OptionGroup var synthesis: SynthesisOptions
     @Flag(help: "No summary on stderr.") var quiet = false
 
     func run() async throws {
-        let format = try OutputFormat(path: output)
+        let format = try AudioFileFormat(path: output)
         let tts = try await model.engine(config: synthesis.config).load()
         let progress = SynthesisProgress()
-        let sink = try format.makeSink()
+        var samples: [Int16] = []
         for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice)) {
-            try sink.add(chunk)
+            samples += chunk.samples
             progress.add(chunk)
         }
-        try sink.finish(writingTo: output)
+        // x/32767 and the writers' ×32767 with rounding give back the same int16 samples.
+        try format.write(samples.map { Float($0) / 32767 }, sampleRate: 24_000, to: output)
         progress.finish(quiet: quiet)
     }
 }
@@ -138,13 +139,13 @@ struct Say: AsyncParsableCommand {
 /// `chatterstream stream "text" | player`: chunks to stdout as they arrive.
 struct Stream: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Stream speech to stdout as it is generated: raw PCM (s16le, 24 kHz mono) or Ogg Opus.",
+        abstract: "Stream speech to stdout as it is generated: raw PCM (s16le, 24 kHz mono), Ogg Opus or MP3.",
         discussion: "Example: chatterstream stream \"Hello\" | aplay -f S16_LE -r 24000 -c 1")
 
-    enum Format: String, ExpressibleByArgument { case pcm, opus }
+    enum Format: String, ExpressibleByArgument { case pcm, opus, mp3 }
 
     @Argument(help: "The text to speak.") var text: String
-    @Option(help: "pcm (s16le) or opus (Ogg Opus).") var format: Format = .pcm
+    @Option(help: "pcm (s16le), opus (Ogg Opus) or mp3.") var format: Format = .pcm
     @OptionGroup var model: ModelOptions
     @OptionGroup var synthesis: SynthesisOptions
     @Flag(help: "No summary on stderr.") var quiet = false
@@ -153,16 +154,15 @@ struct Stream: AsyncParsableCommand {
         let tts = try await model.engine(config: synthesis.config).load()
         let progress = SynthesisProgress()
         let stdout = FileHandle.standardOutput
-        let opus = format == .opus ? try OggOpusEncoder(sampleRate: 24_000) : nil
-        for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice)) {
-            if let opus {
-                stdout.write(try opus.encode(chunk.samples.map { Float($0) / 32768 }))
-            } else {
-                stdout.write(chunk.pcm)
-            }
+        let encoding: ChunkEncoding? = switch format {
+        case .pcm: nil
+        case .opus: .oggOpus
+        case .mp3: .mp3
+        }
+        for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice), encoding: encoding) {
+            stdout.write(encoding == nil ? chunk.pcm : chunk.encoded)
             progress.add(chunk)
         }
-        if let opus { stdout.write(try opus.finish()) }
         progress.finish(quiet: quiet)
     }
 }

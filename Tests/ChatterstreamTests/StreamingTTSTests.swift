@@ -1,3 +1,4 @@
+import ChatterAudio
 import ChatterTensor
 import Foundation
 import Synchronization
@@ -58,6 +59,16 @@ import TestSupport
         let oneShotPCM = AudioChunk(pcm: SynthesisRun.pcm16(oneShot), sampleRate: 24_000, isFinal: true, chunkIndex: 0).samples
         #expect(oneShotPCM.count == streamed.count)
         print("streamed vs one-shot (tiny random model, chunks \(chunks.map(\.sampleCount))): \(streamed.count) = \(oneShotPCM.count) samples, SNR \(Self.snr(oneShotPCM, streamed)) dB")
+    }
+
+    @Test func attachedOggOpusEncodingDecodesToTheStreamsLength() async throws {
+        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let chunks = try await Self.collect(tts.synthesize("Encoded as it streams.", encoding: .oggOpus))
+        #expect(chunks.allSatisfy { !$0.encoded.isEmpty })
+        let file = chunks.reduce(Data()) { $0 + $1.encoded }
+        let decoded = try OggOpusDecoder.decode(file)
+        print("Ogg Opus over \(chunks.count) chunks: \(file.count) bytes, \(decoded.count) samples decoded for \(Self.samples(chunks).count) streamed")
+        #expect(decoded.count == Self.samples(chunks).count)
     }
 
     @Test func sameSeedSameAudioOtherSeedOtherAudio() async throws {

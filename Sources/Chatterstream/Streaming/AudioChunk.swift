@@ -1,3 +1,4 @@
+import ChatterAudio
 import Foundation
 
 /// One piece of a synthesis stream: 24 kHz mono 16-bit PCM, and the same audio encoded when an
@@ -26,5 +27,29 @@ public struct AudioChunk: Sendable, Equatable {
     /// The samples as Int16.
     public var samples: [Int16] {
         pcm.withUnsafeBytes { raw in (0..<sampleCount).map { Int16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self)) } }
+    }
+}
+
+/// An encoding attached to a stream: each chunk's `encoded` holds that chunk's audio in it (the
+/// container's headers in the first chunk, its end in the final one), so concatenating them gives a
+/// complete file or a live stream for a player.
+public enum ChunkEncoding: String, Sendable, CaseIterable {
+    /// Ogg Opus (RFC 7845), `audio/ogg`.
+    case oggOpus = "opus"
+    /// MP3 (constant bit rate), `audio/mpeg`.
+    case mp3
+
+    func makeEncoder(sampleRate: Int) throws -> any StreamingAudioEncoder {
+        switch self {
+        case .oggOpus: try OggOpusEncoder(sampleRate: sampleRate)
+        case .mp3: try MP3Encoder(sampleRate: sampleRate)
+        }
+    }
+
+    public var mimeType: String {
+        switch self {
+        case .oggOpus: "audio/ogg"
+        case .mp3: "audio/mpeg"
+        }
     }
 }

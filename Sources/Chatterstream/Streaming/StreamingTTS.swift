@@ -133,12 +133,13 @@ public final class StreamingTTS: Sendable {
 
     /// Speaks `text` as a stream of chunks. The stream throws `StreamingTTSError` for bad input (empty
     /// text, a missing or unusable voice file, an out-of-range config) and the model's typed errors.
-    /// `config` overrides the engine's for this call.
-    public func synthesize(_ text: String, voice: Voice = .builtin, config: StreamConfig? = nil) -> AsyncThrowingStream<AudioChunk, Error> {
-        synthesize(text, voice: voice, config: config, onDecodeStep: nil)
+    /// `config` overrides the engine's for this call; `encoding` fills each chunk's `encoded`.
+    public func synthesize(_ text: String, voice: Voice = .builtin, config: StreamConfig? = nil,
+                           encoding: ChunkEncoding? = nil) -> AsyncThrowingStream<AudioChunk, Error> {
+        synthesize(text, voice: voice, config: config, encoding: encoding, onDecodeStep: nil)
     }
 
-    func synthesize(_ text: String, voice: Voice, config override: StreamConfig?,
+    func synthesize(_ text: String, voice: Voice, config override: StreamConfig?, encoding: ChunkEncoding? = nil,
                     onDecodeStep: (@Sendable (Int) -> Void)?) -> AsyncThrowingStream<AudioChunk, Error> {
         let (stream, continuation) = AsyncThrowingStream<AudioChunk, Error>.makeStream()
         let cancellation = SynthesisCancellation()
@@ -167,6 +168,7 @@ public final class StreamingTTS: Sendable {
                     var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
                                            emit: { continuation.yield($0) })
                     run.onDecodeStep = onDecodeStep
+                    run.encoding = encoding
                     _ = try run.run(textPieces: pieces, voice: conditioning)
                     continuation.finish()
                 } catch {

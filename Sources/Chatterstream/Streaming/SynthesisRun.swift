@@ -27,6 +27,8 @@ struct SynthesisRun {
     let config: ResolvedStreamConfig
     let seed: UInt64
     let cancellation: SynthesisCancellation
+    /// Encoding attached to the chunks (`AudioChunk.encoded`), if any.
+    var encoding: ChunkEncoding?
     /// Called from the vocoder thread, in order.
     let emit: @Sendable (AudioChunk) -> Void
     /// Called after each decode step with the total so far (tests observe cancellation latency).
@@ -104,6 +106,7 @@ struct SynthesisRun {
         var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
         var statistics = SynthesisStatistics()
         var tokensSeen = 0
+        let encoder = try encoding?.makeEncoder(sampleRate: models.s3gen.sampleRate)
         while let (chunk, final) = queue.take() {
             if cancellation.isCancelled { return statistics }
             tokensSeen += chunk.count
@@ -111,8 +114,14 @@ struct SynthesisRun {
             var samples = tokensSeen > 0 ? try s3gen.push(chunk, final: final) : []
             if watermark != nil { samples = try watermark!.push(samples, final: final) }
             if !samples.isEmpty || final {
-                emit(AudioChunk(pcm: Self.pcm16(samples), sampleRate: models.s3gen.sampleRate, isFinal: final,
-                                chunkIndex: statistics.chunks))
+                let pcm = Self.pcm16(samples)
+                var encoded = Data()
+                if let encoder {
+                    encoded = try encoder.encode(pcm16LittleEndian: pcm)
+                    if final { encoded += try encoder.finalize() }
+                }
+                emit(AudioChunk(pcm: pcm, sampleRate: models.s3gen.sampleRate, isFinal: final,
+                                chunkIndex: statistics.chunks, encoded: encoded))
                 statistics.chunks += 1
                 statistics.samples += samples.count
             }
