@@ -5,7 +5,9 @@ import ChatterModels
 /// to `contextSamples` before the newest one (the rest waits for its right context or the end).
 /// Perth's embedding path (soxr resampling, STFT, per-bin dB normalisation, a convolutional encoder)
 /// is local in time, so with enough context the emitted samples equal one `applyPreservingLength`
-/// over the whole stream to rounding; the test measures it.
+/// over the whole stream to rounding (the test measures it), provided every window starts on the
+/// whole signal's analysis grid: a multiple of Perth's 10 ms hop, which at 24 kHz is also a whole
+/// number of the 3:4 resampler's phases.
 struct WatermarkStream {
     let watermarker: PerthWatermarker
     let sampleRate: Int
@@ -15,21 +17,26 @@ struct WatermarkStream {
     private(set) var emitted = 0
     private var received: Int { bufferStart + buffer.count }
 
+    /// Window starts are multiples of this (Perth's hop at `sampleRate`; 1 where it is not whole).
+    let grid: Int
+
     init(watermarker: PerthWatermarker, sampleRate: Int, contextSamples: Int? = nil) {
         self.watermarker = watermarker
         self.sampleRate = sampleRate
         self.contextSamples = contextSamples ?? sampleRate / 4
+        let hop = PerthAudioProcessor.hop * sampleRate
+        grid = hop % PerthAudioProcessor.sampleRate == 0 ? hop / PerthAudioProcessor.sampleRate : 1
     }
 
     mutating func push(_ samples: [Float], final: Bool) throws -> [Float] {
         buffer += samples
         let end = final ? received : max(emitted, received - contextSamples)
         guard end > emitted else { return [] }
-        let windowStart = max(bufferStart, emitted - contextSamples)
+        let windowStart = max(bufferStart, (emitted - contextSamples) / grid * grid)
         let marked = try watermarker.applyPreservingLength(Array(buffer[(windowStart - bufferStart)...]), sampleRate: sampleRate)
         let out = Array(marked[(emitted - windowStart)..<(end - windowStart)])
         emitted = end
-        let keepFrom = max(bufferStart, end - contextSamples)
+        let keepFrom = max(bufferStart, (end - contextSamples) / grid * grid)
         buffer.removeFirst(keepFrom - bufferStart)
         bufferStart = keepFrom
         return out
