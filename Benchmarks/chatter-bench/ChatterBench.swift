@@ -6,13 +6,13 @@ import Foundation
 
 /// `swift run -c release chatter-bench <suite>`: one JSON document on stdout, notes on stderr.
 @main
-struct ChatterBench: ParsableCommand {
+struct ChatterBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatter-bench",
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, membw, load, perth, t3, s3gen, all
+        case gemm, gemv, membw, load, perth, t3, s3gen, stream, all
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -67,10 +67,25 @@ struct ChatterBench: ParsableCommand {
     var s3genTokens: Int = 50
 
 
+    @Option(help: "Converted model directory for the stream suite.")
+    var streamModel: String?
+
+    @Option(help: "Upstream checkpoint directory (the files chatter-convert read) for the stream suite's PyTorch reference.")
+    var streamUpstream: String?
+
+    @Option(help: "Text the stream suite speaks.")
+    var streamText = "Streaming speech synthesis in Swift: the first chunk arrives while the rest is still being generated."
+
+    @Option(help: "Speech tokens per run of the stream suite (25 per second; random weights rarely stop early).")
+    var streamTokens = 100
+
+    @Option(help: "First-chunk sizes the stream suite measures, comma-separated.")
+    var streamFirstChunks = "10,25"
+
     @Option(help: "The upstream timing script the s3gen suite runs.")
     var s3genScript: String = "tools/bench/s3gen_upstream.py"
 
-    mutating func run() throws {
+    mutating func run() async throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
         ThreadPool.shared.threadCount = threads
         openblas_set_num_threads(Int32(threads))
@@ -106,6 +121,14 @@ struct ChatterBench: ParsableCommand {
             document["t3"] = try T3Bench(weights: t3Model, bf16Weights: t3Bf16Model, python: python,
                                          script: "tools/bench/t3_upstream.py", threads: threads, steps: t3Steps,
                                          prefillRepetitions: t3PrefillRepetitions, bandwidthMiB: bufferSize).run()
+        }
+        if suite == .stream || (suite == .all && streamModel != nil) {
+            guard let streamModel else { throw ValidationError("the stream suite needs --stream-model <converted model directory>") }
+            let sizes = streamFirstChunks.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--stream-first-chunks: positive integers, e.g. 10,25") }
+            document["stream"] = try await StreamBench(model: URL(fileURLWithPath: streamModel), upstreamCheckpoint: streamUpstream,
+                                                       python: python.isEmpty ? nil : python, threads: threads, text: streamText,
+                                                       maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1).run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)

@@ -42,8 +42,8 @@ public struct StreamConfig: Sendable, Equatable, Codable {
     /// as one continuous stream.
     public var maxCharactersPerPiece = 300
     /// Speech tokens before the new ones that the flow re-decodes for each chunk (bounds the cost of
-    /// long utterances; 200 tokens = 8 s).
-    public var flowContextTokens = 200
+    /// long utterances; 100 tokens = 4 s).
+    public var flowContextTokens = 100
 
     public init() {}
 
