@@ -2,7 +2,7 @@ import RealModule
 
 /// Llama 3.1's rotary frequency rescaling (transformers' `_compute_llama3_parameters`): long
 /// wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
-public struct Llama3RopeScaling: Sendable, Equatable {
+public struct Llama3RopeScaling: Sendable, Equatable, Codable {
     public var factor: Float
     public var lowFrequencyFactor: Float
     public var highFrequencyFactor: Float

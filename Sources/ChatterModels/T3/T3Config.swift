@@ -3,7 +3,7 @@ import ChatterTensor
 /// Hyper-parameters of a T3 model with a Llama backbone (the original English Chatterbox and, with a
 /// different text vocabulary, the multilingual one). Mirrors upstream `T3Config` plus the backbone's
 /// `LLAMA_CONFIGS` entry and the perceiver's constructor defaults.
-public struct T3Config: Sendable, Equatable {
+public struct T3Config: Sendable, Equatable, Codable {
     // Backbone (upstream `Llama_520M`).
     public var hiddenSize: Int
     public var layers: Int

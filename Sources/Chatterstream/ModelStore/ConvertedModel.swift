@@ -1,3 +1,4 @@
+import ChatterModels
 import ChatterTensor
 import Foundation
 
@@ -33,6 +34,22 @@ public struct ModelManifest: Codable, Sendable, Equatable {
     /// Upstream tensors deliberately not carried over (unused at inference, or recomputed).
     public var dropped: [String]
     public var createdBy: String
+    /// Network shapes, for models that differ from the family's published ones (reduced test models);
+    /// absent for the published checkpoints, whose hyper-parameters the family implies.
+    public var hyperparameters: ModelHyperparameters?
+}
+
+/// Hyper-parameters the weights alone do not tell (head counts) and, for reduced models, the rest.
+public struct ModelHyperparameters: Codable, Sendable, Equatable {
+    public var t3: T3Config?
+    public var s3genDecoderHeads: Int?
+    public var hift: HiFTConfig?
+
+    public init(t3: T3Config? = nil, s3genDecoderHeads: Int? = nil, hift: HiFTConfig? = nil) {
+        self.t3 = t3
+        self.s3genDecoderHeads = s3genDecoderHeads
+        self.hift = hift
+    }
 }
 
 /// A converted model directory, opened by memory-mapping its tensor files (no copy: opening a

@@ -87,14 +87,16 @@ struct SpeechModels: Sendable {
         let t3File = try model.file("t3.safetensors")
         let conds = try model.file("conds.safetensors")
         let precision = model.manifest.files.first { $0.name == "t3.safetensors" }?.dtype ?? "F32"
+        let shapes = model.manifest.hyperparameters
         switch model.family {
         case .chatterbox:
-            let t3 = try T3(weights: t3File, config: .english)
+            let t3 = try T3(weights: t3File, config: shapes?.t3 ?? .english)
             return SpeechModels(
                 family: .chatterbox,
                 frontEnd: EnglishFrontEnd(tokenizer: try EnglishTokenizer(contentsOf: model.path(of: EnglishTokenizer.fileName))),
                 speech: LlamaSpeechTokenModel(t3: t3),
-                s3gen: try S3Gen(weights: try model.file("s3gen.safetensors")),
+                s3gen: try S3Gen(weights: try model.file("s3gen.safetensors"), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
+                                 vocoder: shapes?.hift ?? .chatterbox),
                 builtinVoice: try VoiceConditioning(store: conds),
                 cloneVoice: nil, watermarker: watermarker, precision: precision)
         case .chatterboxTurbo, .chatterboxMultilingual:

@@ -44,6 +44,8 @@ public final class StreamingTTS: Sendable {
     public let device: Device
     public let config: StreamConfig
     public let watermark: Bool
+    /// Where `.family` models are downloaded and cached.
+    public let store: ModelStore
     let logger: Logger
 
     private struct State {
@@ -58,9 +60,12 @@ public final class StreamingTTS: Sendable {
     private let inference = DispatchQueue(label: "chatterstream.inference", qos: .userInitiated)
     private let voices = ConditioningCache()
 
+    /// - `store`: where `.family` models are fetched and cached (default: the Hugging Face hub as the
+    ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
     public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, config: StreamConfig = StreamConfig(),
-                watermark: Bool = true, logger: Logger = Logger(label: "chatterstream")) {
+                watermark: Bool = true, store: ModelStore = ModelStore(), logger: Logger = Logger(label: "chatterstream")) {
         self.model = model
+        self.store = store
         self.device = device
         self.config = config
         self.watermark = watermark
@@ -89,7 +94,7 @@ public final class StreamingTTS: Sendable {
             let directory: URL
             switch model {
             case let .family(family, revision):
-                directory = try await ModelStore().ensure(family, revision: revision, progress: progress)
+                directory = try await store.ensure(family, revision: revision, progress: progress)
             case let .directory(url):
                 directory = url
             }

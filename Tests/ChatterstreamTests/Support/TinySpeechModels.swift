@@ -18,44 +18,76 @@ enum TinySpeechModels {
     static let t3Fixture = try! Fixture("t3/tiny")
     static let s3genFixture = try! Fixture("s3gen/e2e")
 
-    static func make(watermarker: PerthWatermarker? = nil) throws -> SpeechModels {
+    static var t3Config: T3Config {
         let tiny = t3Fixture.cases.first { $0.name == "tiny" }!
-        let text = 704
-        let config = T3Config(hiddenSize: tiny.int("hidden"), layers: tiny.int("layers"), heads: tiny.int("heads"),
+        return T3Config(hiddenSize: tiny.int("hidden"), layers: tiny.int("layers"), heads: tiny.int("heads"),
                               headDim: tiny.int("head_dim"), intermediateSize: tiny.int("intermediate"),
-                              textVocabularySize: text, speechVocabularySize: tiny.int("speech_vocab"),
+                              textVocabularySize: textVocabulary, speechVocabularySize: tiny.int("speech_vocab"),
                               startSpeechToken: tiny.int("start_speech"), stopSpeechToken: tiny.int("stop_speech"),
                               maxTextTokens: tiny.int("max_text_tokens"), maxSpeechTokens: tiny.int("max_speech_tokens"),
                               speakerEmbeddingSize: tiny.int("speaker_size"), perceiverQueries: tiny.int("perceiver_queries"),
                               perceiverHeads: tiny.int("perceiver_heads"))
-        let t3Weights = OverlayWeights(base: t3Fixture.file.scoped("tiny.w."),
-                                       overrides: ["text_emb.weight": random([text, tiny.int("hidden")], seed: 1, scale: 1)])
-        let t3 = try T3(weights: t3Weights, config: config)
+    }
 
+    static let textVocabulary = 704
+
+    /// The tiny T3's upstream weights, text table widened to the English tokenizer.
+    static var t3Weights: OverlayWeights {
+        OverlayWeights(base: t3Fixture.file.scoped("tiny.w."),
+                       overrides: ["text_emb.weight": random([textVocabulary, t3Config.hiddenSize], seed: 1, scale: 1)])
+    }
+
+    static var hift: HiFTConfig {
         let model = s3genFixture.case("model")!
         var hift = HiFTConfig.chatterbox
         hift.baseChannels = model.int("base_channels")
         hift.f0CondChannels = model.int("cond_channels")
-        let base = s3genFixture.file.scoped("model.")
-        let width = try base.tensor("flow.input_embedding.weight").shape[1]
-        let s3genWeights = OverlayWeights(base: base, overrides: [
-            "flow.input_embedding.weight": random([tiny.int("start_speech"), width], seed: 2, scale: 1),
-        ])
-        let s3gen = try S3Gen(weights: s3genWeights, decoderHeads: model.int("dec_heads"), vocoder: hift)
+        return hift
+    }
 
-        let wave = s3genFixture.case("wave")!
-        let reference = try S3Gen.reference(from: InMemoryWeights([
-            "gen.prompt_token": try s3genFixture.tensor(wave, "prompt_token"),
-            "gen.prompt_feat": try s3genFixture.tensor(wave, "prompt_feat"),
-            "gen.embedding": try s3genFixture.tensor(wave, "embedding"),
-        ]))
-        let voice = VoiceConditioning(speakerEmbedding: try t3Fixture.tensor(tiny, "speaker_emb").scalars(),
-                                      promptTokens: try t3Fixture.tensor(tiny, "prompt_tokens").integers().map { Int($0) },
-                                      reference: reference)
-        let tokenizer = try EnglishTokenizer(contentsOf: Fixture.root.appendingPathComponent("tokenizers/chatterbox-en/tokenizer.json"))
+    static var decoderHeads: Int { s3genFixture.case("model")!.int("dec_heads") }
+
+    /// The reduced S3Gen's upstream weights (`flow.*`, `mel2wav.*`), token table widened to T3's speech ids.
+    static var s3genWeights: OverlayWeights {
+        let base = s3genFixture.file.scoped("model.")
+        let width = try! base.tensor("flow.input_embedding.weight").shape[1]
+        return OverlayWeights(base: base, overrides: [
+            "flow.input_embedding.weight": random([t3Config.startSpeechToken, width], seed: 2, scale: 1),
+        ])
+    }
+
+    static var tokenizerURL: URL { Fixture.root.appendingPathComponent("tokenizers/chatterbox-en/tokenizer.json") }
+
+    static func make(watermarker: PerthWatermarker? = nil) throws -> SpeechModels {
+        let t3 = try T3(weights: t3Weights, config: t3Config)
+        let s3gen = try S3Gen(weights: s3genWeights, decoderHeads: decoderHeads, vocoder: hift)
+        let voice = try builtinVoice()
+        let tokenizer = try EnglishTokenizer(contentsOf: tokenizerURL)
         return SpeechModels(family: .chatterbox, frontEnd: EnglishFrontEnd(tokenizer: tokenizer),
                             speech: LlamaSpeechTokenModel(t3: t3), s3gen: s3gen, builtinVoice: voice,
                             cloneVoice: nil, watermarker: watermarker, precision: "F32")
+    }
+
+    /// Upstream `Conditionals` tensors of the built-in voice (as a converted model's conds.safetensors).
+    static func voiceTensors() throws -> [String: Tensor] {
+        let tiny = t3Fixture.cases.first { $0.name == "tiny" }!
+        let wave = s3genFixture.case("wave")!
+        return [
+            "t3.speaker_emb": try t3Fixture.tensor(tiny, "speaker_emb"),
+            "t3.cond_prompt_speech_tokens": try t3Fixture.tensor(tiny, "prompt_tokens").reshaped([1, 10]),
+            "gen.prompt_token": try s3genFixture.tensor(wave, "prompt_token"),
+            "gen.prompt_feat": try s3genFixture.tensor(wave, "prompt_feat"),
+            "gen.embedding": try s3genFixture.tensor(wave, "embedding"),
+        ]
+    }
+
+    static func builtinVoice() throws -> VoiceConditioning {
+        try VoiceConditioning(store: InMemoryWeights(try voiceTensors()))
+    }
+
+    /// Writes every tensor of `store` under `keys` to a safetensors file.
+    static func write(_ store: some WeightStore, keys: [String], to url: URL) throws {
+        try SafetensorsWriter.write(try keys.sorted().map { (name: $0, tensor: try store.tensor($0)) }, to: url.path)
     }
 
     /// Sampling that runs long enough to make several chunks, quickly: the CFM takes 2 steps.

@@ -1,7 +1,7 @@
 /// Hyper-parameters of S3Gen's HiFT vocoder (`HiFTGenerator` as `S3Token2Wav` builds it, with its
 /// `ConvRNNF0Predictor`). `chatterbox` is the shipped model; tests use reduced channel counts with the
 /// same structure.
-public struct HiFTConfig: Sendable, Equatable {
+public struct HiFTConfig: Sendable, Equatable, Codable {
     public var inChannels = 80
     public var baseChannels = 512
     /// Width of the F0 predictor's five convolutions (`cond_channels`).
