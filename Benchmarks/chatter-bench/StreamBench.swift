@@ -45,6 +45,38 @@ struct StreamBench {
                    audio: Double(samples.count) / 24_000, chunks: chunks, samples: samples)
     }
 
+    /// Streamed vs one-shot S3Gen on the same speech tokens, noise and draws: the seam cost in dB.
+    /// Chunks as the engine makes them (first, then 75), context as `StreamConfig`'s default.
+    func streamedVersusOneShot(firstChunk: Int) throws -> [String: Any] {
+        let converted = try ConvertedModel(directory: model)
+        let shapes = converted.manifest.hyperparameters
+        let s3gen = try S3Gen(weights: try converted.file("s3gen.safetensors"), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
+                              vocoder: shapes?.hift ?? .chatterbox)
+        let reference = try S3Gen.reference(from: try converted.file("conds.safetensors"))
+        var rng = SplitMix64(seed: 99)
+        let tokens = (0..<maxTokens).map { _ in Int(rng.next() % 6561) }
+        let start = now()
+        let oneShot = try S3GenStream.render(s3gen: s3gen, tokens: tokens, reference: reference, noiseSeed: 5, drawSeed: 6)
+        let oneShotSeconds = Double(now() - start) / 1e9
+        var stream = S3GenStream(s3gen: s3gen, reference: reference, noiseSeed: 5, drawSeed: 6,
+                                 maxContextTokens: StreamConfig().flowContextTokens)
+        var streamed: [Float] = [], offset = 0, size = firstChunk
+        let streamStart = now()
+        while offset < tokens.count {
+            let end = min(tokens.count, offset + size)
+            streamed += try stream.push(Array(tokens[offset..<end]), final: end == tokens.count)
+            offset = end
+            size = 75
+        }
+        let streamSeconds = Double(now() - streamStart) / 1e9
+        var signal = 0.0, error = 0.0
+        for (a, b) in zip(oneShot, streamed) { signal += Double(a * a); error += Double((a - b) * (a - b)) }
+        let snr = 10 * log10(signal / max(error, 1e-30))
+        note("stream: S3Gen streamed vs one-shot over \(tokens.count) random tokens: \(streamed.count) vs \(oneShot.count) samples, SNR \(rounded(snr, 1)) dB (one-shot \(rounded(oneShotSeconds, 1)) s, streamed \(rounded(streamSeconds, 1)) s)")
+        return ["tokens": tokens.count, "samples_streamed": streamed.count, "samples_one_shot": oneShot.count,
+                "snr_db": rounded(snr, 2), "one_shot_s": rounded(oneShotSeconds), "streamed_s": rounded(streamSeconds)]
+    }
+
     func run() async throws -> [String: Any] {
         var runs: [[String: Any]] = []
         var watermarkedTotal = 0.0, plainTotal = 0.0, audioSeconds = 0.0
@@ -59,7 +91,9 @@ struct StreamBench {
         let plain = try await synthesize(firstChunk: firstChunkSizes.last!, watermark: false)
         plainTotal = plain.total
         note("stream: without the watermark \(rounded(plain.total, 2)) s; same audio length: \(plain.samples.count == lastSamples.count)")
+        let seams = try streamedVersusOneShot(firstChunk: firstChunkSizes.last!)
         var document: [String: Any] = [
+            "streamed_vs_one_shot": seams,
             "model": model.path, "text": text, "max_tokens": maxTokens, "seed": seed, "runs": runs,
             "watermark": ["with_s": rounded(watermarkedTotal), "without_s": rounded(plainTotal),
                           "share": rounded((watermarkedTotal - plainTotal) / watermarkedTotal, 4)],

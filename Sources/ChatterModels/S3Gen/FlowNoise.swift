@@ -16,12 +16,7 @@ public struct FlowNoise: Sendable, Hashable {
 
     /// N(0, 1) at (frame, channel).
     public func value(frame: Int, channel: Int) -> Float {
-        let index = UInt64(frame) &* UInt64(channels) &+ UInt64(channel)
-        let a = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2))
-        let b = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2 &+ 1))
-        let u1 = (Double(a >> 11) + 1) / 9_007_199_254_740_993.0  // (0, 1]
-        let u2 = Double(b >> 11) / 9_007_199_254_740_992.0        // [0, 1)
-        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+        SplitMix64.gaussian(seed: seed, index: UInt64(frame) &* UInt64(channels) &+ UInt64(channel))
     }
 
     /// z for absolute frames `frames`: [channels, frames.count].

@@ -56,12 +56,7 @@ public struct SineDrawSource: Sendable, Hashable {
 
     /// N(0, 1) for sine `sine` at absolute sample `sample`.
     public func noise(sine: Int, sample: Int) -> Float {
-        let index = UInt64(sample) &* UInt64(sines) &+ UInt64(sine)
-        let a = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2))
-        let b = SplitMix64.mix(seed ^ SplitMix64.mix(index &* 2 &+ 1))
-        let u1 = (Double(a >> 11) + 1) / 9_007_199_254_740_993.0  // (0, 1]
-        let u2 = Double(b >> 11) / 9_007_199_254_740_992.0        // [0, 1)
-        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
+        SplitMix64.gaussian(seed: seed, index: UInt64(sample) &* UInt64(sines) &+ UInt64(sine))
     }
 
     /// The draws for absolute samples `samples`.
