@@ -10,6 +10,7 @@ import Darwin
 
 extension StreamingTTS.Device: ExpressibleByArgument {}
 extension ChunkStrategy: ExpressibleByArgument {}
+extension StreamingTTS.Precision: ExpressibleByArgument {}
 
 /// Options shared by `say`, `stream` and `info`: which model, where it runs.
 struct ModelOptions: ParsableArguments {
@@ -25,13 +26,16 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "cpu, cuda or auto.")
     var device: StreamingTTS.Device = .auto
 
+    @Option(help: "T3 precision: auto (as converted), f32 or bf16.")
+    var precision: StreamingTTS.Precision = .auto
+
     @Flag(name: .customLong("no-watermark"), help: "Do not embed the Perth watermark (on by default).")
     var noWatermark = false
 
     func engine(config: StreamConfig) -> StreamingTTS {
         let source: StreamingTTS.ModelSource = modelDirectory.map { .directory(URL(fileURLWithPath: $0)) }
             ?? .family(model, revision: revision)
-        return StreamingTTS(model: source, device: device, config: config, watermark: !noWatermark)
+        return StreamingTTS(model: source, device: device, config: config, watermark: !noWatermark, precision: precision)
     }
 }
 

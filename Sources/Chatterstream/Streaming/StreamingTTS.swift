@@ -27,6 +27,15 @@ public final class StreamingTTS: Sendable {
         case auto, cpu, cuda
     }
 
+    /// Compute precision of T3's matrices, the weights that bound decode speed.
+    public enum Precision: String, Sendable, CaseIterable {
+        /// As the converted model stores them (f32 by default; `chatter-convert --dtype t3=bf16` halves
+        /// the bytes read per token).
+        case auto
+        case f32
+        case bf16
+    }
+
     /// What `info` reports.
     public struct Info: Sendable, CustomStringConvertible {
         public var family: ModelFamily
@@ -44,6 +53,7 @@ public final class StreamingTTS: Sendable {
     public let device: Device
     public let config: StreamConfig
     public let watermark: Bool
+    public let precision: Precision
     /// Where `.family` models are downloaded and cached.
     public let store: ModelStore
     let logger: Logger
@@ -63,8 +73,10 @@ public final class StreamingTTS: Sendable {
     /// - `store`: where `.family` models are fetched and cached (default: the Hugging Face hub as the
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
     public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, config: StreamConfig = StreamConfig(),
-                watermark: Bool = true, store: ModelStore = ModelStore(), logger: Logger = Logger(label: "chatterstream")) {
+                watermark: Bool = true, precision: Precision = .auto, store: ModelStore = ModelStore(),
+                logger: Logger = Logger(label: "chatterstream")) {
         self.model = model
+        self.precision = precision
         self.store = store
         self.device = device
         self.config = config
@@ -110,6 +122,9 @@ public final class StreamingTTS: Sendable {
                 }
             }
             let models = try SpeechModels.load(directory: directory, watermarker: marker)
+            if precision != .auto, models.precision.lowercased() != precision.rawValue {
+                throw StreamingTTSError.modelUnusable("T3 in \(directory.path) is \(models.precision), not \(precision.rawValue): convert it with `chatter-convert <upstream dir> <out dir> --dtype t3=\(precision.rawValue)`, or use precision .auto")
+            }
             state.withLock {
                 $0.models = models
                 $0.device = resolvedDevice
