@@ -15,8 +15,12 @@ import TestSupport
         let marker = try PerthWatermarker(checkpointPath: Self.checkpoint)
         let speech = try Fixture("perth/watermark").tensor("speech", "wav24").scalars()
         let whole = try marker.applyPreservingLength(speech, sampleRate: 24_000)
+        // The default holds nothing back on the first emission (no added latency); holding 4,800
+        // samples back there too makes every seam exact. Seen: exact 129–130 dB; default 32–49 dB
+        // overall, all of it at the first seam; the detector ≥ 0.9996 either way.
+        for (firstHoldBack, bar) in [(4_800, 100.0), (0, 25.0)] {
         for pieces in [[9_000, 20_000], [4_000, 4_000, 4_000, 30_000], [100, 23_900, 1]] {
-            var stream = WatermarkStream(watermarker: marker, sampleRate: 24_000)
+            var stream = WatermarkStream(watermarker: marker, sampleRate: 24_000, firstHoldBack: firstHoldBack)
             var out: [Float] = [], start = 0
             for (i, size) in (pieces + [speech.count]).enumerated() {
                 let end = i == pieces.count ? speech.count : min(speech.count, start + size)
@@ -32,9 +36,10 @@ import TestSupport
             }
             let snr = 10 * log10(signal / max(error, 1e-30))
             let score = try marker.detect(out, sampleRate: 24_000, round: false)
-            print("watermark stream, pieces \(pieces) + rest: \(out.count) samples, SNR vs whole \(snr) dB, max error \(worst), detector \(score)")
-            #expect(snr >= 100, "seams: \(snr) dB")  // seen 130–133 dB
+            print("watermark stream, first hold-back \(firstHoldBack), pieces \(pieces) + rest: \(out.count) samples, SNR vs whole \(snr) dB, max error \(worst), detector \(score)")
+            #expect(snr >= bar, "seams: \(snr) dB")
             #expect(score >= 0.99)
+        }
         }
     }
 }
