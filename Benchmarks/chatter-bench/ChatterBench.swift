@@ -12,7 +12,7 @@ struct ChatterBench: ParsableCommand {
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, membw, load, perth, t3, s3gen, all
+        case gemm, gemv, membw, load, perth, t3, s3gen, conditionals, all
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -70,6 +70,12 @@ struct ChatterBench: ParsableCommand {
     @Option(help: "The upstream timing script the s3gen suite runs.")
     var s3genScript: String = "tools/bench/s3gen_upstream.py"
 
+    @Option(help: "Model directory for the conditionals suite: ve.safetensors and s3gen.safetensors (or s3gen_meanflow.safetensors), upstream or converted.")
+    var conditionalsModel: String?
+
+    @Option(help: "Timed repetitions of the conditionals suite per recipe (the median is reported).")
+    var conditionalsRepetitions: Int = 3
+
     mutating func run() throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
         ThreadPool.shared.threadCount = threads
@@ -106,6 +112,12 @@ struct ChatterBench: ParsableCommand {
             document["t3"] = try T3Bench(weights: t3Model, bf16Weights: t3Bf16Model, python: python,
                                          script: "tools/bench/t3_upstream.py", threads: threads, steps: t3Steps,
                                          prefillRepetitions: t3PrefillRepetitions, bandwidthMiB: bufferSize).run()
+        }
+        if suite == .conditionals || (suite == .all && conditionalsModel != nil) {
+            guard let conditionalsModel else { throw ValidationError("the conditionals suite needs --conditionals-model <model directory>") }
+            document["conditionals"] = try ConditionalsBench(model: conditionalsModel, repetitions: conditionalsRepetitions,
+                                                             threads: threads, python: python.isEmpty ? nil : python,
+                                                             script: "tools/bench/conditionals_upstream.py").run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)

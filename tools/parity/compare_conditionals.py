@@ -26,30 +26,7 @@ from safetensors.torch import load_file, save_file
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools", "fixtures"))
-
-
-def full_size_networks(model):
-    """Upstream VoiceEncoder, CAMPPlus and S3Tokenizer with the weights in `model`."""
-    from chatterbox.models.s3gen.xvector import CAMPPlus
-    from chatterbox.models.s3tokenizer.s3tokenizer import S3Tokenizer
-    from chatterbox.models.voice_encoder.voice_encoder import VoiceEncoder
-
-    ve = VoiceEncoder().eval()
-    ve.load_state_dict(load_file(os.path.join(model, "ve.safetensors")))
-    s3gen_file = os.path.join(model, "s3gen.safetensors")
-    if not os.path.exists(s3gen_file):
-        s3gen_file = os.path.join(model, "s3gen_meanflow.safetensors")
-    state = load_file(s3gen_file)
-
-    def strip(prefix):
-        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-
-    campplus = CAMPPlus(memory_efficient=False).eval()
-    campplus.load_state_dict(strip("speaker_encoder."))
-    tokenizer = S3Tokenizer().eval()
-    missing, unexpected = tokenizer.load_state_dict(strip("tokenizer."), strict=False)
-    assert not unexpected and all(k in ("_mel_filters", "window") for k in missing), (missing, unexpected)
-    return ve, campplus, tokenizer
+from fixturegen.conditionals import upstream_networks  # noqa: E402
 
 
 def references(workdir):
@@ -97,7 +74,7 @@ def main():
     parser.add_argument("--model", default=os.path.join(ROOT, "generated", "chatterbox"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    networks = full_size_networks(args.model)
+    networks = upstream_networks(args.model)
     failures = 0
     with tempfile.TemporaryDirectory() as workdir:
         for ref_name, path in references(workdir):
