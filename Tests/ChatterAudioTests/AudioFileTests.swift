@@ -47,7 +47,7 @@ import TestSupport
         let folder = try TemporaryDirectory()
         // A misleading extension: the reader must go by content.
         let path = folder.filePath("reference.wav.bin")
-        // Opus only runs at 48 kHz and below in libsndfile's encoder at these rates; use 48 kHz for it.
+        // Opus codes at 48 kHz whatever the input rate; write it at 48 kHz so the rate read back is the coded one.
         let rate = name == "opus" ? 48_000 : Self.rate
         let signal = Self.stereo()
         let frames = signal.count / 2
