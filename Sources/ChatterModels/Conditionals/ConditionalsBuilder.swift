@@ -25,6 +25,9 @@ import Foundation
 ///   whole number of 40 ms tokens), upstream keeps the odd frame; `FlowReference.aligned` drops it
 ///   (see there).
 /// - A silent reference is an error (`.silentReference`) where upstream returns NaN embeddings.
+/// - Reference length: the original model takes any reference upstream takes that yields at least
+///   one S3Gen prompt token (from ~30 ms; upstream raises below 481 samples at 16 kHz and returns an
+///   empty prompt just above); shorter ones are `.referenceUnusable`. Turbo needs more than 5 s.
 public struct ConditionalsBuilder: Sendable {
     /// What a model family's `prepare_conditionals` does with the reference.
     public struct Recipe: Sendable, Equatable {
