@@ -36,7 +36,7 @@ import TestSupport
         let folder = try TemporaryDirectory()
         let path = folder.path("reference.wav")
         try WAVFile.write(wav, sampleRate: 16_000, to: path.path, format: .float32)
-        let recipe: ConditionalsBuilder.Recipe = name == "turbo" ? .chatterboxTurbo : .chatterbox
+        let recipe = try #require(ConditionalsBuilder.Recipe.named(testCase.string("family")))
         let exaggeration = testCase.float("exaggeration")
         let start = Date()
         let conds = try Self.builder().build(referenceURL: path, recipe: recipe, exaggeration: exaggeration)

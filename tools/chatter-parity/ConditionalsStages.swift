@@ -19,12 +19,9 @@ struct ConditionalsStage: ParityStage {
 
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
         guard let reference = context.parameter("reference") else { throw StageError.missingParameter("reference") }
-        let recipe: ConditionalsBuilder.Recipe
-        switch context.string("family", default: "chatterbox") {
-        case "chatterbox": recipe = .chatterbox
-        case "chatterbox-turbo": recipe = .chatterboxTurbo
-        case "chatterbox-multilingual": recipe = .chatterboxMultilingual
-        case let other: throw StageError.badParameter("family", other, "chatterbox, chatterbox-turbo or chatterbox-multilingual")
+        let family = context.string("family", default: "chatterbox")
+        guard let recipe = ConditionalsBuilder.Recipe.named(family) else {
+            throw StageError.badParameter("family", family, ConditionalsBuilder.Recipe.all.map(\.family).joined(separator: ", "))
         }
         let ve = try SafetensorsFile(path: try context.modelFile("ve.safetensors"))
         var s3genPath = try context.modelFile("s3gen.safetensors")

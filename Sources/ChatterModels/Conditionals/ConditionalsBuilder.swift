@@ -62,6 +62,11 @@ public struct ConditionalsBuilder: Sendable {
         /// `ChatterboxTurboTTS` (`speech_cond_prompt_len` 375 set in `from_local`).
         public static let chatterboxTurbo = Recipe(family: "chatterbox-turbo", t3PromptTokens: 375, t3PromptSeconds: 15,
                                                    s3genPromptSeconds: 10, targetLoudnessLUFS: -27, minimumSeconds: 5)
+
+        public static let all: [Recipe] = [.chatterbox, .chatterboxTurbo, .chatterboxMultilingual]
+
+        /// The recipe of a model family by its name (`ModelFamily.rawValue`), or nil.
+        public static func named(_ family: String) -> Recipe? { all.first { $0.family == family } }
     }
 
     public static let s3genRate = 24_000
