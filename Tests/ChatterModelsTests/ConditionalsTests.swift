@@ -251,6 +251,8 @@ import TestSupport
         #expect(conds.t3.condPromptSpeechTokens?.count == 300, "12 s read → 300 of the 375 T3 prompt tokens")
         print("one-hour reference: resident memory grew by \(grown >> 20) MiB")
         #expect(grown < 300 << 20, "resident memory grew by \(grown >> 20) MiB")
+        builder.maximumReferenceSeconds = 0
+        #expect(throws: ConditionalsError.self) { try builder.build(referenceURL: URL(fileURLWithPath: path), recipe: .chatterbox) }
         let head = try AudioFile.read(path: path, maxSeconds: 12)
         #expect(head.samples.count == 12 * 16_000 && head.isPartial)
     }

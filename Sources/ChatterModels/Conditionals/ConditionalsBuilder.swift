@@ -97,6 +97,9 @@ public struct ConditionalsBuilder: Sendable {
     public func build(referenceURL: URL, recipe: Recipe, exaggeration: Float = 0.5) throws -> Conditionals {
         guard exaggeration.isFinite else { throw ConditionalsError.invalidExaggeration(exaggeration) }
         let path = referenceURL.path
+        guard maximumReferenceSeconds.isFinite, maximumReferenceSeconds > 0 else {
+            throw ConditionalsError.referenceUnusable(path: path, reason: "maximumReferenceSeconds is \(maximumReferenceSeconds); it must be a positive number of seconds")
+        }
         let audio = try AudioFile.load(path: path, sampleRate: Self.s3genRate, maxSeconds: maximumReferenceSeconds)
         return try build(reference24k: audio.samples, recipe: recipe, exaggeration: exaggeration, source: path)
     }
