@@ -53,7 +53,7 @@ let package = Package(
     ],
     targets: [
         // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev,
-        // libsoxr-dev, libmp3lame-dev).
+        // libsoxr-dev, libsndfile1-dev, libmp3lame-dev).
         .systemLibrary(
             name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
@@ -70,6 +70,9 @@ let package = Package(
         .systemLibrary(
             name: "CLame", path: "Sources/CLame",
             providers: [.apt(["libmp3lame-dev"])]),
+        .systemLibrary(
+            name: "CSndfile", path: "Sources/CSndfile", pkgConfig: "sndfile",
+            providers: [.apt(["libsndfile1-dev"])]),
 
         // ISA-dispatched C kernels (run-time cpuid selection), used by ChatterTensor only.
         .target(
@@ -86,11 +89,11 @@ let package = Package(
             // Always optimised: the parity tests run the kernels in debug builds too.
             swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
 
-        // Layer 4: audio (resampling: libsoxr HQ and scipy-style polyphase; Ogg Opus encode/decode;
-        // MP3 through LAME; HLS over MPEG-TS).
+        // Layer 4: audio (WAV, libsndfile for FLAC/MP3/Ogg, resampling: libsoxr HQ and scipy-style
+        // polyphase; BS.1770 loudness; Ogg Opus encode/decode; MP3 through LAME; HLS over MPEG-TS).
         .target(
             name: "ChatterAudio",
-            dependencies: ["ChatterTensor", "CSoxr", "COpus", "COgg", "CLame"],
+            dependencies: ["ChatterTensor", "CSoxr", "CSndfile", "COpus", "COgg", "CLame"],
             swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Layer 5: the networks, one folder each, built from upstream state-dict names.
@@ -146,7 +149,7 @@ let package = Package(
             dependencies: ["TestSupport", "ChatterTensor", "COpenBLAS", "COpus", "COgg"]),
         .testTarget(
             name: "ChatterAudioTests",
-            dependencies: ["TestSupport", "ChatterAudio", "ChatterTensor", "COgg"]),
+            dependencies: ["TestSupport", "ChatterAudio", "ChatterTensor", "COgg", "CSndfile"]),
         .testTarget(
             name: "ChatterModelsTests",
             dependencies: ["TestSupport", "ChatterModels", "ChatterAudio", "ChatterTensor"]),

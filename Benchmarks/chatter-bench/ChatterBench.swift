@@ -12,7 +12,7 @@ struct ChatterBench: AsyncParsableCommand {
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, membw, load, perth, t3, s3gen, stream, all
+        case gemm, gemv, membw, load, perth, t3, s3gen, conditionals, stream, all
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -85,6 +85,12 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "The upstream timing script the s3gen suite runs.")
     var s3genScript: String = "tools/bench/s3gen_upstream.py"
 
+    @Option(help: "Model directory for the conditionals suite: ve.safetensors and s3gen.safetensors (or s3gen_meanflow.safetensors), upstream or converted.")
+    var conditionalsModel: String?
+
+    @Option(help: "Timed repetitions of the conditionals suite per recipe (the median is reported).")
+    var conditionalsRepetitions: Int = 3
+
     mutating func run() async throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
         ThreadPool.shared.threadCount = threads
@@ -129,6 +135,12 @@ struct ChatterBench: AsyncParsableCommand {
             document["stream"] = try await StreamBench(model: URL(fileURLWithPath: streamModel), upstreamCheckpoint: streamUpstream,
                                                        python: python.isEmpty ? nil : python, threads: threads, text: streamText,
                                                        maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1).run()
+        }
+        if suite == .conditionals || (suite == .all && conditionalsModel != nil) {
+            guard let conditionalsModel else { throw ValidationError("the conditionals suite needs --conditionals-model <model directory>") }
+            document["conditionals"] = try ConditionalsBench(model: conditionalsModel, repetitions: conditionalsRepetitions,
+                                                             threads: threads, python: python.isEmpty ? nil : python,
+                                                             script: "tools/bench/conditionals_upstream.py").run()
         }
         let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)

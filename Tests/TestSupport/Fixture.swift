@@ -56,6 +56,13 @@ public struct Fixture: @unchecked Sendable {
     public func `case`(_ name: String) -> Case? { cases.first { $0.name == name } }
 
     public func has(_ testCase: Case, _ role: String) -> Bool { file.contains("\(testCase.name).\(role)") }
+
+    /// The values of an F64 tensor `<case>.<role>` at full precision (`scalars()` rounds to Float).
+    public func doubles(_ testCase: Case, _ role: String) throws -> [Double] {
+        let t = try tensor(testCase, role).contiguous()
+        precondition(t.dtype == .f64, "\(testCase.name).\(role) is \(t.dtype), not F64")
+        return (0..<t.count).map { (t.storage.baseAddress + t.byteOffset).load(fromByteOffset: $0 * 8, as: Double.self) }
+    }
 }
 
 /// The parity measure used throughout: max |actual − expected| / max |expected|.

@@ -22,4 +22,5 @@ let allStages: [any ParityStage] = [
     VoiceEncoderStage(),
     CAMPPlusStage(),
     S3TokenizerStage(),
+    ConditionalsStage(),
 ]
