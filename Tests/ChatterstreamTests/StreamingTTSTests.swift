@@ -54,7 +54,7 @@ import TestSupport
         // One call over the same tokens with the same noise and draws, converted the same way.
         let run = SynthesisRun(models: Self.models, config: TinySpeechModels.config.resolved(for: .chatterbox), seed: 7,
                                cancellation: SynthesisCancellation(), emit: { _ in })
-        let oneShot = try S3GenStream.render(s3gen: Self.models.s3gen, tokens: tokens, reference: Self.models.builtinVoice.reference,
+        let oneShot = try S3GenStream.render(s3gen: Self.models.s3gen, tokens: tokens, reference: Self.models.builtinVoice.gen,
                                              noiseSeed: run.flowSeed, drawSeed: run.drawSeed)
         let oneShotPCM = AudioChunk(pcm: SynthesisRun.pcm16(oneShot), sampleRate: 24_000, isFinal: true, chunkIndex: 0).samples
         #expect(oneShotPCM.count == streamed.count)
@@ -179,16 +179,7 @@ import TestSupport
     @Test func voiceFilesAreCachedUntilTheyChange() async throws {
         let dir = try TemporaryDirectory()
         let url = dir.url.appendingPathComponent("voice.safetensors")
-        let voice = Self.models.builtinVoice
-        func save() throws {
-            try SafetensorsWriter.write([
-                "t3.speaker_emb": Tensor(shape: [1, voice.speakerEmbedding.count], scalars: voice.speakerEmbedding),
-                "t3.cond_prompt_speech_tokens": Tensor(shape: [1, voice.promptTokens.count], scalars: voice.promptTokens.map(Float.init)),
-                "gen.prompt_token": Tensor(shape: [1, voice.reference.promptTokens.count], scalars: voice.reference.promptTokens.map(Float.init)),
-                "gen.prompt_feat": voice.reference.promptMel.reshaped([1] + voice.reference.promptMel.shape),
-                "gen.embedding": voice.reference.embedding.reshaped([1, voice.reference.embedding.count]),
-            ].map { (name: $0.key, tensor: $0.value) }, to: url.path)
-        }
+        func save() throws { try Self.models.builtinVoice.write(to: url) }
         try save()
         let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
         let fromFile = Self.samples(try await Self.collect(tts.synthesize("Voice from a file.", voice: .file(url))))
@@ -202,6 +193,40 @@ import TestSupport
         try Data("not a tensor file".utf8).write(to: dir.url.appendingPathComponent("bad.safetensors"))
         await #expect(throws: StreamingTTSError.self) {
             _ = try await Self.collect(tts.synthesize("Hi.", voice: .file(dir.url.appendingPathComponent("bad.safetensors"))))
+        }
+    }
+}
+
+/// A recording as the voice goes through the model's `prepare_conditionals` once per file version,
+/// with the run's exaggeration; the builder's own parity is ConditionalsTests'.
+@Suite struct VoiceCloningPlumbingTests {
+    @Test func recordingsAreClonedOnceAndTheirErrorsSurface() async throws {
+        let calls = Mutex<[Float]>([])
+        var models = StreamingTTSTests.models
+        let builtin = models.builtinVoice
+        models.cloneVoice = { url, exaggeration in
+            calls.withLock { $0.append(exaggeration) }
+            if url.lastPathComponent == "silence.wav" { throw ConditionalsError.silentReference(path: url.path) }
+            return builtin
+        }
+        let dir = try TemporaryDirectory()
+        let speech = dir.url.appendingPathComponent("speech.wav"), silence = dir.url.appendingPathComponent("silence.wav")
+        try WAVFile.write([Float](repeating: 0.1, count: 24_000), sampleRate: 24_000, to: speech.path)
+        try WAVFile.write([Float](repeating: 0, count: 24_000), sampleRate: 24_000, to: silence.path)
+        var config = TinySpeechModels.config
+        config.exaggeration = 0.7
+        let tts = StreamingTTS(models: models, config: config)
+        let cloned = try await StreamingTTSTests.collect(tts.synthesize("Cloned.", voice: .file(speech)))
+        let again = try await StreamingTTSTests.collect(tts.synthesize("Cloned.", voice: .file(speech)))
+        #expect(StreamingTTSTests.samples(cloned) == StreamingTTSTests.samples(again))
+        #expect(calls.withLock { $0 } == [0.7], "analysed once, with the run's exaggeration")
+        await #expect(throws: ConditionalsError.silentReference(path: silence.path)) {
+            _ = try await StreamingTTSTests.collect(tts.synthesize("Hi.", voice: .file(silence)))
+        }
+        var bare = models
+        bare.cloneVoice = nil
+        await #expect(throws: StreamingTTSError.self) {
+            _ = try await StreamingTTSTests.collect(StreamingTTS(models: bare).synthesize("Hi.", voice: .file(speech)))
         }
     }
 }

@@ -18,7 +18,7 @@ protocol SpeechTokenModel: Sendable {
     /// Text tokens one piece may have.
     var maxTextTokens: Int { get }
     /// Speech tokens a piece may add after upstream's post-processing (ids ≥ start-of-speech dropped).
-    func tokens(conditioning: VoiceConditioning, textTokens: [Int], parameters: T3SamplingParameters,
+    func tokens(conditioning: Conditionals, textTokens: [Int], parameters: T3SamplingParameters,
                 seed: UInt64, cancellation: T3Cancellation) throws -> any SpeechTokenStream
 }
 
@@ -36,10 +36,10 @@ struct LlamaSpeechTokenModel: SpeechTokenModel {
     let t3: T3
     var maxTextTokens: Int { t3.config.maxTextTokens }
 
-    func tokens(conditioning: VoiceConditioning, textTokens: [Int], parameters: T3SamplingParameters,
+    func tokens(conditioning: Conditionals, textTokens: [Int], parameters: T3SamplingParameters,
                 seed: UInt64, cancellation: T3Cancellation) throws -> any SpeechTokenStream {
-        let iterator = try T3TokenIterator(model: t3, speakerEmbedding: conditioning.speakerEmbedding,
-                                           promptTokens: conditioning.promptTokens, textTokens: textTokens,
+        let iterator = try T3TokenIterator(model: t3, speakerEmbedding: conditioning.t3.speakerEmb,
+                                           promptTokens: conditioning.t3.condPromptSpeechTokens ?? [], textTokens: textTokens,
                                            parameters: parameters, uniforms: SplitMixUniforms(seed: seed),
                                            cancellation: cancellation)
         return T3SpeechTokens(iterator: iterator, startSpeech: t3.config.startSpeechToken)
@@ -66,15 +66,27 @@ final class T3SpeechTokens: SpeechTokenStream {
     }
 }
 
+/// `prepare_conditionals` for the model's family, from its VoiceEncoder and S3Gen files (the S3Gen
+/// file holds the S3Tokenizer and CAMPPlus); nil when the directory lacks them.
+func cloner(_ model: ConvertedModel) throws -> (@Sendable (URL, Float) throws -> Conditionals)? {
+    guard model.manifest.files.contains(where: { $0.name == "ve.safetensors" }),
+          let recipe = ConditionalsBuilder.Recipe.named(model.family.rawValue) else { return nil }
+    let s3gen = try model.file("s3gen.safetensors")
+    guard s3gen.contains("tokenizer._mel_filters") || s3gen.entries.contains(where: { $0.name.hasPrefix("tokenizer.") }) else { return nil }
+    let builder = try ConditionalsBuilder(ve: try model.file("ve.safetensors"), s3gen: s3gen)
+    return { url, exaggeration in try builder.build(referenceURL: url, recipe: recipe, exaggeration: exaggeration) }
+}
+
 /// Everything a synthesis needs, loaded once.
 struct SpeechModels: Sendable {
     var family: ModelFamily
     var frontEnd: any TextFrontEnd
     var speech: any SpeechTokenModel
     var s3gen: S3Gen
-    var builtinVoice: VoiceConditioning
-    /// Builds conditionals from a reference recording; nil when the model lacks the voice-cloning networks.
-    var cloneVoice: (@Sendable (URL) throws -> VoiceConditioning)?
+    var builtinVoice: Conditionals
+    /// Builds conditionals from a reference recording (with an exaggeration); nil when the model
+    /// lacks the voice-cloning networks.
+    var cloneVoice: (@Sendable (URL, Float) throws -> Conditionals)?
     var watermarker: PerthWatermarker?
     /// S3Gen tokens appended after each piece (Turbo appends 3 silence tokens as upstream does).
     var trailingSilenceTokens: Int = 0
@@ -97,8 +109,8 @@ struct SpeechModels: Sendable {
                 speech: LlamaSpeechTokenModel(t3: t3),
                 s3gen: try S3Gen(weights: try model.file("s3gen.safetensors"), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
                                  vocoder: shapes?.hift ?? .chatterbox),
-                builtinVoice: try VoiceConditioning(store: conds),
-                cloneVoice: nil, watermarker: watermarker, precision: precision)
+                builtinVoice: try Conditionals(store: conds, family: model.family.rawValue),
+                cloneVoice: try cloner(model), watermarker: watermarker, precision: precision)
         case .chatterboxTurbo, .chatterboxMultilingual:
             throw StreamingTTSError.modelUnusable("the \(model.family.rawValue) family cannot be synthesised by this build yet (model at \(directory.path))")
         }

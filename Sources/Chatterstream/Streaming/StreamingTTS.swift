@@ -183,7 +183,7 @@ public final class StreamingTTS: Sendable {
                     let resolved = config.resolved(for: models.family)
                     try resolved.sampling.validate()
                     let pieces = try SynthesisRun.textPieces(text, models: models, config: config)
-                    let conditioning = try self.conditioning(for: voice, models: models)
+                    let conditioning = try self.conditioning(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
                     let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
                     var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
                                            emit: { continuation.yield($0) })
@@ -199,24 +199,28 @@ public final class StreamingTTS: Sendable {
         return stream
     }
 
-    private func conditioning(for voice: Voice, models: SpeechModels) throws -> VoiceConditioning {
+    /// The voice's conditionals. Exaggeration only shapes T3's conditioning, which is rebuilt per run
+    /// from the sampling parameters (as upstream `generate` does when it differs), so one cached
+    /// analysis of a file serves every exaggeration.
+    private func conditioning(for voice: Voice, models: SpeechModels, exaggeration: Float) throws -> Conditionals {
         switch voice {
         case .builtin: return models.builtinVoice
-        case let .file(url): return try voices.conditioning(for: url) { try Self.conditioning(fromFile: $0, models: models) }
+        case let .file(url):
+            return try voices.conditioning(for: url) { try Self.conditioning(fromFile: $0, models: models, exaggeration: exaggeration) }
         }
     }
 
     /// Conditionals from a voice file: a saved conditionals file (`.safetensors`) or a recording.
-    static func conditioning(fromFile url: URL, models: SpeechModels) throws -> VoiceConditioning {
+    static func conditioning(fromFile url: URL, models: SpeechModels, exaggeration: Float) throws -> Conditionals {
         if url.pathExtension.lowercased() == "safetensors" {
-            do { return try VoiceConditioning(store: try SafetensorsFile(path: url.path)) } catch {
+            do { return try Conditionals(contentsOf: url) } catch {
                 throw StreamingTTSError.voiceUnusable(path: url.path, reason: "\(error)")
             }
         }
         guard let clone = models.cloneVoice else {
-            throw StreamingTTSError.voiceUnusable(path: url.path, reason: "this model has no voice-cloning networks loaded")
+            throw StreamingTTSError.voiceUnusable(path: url.path, reason: "this model has no voice-cloning networks (ve.safetensors, S3Gen's tokenizer and speaker encoder)")
         }
-        return try clone(url)
+        return try clone(url, exaggeration)
     }
 
     /// Conditionals built from files so far (for tests: the cache works).

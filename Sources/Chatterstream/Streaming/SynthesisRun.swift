@@ -52,7 +52,7 @@ struct SynthesisRun {
         }
     }
 
-    func run(textPieces: [[Int]], voice: VoiceConditioning) throws -> SynthesisStatistics {
+    func run(textPieces: [[Int]], voice: Conditionals) throws -> SynthesisStatistics {
         let queue = ChunkQueue()
         let renderer = Thread { [self] in
             let result = Result { try render(queue: queue, voice: voice) }
@@ -100,8 +100,8 @@ struct SynthesisRun {
 
     /// The vocoder thread: token chunks → S3Gen stream → watermark → int16 chunks, each chunk
     /// rendered as soon as T3 hands it over.
-    private func render(queue: ChunkQueue, voice: VoiceConditioning) throws -> SynthesisStatistics {
-        var s3gen = S3GenStream(s3gen: models.s3gen, reference: voice.reference, noiseSeed: flowSeed, drawSeed: drawSeed,
+    private func render(queue: ChunkQueue, voice: Conditionals) throws -> SynthesisStatistics {
+        var s3gen = S3GenStream(s3gen: models.s3gen, reference: voice.gen, noiseSeed: flowSeed, drawSeed: drawSeed,
                                 maxContextTokens: config.chunking.flowContextTokens)
         var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
         var statistics = SynthesisStatistics()

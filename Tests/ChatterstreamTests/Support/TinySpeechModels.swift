@@ -81,8 +81,8 @@ enum TinySpeechModels {
         ]
     }
 
-    static func builtinVoice() throws -> VoiceConditioning {
-        try VoiceConditioning(store: InMemoryWeights(try voiceTensors()))
+    static func builtinVoice() throws -> Conditionals {
+        try Conditionals(store: InMemoryWeights(try voiceTensors()))
     }
 
     /// Writes every tensor of `store` under `keys` to a safetensors file.
