@@ -41,6 +41,7 @@ let package = Package(
         .library(name: "ChatterAudio", targets: ["ChatterAudio"]),
         .library(name: "ChatterModels", targets: ["ChatterModels"]),
         .library(name: "Chatterstream", targets: ["Chatterstream"]),
+        .library(name: "ChatterstreamServer", targets: ["ChatterstreamServer"]),
         .executable(name: "chatterstream", targets: ["chatterstream"]),
         .executable(name: "chatter-parity", targets: ["chatter-parity"]),
         .executable(name: "chatter-convert", targets: ["chatter-convert"]),
@@ -50,6 +51,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Hummingbird's own HTTP field types, named directly for our custom X-Audio-* headers.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev,
@@ -110,11 +114,20 @@ let package = Package(
             // Optimised in debug builds too: hashing gigabyte checkpoints at -Onone takes minutes.
             swiftSettings: [.unsafeFlags(["-O"])]),
 
-        // Layer 7: the CLI, tools and benchmarks.
+        // Layer 7: the engine over HTTP (a library, so tests can run it in-process), the CLI, tools
+        // and benchmarks.
+        .target(
+            name: "ChatterstreamServer",
+            dependencies: [
+                "Chatterstream", "ChatterAudio", "ChatterModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "chatterstream",
             dependencies: [
-                "Chatterstream", "ChatterAudio",
+                "Chatterstream", "ChatterAudio", "ChatterstreamServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -155,6 +168,6 @@ let package = Package(
             dependencies: ["TestSupport", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
         .testTarget(
             name: "ChatterstreamTests",
-            dependencies: ["TestSupport", "Chatterstream", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
+            dependencies: ["TestSupport", "Chatterstream", "ChatterstreamServer", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
     ]
 )

@@ -6,7 +6,7 @@ struct ChatterstreamCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatterstream",
         abstract: "Streaming Chatterbox text-to-speech.",
-        subcommands: [Say.self, Stream.self, Info.self, Download.self, Families.self, HashFiles.self])
+        subcommands: [Say.self, Stream.self, Serve.self, Info.self, Download.self, Families.self, HashFiles.self])
 }
 
 /// `chatterstream families`: the model families and the upstream files each needs.
