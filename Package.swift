@@ -52,8 +52,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
-        // Hummingbird's own HTTP field types, named directly for our custom X-Audio-* headers.
+        // Hummingbird's own HTTP field types (named for our X-Audio-* headers) and service group
+        // (graceful shutdown when the serving task is cancelled).
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev,
@@ -122,6 +124,7 @@ let package = Package(
                 "Chatterstream", "ChatterAudio", "ChatterModels",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// The engine over HTTP (Hummingbird):
 ///
@@ -48,10 +49,21 @@ public final class SpeechServer: Sendable {
     /// HLS sessions currently kept (tests: expiry works).
     public var hlsSessionCount: Int { hlsSessions.count }
 
-    /// Serves until the calling task is cancelled; `onListening` gets the bound port once the socket
-    /// accepts connections.
+    /// Serves until the calling task is cancelled, then shuts down gracefully (no new connections,
+    /// the responses in flight finish); `onListening` gets the bound port once the socket accepts
+    /// connections.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await withServer(onListening: onListening) { app in try await app.run() }
+        try await withServer(onListening: onListening) { app in
+            let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+            // The group runs in its own task: cancelling it directly would cancel the connections
+            // mid-response; the caller's cancellation becomes a graceful shutdown instead.
+            let serving = Task { try await group.run() }
+            try await withTaskCancellationHandler {
+                try await serving.value
+            } onCancel: {
+                Task { await group.triggerGracefulShutdown() }
+            }
+        }
     }
 
     /// Serves until SIGINT or SIGTERM, then finishes the responses in flight (the CLI).
@@ -107,7 +119,7 @@ public final class SpeechServer: Sendable {
             return try await handler()
         } catch {
             let answer = APIError(classifying: error)
-            if answer.status.code >= 500 { logger.error("\(answer)") }
+            if answer.status == .internalServerError { logger.error("\(answer)") }
             return answer.response
         }
     }
