@@ -102,6 +102,24 @@ import TestSupport
         }
     }
 
+    @Test func concurrentRequestsEachGetTheirOwnAudio() async throws {
+        let texts = (0..<3).map { "Concurrent caller \($0)." }
+        var direct: [Data] = []
+        for (i, text) in texts.enumerated() { direct.append(try await Self.directPCM(text, seed: UInt64(30 + i)).pcm) }
+        try await RunningSpeechServer.with(engine: Self.engine) { server in
+            let served = try await withThrowingTaskGroup(of: (Int, Data).self) { group in
+                for (i, text) in texts.enumerated() {
+                    group.addTask { (i, try await server.post("/v1/speech", json: ["text": text, "format": "pcm", "seed": 30 + i]).body) }
+                }
+                var out = [Data](repeating: Data(), count: texts.count)
+                for try await (i, body) in group { out[i] = body }
+                return out
+            }
+            print("concurrent: \(served.map(\.count)) bytes served, \(direct.map(\.count)) direct")
+            for i in texts.indices { #expect(!served[i].isEmpty && served[i] == direct[i], "request \(i) differs from the same request made alone") }
+        }
+    }
+
     @Test func badRequestsGetJSONErrorsWithTheirStatus() async throws {
         try await RunningSpeechServer.with(engine: Self.engine) { server in
             let cases: [(String, Data, Int)] = [
