@@ -25,7 +25,9 @@ public struct APIError: Error, Equatable, CustomStringConvertible, HTTPResponseE
 
     var response: Response {
         struct Body: Encodable { let error: String; let status: Int }
-        let json = (try? JSONEncoder().encode(Body(error: message, status: status.code))) ?? Data("{}".utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = (try? encoder.encode(Body(error: message, status: status.code))) ?? Data("{}".utf8)
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))

@@ -101,6 +101,7 @@ public final class SpeechServer: Sendable {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: JSONErrorMiddleware())
         router.get("/health") { _, _ in self.health() }
         router.get("/v1/info") { _, _ in try await self.answering { try await self.info() } }
         router.post("/v1/speech") { request, _ in try await self.answering { try await self.speech(request) } }

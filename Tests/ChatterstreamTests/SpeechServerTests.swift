@@ -144,6 +144,12 @@ import TestSupport
                     #expect(reply.json["status"] as? Int == status && !message.isEmpty, "\(name): \(reply.text)")
                 }
             }
+            for (method, path) in [("GET", "/nope"), ("POST", "/v1/info"), ("GET", "/v1/speech")] {
+                let reply = try await server.request(method, path)
+                print("\(method) \(path) → \(reply.status) \(reply.text)")
+                #expect(reply.status == 404 || reply.status == 405)
+                #expect(reply.json["status"] as? Int == reply.status && reply.json["error"] is String, "\(reply.text)")
+            }
             // The server still speaks afterwards.
             #expect(try await server.post("/v1/speech", json: ["text": "Still fine.", "format": "pcm"]).status == 200)
             #expect(server.server.hlsSessionCount == 0, "refused HLS requests left no session behind")

@@ -77,6 +77,13 @@ struct RunningSpeechServer {
         try await send(URLRequest(url: URL(string: baseURL + path)!))
     }
 
+    /// A body-less request with any method.
+    func request(_ method: String, _ path: String) async throws -> Reply {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        request.httpMethod = method
+        return try await send(request)
+    }
+
     func post(_ path: String, json: [String: Any]) async throws -> Reply {
         try await post(path, body: try JSONSerialization.data(withJSONObject: json))
     }
