@@ -264,6 +264,26 @@ import TestSupport
         }
     }
 
+    @Test func requestsWaitingForTheModelGet503WithRetryAfterThenSucceed() async throws {
+        let engine = GatedLoadingEngine(tts: Self.engine)
+        try await RunningSpeechServer.with(engine: engine) { server in
+            let health = try await server.get("/health")
+            let early = try await server.post("/v1/speech", json: ["text": "Too early.", "format": "pcm"])
+            print("while loading: /health \(health.text); speech → \(early.status) Retry-After \(early.header("Retry-After") ?? "none") \(early.text)")
+            #expect(health.json["loaded"] as? Bool == false)
+            #expect(early.status == 503 && early.header("Retry-After") == "5")
+            #expect((early.json["error"] as? String)?.contains("still loading") == true)
+            engine.open()
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await server.get("/health").json["loaded"] as? Bool != true && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let later = try await server.post("/v1/speech", json: ["text": "Now it works.", "format": "pcm"])
+            print("after loading: speech → \(later.status), \(later.body.count) bytes")
+            #expect(later.status == 200 && !later.body.isEmpty)
+        }
+    }
+
     @Test func aModelThatCannotLoadAnswers503() async throws {
         let missing = try TemporaryDirectory()
         let engine = StreamingTTS(model: .directory(missing.path("no-model")), device: .cpu, watermark: false)
@@ -308,5 +328,26 @@ final class DecodeObservingEngine: SpeechEngine {
             counter.withLock { $0 = step }
             Thread.sleep(forTimeInterval: delay)
         }
+    }
+}
+
+/// The tiny engine, reporting itself unloaded and holding `loadModel` until `open()`: the server's
+/// state while a real model downloads or maps its weights.
+final class GatedLoadingEngine: SpeechEngine {
+    let tts: StreamingTTS
+    private let opened = Mutex(false)
+
+    init(tts: StreamingTTS) { self.tts = tts }
+
+    func open() { opened.withLock { $0 = true } }
+    var isLoaded: Bool { opened.withLock { $0 } }
+    func loadModel() async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !isLoaded && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    }
+    func info() async throws -> StreamingTTS.Info { try await tts.info() }
+    var defaultConfig: StreamConfig { tts.config }
+    func synthesize(_ text: String, voice: Voice, config: StreamConfig?, encoding: ChunkEncoding?) -> AsyncThrowingStream<AudioChunk, Error> {
+        tts.synthesize(text, voice: voice, config: config, encoding: encoding)
     }
 }
