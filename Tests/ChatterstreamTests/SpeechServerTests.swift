@@ -99,6 +99,19 @@ import TestSupport
             #expect(u32(4) == .max && u32(40) == .max, "sizes declare the unknown length as the maximum")
             #expect(u16(20) == 1 && u16(22) == 1 && u32(24) == 24_000 && u32(28) == 48_000 && u16(32) == 2 && u16(34) == 16)
             #expect(body.dropFirst(44) == direct.pcm)
+
+            guard let ffmpeg = ExternalTool("ffmpeg") else {
+                print("SKIPPED: ffmpeg is not on PATH, so the open-ended WAV was not read by a real client")
+                return
+            }
+            let folder = try TemporaryDirectory()
+            try body.write(to: folder.path("served.wav"))
+            let input = folder.filePath("served.wav"), output = folder.filePath("decoded.raw")
+            let result = try await offThePool { try ffmpeg.run(["-hide_banner", "-nostdin", "-v", "error", "-i", input, "-f", "s16le", output]) }
+            let decoded = try Data(contentsOf: folder.path("decoded.raw"))
+            print("ffmpeg read the served WAV: status \(result.status), \(decoded.count) bytes of PCM, stderr: \(result.stderr.isEmpty ? "(empty)" : result.stderr)")
+            #expect(result.status == 0 && result.stderr.isEmpty)
+            #expect(decoded == direct.pcm)
         }
     }
 
@@ -231,7 +244,7 @@ import TestSupport
     }
 
     @Test func aClientThatHangsUpCancelsItsRun() async throws {
-        let engine = DecodeObservingEngine(tts: Self.engine, stepDelay: 0.02)
+        let engine = DecodeObservingEngine(tts: Self.engine, stepDelay: 0.04)
         try await RunningSpeechServer.with(engine: engine) { server in
             let request = try JSONSerialization.data(withJSONObject: [
                 "text": "Hang up after the first chunk please.", "format": "pcm", "first_chunk_tokens": 4, "max_tokens": 58,
@@ -243,6 +256,7 @@ import TestSupport
                 let head = try connection.readHead(thenAtLeast: 1)
                 let steps = engine.steps
                 connection.close()
+                #expect(head.lowercased().contains("transfer-encoding: chunked"), "not a chunked response: \(head)")
                 print("hung up after: \(head.split(separator: "\r\n").first ?? "") at decode step \(steps)")
                 return steps
             }
@@ -261,6 +275,25 @@ import TestSupport
             #expect(finalSteps < 58)
             // The engine serves the next request.
             #expect(try await server.post("/v1/speech", json: ["text": "Next.", "format": "pcm"]).status == 200)
+        }
+    }
+
+    @Test func anErrorAfterTheFirstChunkTruncatesTheTransfer() async throws {
+        let engine = FailingAfterFirstChunkEngine(tts: Self.engine)
+        try await RunningSpeechServer.with(engine: engine) { server in
+            let request = try JSONSerialization.data(withJSONObject: ["text": "This one breaks after a chunk.", "format": "pcm"])
+            let port = server.port
+            let raw = try await offThePool {
+                let connection = try LoopbackHTTPConnection(port: port)
+                try connection.post("/v1/speech", json: request)
+                return try connection.readToEnd()
+            }
+            let text = String(decoding: raw, as: UTF8.self)
+            let terminated = raw.count >= 5 && raw.suffix(5) == Data("0\r\n\r\n".utf8)
+            print("mid-stream failure: \(raw.count) bytes, status line '\(text.split(separator: "\r\n").first ?? "")', ends with the last-chunk marker: \(terminated)")
+            #expect(text.hasPrefix("HTTP/1.1 200"))
+            #expect(!terminated, "a failed synthesis must not look like a complete response")
+            #expect(try await server.post("/v1/speech", json: ["text": "Fine again.", "format": "pcm"]).status == 200)
         }
     }
 
@@ -349,5 +382,35 @@ final class GatedLoadingEngine: SpeechEngine {
     var defaultConfig: StreamConfig { tts.config }
     func synthesize(_ text: String, voice: Voice, config: StreamConfig?, encoding: ChunkEncoding?) -> AsyncThrowingStream<AudioChunk, Error> {
         tts.synthesize(text, voice: voice, config: config, encoding: encoding)
+    }
+}
+
+/// The tiny engine whose streams fail after their first chunk (an error the status line can no
+/// longer report).
+final class FailingAfterFirstChunkEngine: SpeechEngine {
+    struct Broken: Error {}
+    let tts: StreamingTTS
+    private let calls = Mutex(0)
+
+    init(tts: StreamingTTS) { self.tts = tts }
+
+    var isLoaded: Bool { true }
+    func loadModel() async throws {}
+    func info() async throws -> StreamingTTS.Info { try await tts.info() }
+    var defaultConfig: StreamConfig { tts.config }
+    /// Only the first call fails, so the server can be seen to work afterwards.
+    func synthesize(_ text: String, voice: Voice, config: StreamConfig?, encoding: ChunkEncoding?) -> AsyncThrowingStream<AudioChunk, Error> {
+        let upstream = tts.synthesize(text, voice: voice, config: config, encoding: encoding)
+        guard calls.withLock({ $0 += 1; return $0 }) == 1 else { return upstream }
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                for try await chunk in upstream {
+                    continuation.yield(chunk)
+                    break
+                }
+                continuation.finish(throwing: Broken())
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
     }
 }

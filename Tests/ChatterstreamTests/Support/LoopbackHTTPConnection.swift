@@ -68,6 +68,18 @@ final class LoopbackHTTPConnection {
         }
     }
 
+    /// Everything the server sends until it closes the connection (or the receive timeout passes).
+    func readToEnd() throws -> Data {
+        var received = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = recv(descriptor, &buffer, buffer.count, 0)
+            if n == 0 { return received }
+            guard n > 0 else { throw Failure(description: "receive failed or timed out after \(received.count) bytes: errno \(errno)") }
+            received.append(contentsOf: buffer[0..<n])
+        }
+    }
+
     func close() {
         guard descriptor >= 0 else { return }
         #if canImport(Glibc)
