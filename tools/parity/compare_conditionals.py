@@ -16,15 +16,15 @@ Exit status 1 on failure.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stage_runner import rel, run_stage  # noqa: E402
 sys.path.insert(0, os.path.join(ROOT, "tools", "fixtures"))
 from fixturegen.conditionals import upstream_networks  # noqa: E402
 
@@ -57,15 +57,10 @@ def upstream_conditionals(family, networks, path, exaggeration):
 
 
 def ours(binary, model, path, family, exaggeration, workdir):
-    src, dst = os.path.join(workdir, "in.safetensors"), os.path.join(workdir, "out.safetensors")
-    save_file({}, src, metadata={"reference": path, "family": family, "exaggeration": str(exaggeration)})
-    subprocess.run([binary, "conditionals", "--model", model, "--input", src, "--output", dst], check=True)
-    return load_file(dst)
+    return run_stage(binary, "conditionals", model, {}, workdir,
+                     metadata={"reference": path, "family": family, "exaggeration": str(exaggeration)})
 
 
-def rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / np.abs(b).max()) if a.shape == b.shape else float("inf")
 
 
 def main():

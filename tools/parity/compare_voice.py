@@ -12,27 +12,20 @@ fbank (1e-4), all max|err| / max|ref|. Exit status 1 on failure.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stage_runner import rel, run_stage  # noqa: E402
 
 
-def run_stage(binary, stage, model, tensors, workdir):
-    src, dst = os.path.join(workdir, f"{stage}-in.safetensors"), os.path.join(workdir, f"{stage}-out.safetensors")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, src)
-    subprocess.run([binary, stage, "--model", model, "--input", src, "--output", dst], check=True)
-    return load_file(dst)
 
 
-def rel(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / np.abs(b).max()) if a.shape == b.shape else float("inf")
 
 
 def main():
