@@ -145,6 +145,6 @@ let package = Package(
             dependencies: ["TestSupport", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
         .testTarget(
             name: "ChatterstreamTests",
-            dependencies: ["TestSupport", "Chatterstream", "ChatterTensor"]),
+            dependencies: ["TestSupport", "Chatterstream", "ChatterModels", "ChatterTensor"]),
     ]
 )

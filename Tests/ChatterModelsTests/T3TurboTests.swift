@@ -184,6 +184,11 @@ struct TinyTurboT3 {
             try t.model.conditioning(speakerEmbedding: [Float](repeating: 0, count: 256), promptTokens: [], exaggeration: 0)
         }
         #expect(T3Config.turbo.conditioningLength(promptTokens: 375) == 376)
+        // Sizes read back from the weight shapes (the prompt length is the family's, not in the weights).
+        var inferred = try T3Config.inferred(from: t.fixture.file.scoped("tiny.w."), heads: 2, startSpeechToken: 62, stopSpeechToken: 63)
+        #expect(inferred.speechPromptLength == 375)
+        inferred.speechPromptLength = t.config.speechPromptLength
+        #expect(inferred == t.config)
         #expect(throws: Never.self) { try T3SamplingParameters.turbo.validate() }
 
         var missing = try t.tensors()

@@ -118,3 +118,43 @@ public struct T3Config: Sendable, Equatable {
         return 1 + prompt + (emotionConditioning ? 1 : 0)
     }
 }
+
+extension T3Config {
+    /// The config of the T3 weights in `weights`, sizes read from the tensor shapes: GPT-2 (Turbo)
+    /// when `tfmr.wpe.weight` is present, otherwise Llama. Head count and the speech start/stop ids
+    /// cannot be read from shapes and are given (the real checkpoints: 16, 6561, 6562).
+    public static func inferred(from weights: some WeightStore, heads: Int = 16, startSpeechToken: Int = 6561,
+                                stopSpeechToken: Int = 6562) throws -> T3Config {
+        func shape(_ key: String) throws -> [Int] { try weights.tensor(key).shape }
+        func count(_ key: (Int) -> String) -> Int {
+            var n = 0
+            while weights.contains(key(n)) { n += 1 }
+            return n
+        }
+        func headDim(_ hidden: Int) throws -> Int {
+            guard heads > 0, hidden % heads == 0 else {
+                throw T3Error.invalidParameter(name: "heads", value: Double(heads), reason: "must divide the hidden size \(hidden)")
+            }
+            return hidden / heads
+        }
+        let text = try shape("text_emb.weight"), speech = try shape("speech_emb.weight")
+        let speaker = try shape("cond_enc.spkr_enc.weight")[1]
+        if weights.contains("tfmr.wpe.weight") {
+            let positions = try shape("tfmr.wpe.weight"), hidden = positions[1]
+            return T3Config(backbone: .gpt2(maxPositions: positions[0]), hiddenSize: hidden,
+                            layers: count { "tfmr.h.\($0).ln_1.weight" }, heads: heads, headDim: try headDim(hidden),
+                            intermediateSize: try shape("tfmr.h.0.mlp.c_fc.bias")[0], textVocabularySize: text[0],
+                            speechVocabularySize: speech[0], startSpeechToken: startSpeechToken, stopSpeechToken: stopSpeechToken,
+                            maxTextTokens: T3Config.turbo.maxTextTokens, speakerEmbeddingSize: speaker, learnedTokenPositions: false,
+                            perceiverResampler: false, emotionConditioning: false, speechPromptLength: T3Config.turbo.speechPromptLength)
+        }
+        let hidden = try shape("tfmr.norm.weight")[0]
+        return T3Config(hiddenSize: hidden, layers: count { "tfmr.layers.\($0).input_layernorm.weight" }, heads: heads,
+                        headDim: try headDim(hidden), intermediateSize: try shape("tfmr.layers.0.mlp.up_proj.weight")[0],
+                        textVocabularySize: text[0], speechVocabularySize: speech[0],
+                        startSpeechToken: startSpeechToken, stopSpeechToken: stopSpeechToken,
+                        maxTextTokens: try shape("text_pos_emb.emb.weight")[0] - 2,
+                        maxSpeechTokens: try shape("speech_pos_emb.emb.weight")[0] - 4, speakerEmbeddingSize: speaker,
+                        perceiverQueries: try shape("cond_enc.perceiver.pre_attention_query")[1])
+    }
+}
