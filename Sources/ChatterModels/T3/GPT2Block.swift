@@ -36,10 +36,12 @@ public enum GPT2Conv1DLayout {
 /// x + c_proj(attn(LN₁(x))) → h + c_proj(gelu_new(c_fc(LN₂(h)))). Learned absolute positions
 /// are added to the input once, before the first block (see `T3`); the blocks have none.
 ///
-/// The fused `c_attn` [3D, D] (after transposition) is used as three [D, D] row ranges — views,
-/// not copies — so q, k and v come out of three GEMVs into separate buffers just as Llama's do.
+/// The fused `c_attn` [3D, D] (after transposition) runs as one GEMV in a one-row decode step (one
+/// pass, one dispatch; q, k and v are then contiguous thirds of its output), and as three [D, D]
+/// row ranges — views, not copies — in the prefill and for several rows.
 struct GPT2Block {
     let norm1Weight: Tensor, norm1Bias: Tensor
+    let qkvProj: Tensor, qkvBias: Tensor
     let qProj: Tensor, kProj: Tensor, vProj: Tensor
     let qBias: Tensor, kBias: Tensor, vBias: Tensor
     let oProj: Tensor, oBias: Tensor
@@ -56,10 +58,12 @@ struct GPT2Block {
         norm1Weight = try weights.float32("ln_1.weight", shape: [d])
         norm1Bias = try weights.float32("ln_1.bias", shape: [d])
         let qkv = try GPT2Conv1DLayout.linearWeight(weights, "attn.c_attn.weight", inFeatures: d, outFeatures: 3 * d)
+        qkvProj = qkv
         qProj = qkv.slice(0, 0..<d)
         kProj = qkv.slice(0, d..<(2 * d))
         vProj = qkv.slice(0, (2 * d)..<(3 * d))
         let qkvBias = try weights.float32("attn.c_attn.bias", shape: [3 * d])
+        self.qkvBias = qkvBias
         qBias = qkvBias.slice(0, 0..<d)
         kBias = qkvBias.slice(0, d..<(2 * d))
         vBias = qkvBias.slice(0, (2 * d)..<(3 * d))
@@ -99,13 +103,21 @@ struct GPT2Block {
     /// One decode token for B rows, in place: `x` [B, 1, D] becomes the block's output; every
     /// intermediate lives in `scratch` (T = 1 makes the head permutation the identity on memory).
     func decode(_ x: Tensor, scratch s: T3DecodeScratch, cache: KVCache, layer: Int) {
-        let b = x.shape[0]
+        let b = x.shape[0], d = heads * headDim
         layerNorm(x, weight: norm1Weight, bias: norm1Bias, eps: eps, into: s.norm)
-        gemv(s.norm, weight: qProj, bias: qBias, into: s.q)
-        gemv(s.norm, weight: kProj, bias: kBias, into: s.k)
-        gemv(s.norm, weight: vProj, bias: vBias, into: s.v)
-        let q = s.q.reshaped([b, heads, 1, headDim])
-        cache.append(layer: layer, keys: s.k.reshaped([b, heads, 1, headDim]), values: s.v.reshaped([b, heads, 1, headDim]))
+        let q: Tensor, k: Tensor, v: Tensor
+        if b == 1 {
+            gemv(s.norm, weight: qkvProj, bias: qkvBias, into: s.qkv)
+            q = s.qkv.slice(2, 0..<d).reshaped([1, heads, 1, headDim])
+            k = s.qkv.slice(2, d..<(2 * d)).reshaped([1, heads, 1, headDim])
+            v = s.qkv.slice(2, (2 * d)..<(3 * d)).reshaped([1, heads, 1, headDim])
+        } else {
+            gemv(s.norm, weight: qProj, bias: qBias, into: s.q)
+            gemv(s.norm, weight: kProj, bias: kBias, into: s.k)
+            gemv(s.norm, weight: vProj, bias: vBias, into: s.v)
+            (q, k, v) = (s.q.reshaped([b, heads, 1, headDim]), s.k.reshaped([b, heads, 1, headDim]), s.v.reshaped([b, heads, 1, headDim]))
+        }
+        cache.append(layer: layer, keys: k, values: v)
         _ = cache.attention(layer: layer, query: q, causal: true, scale: 1 / Float(headDim).squareRoot(),
                             into: s.attended.reshaped([b, heads, 1, headDim]))
         gemv(s.attended, weight: oProj, bias: oBias, into: s.projected)
