@@ -28,7 +28,11 @@ public final class T3: @unchecked Sendable {
     let speechPositions: Tensor?
     let conditionEncoder: T3ConditionEncoder
 
-    public init(weights: some WeightStore, config: T3Config = .english) throws {
+    /// Builds T3 from `weights`; without a `config`, the family and sizes are read from the weight
+    /// shapes (`T3Config.inferred`: a converted or upstream Turbo file gives `.turbo`, the original
+    /// checkpoint `.english`).
+    public init(weights: some WeightStore, config: T3Config? = nil) throws {
+        let config = try config ?? T3Config.inferred(from: weights)
         self.config = config
         let d = config.hiddenSize
         switch config.backbone {
