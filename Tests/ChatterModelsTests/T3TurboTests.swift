@@ -103,6 +103,8 @@ struct TinyTurboT3 {
 
         let bf16 = try T3(weights: InMemoryWeights(try t.tensors { $1.rank >= 2 ? $1.converted(to: .bf16) : $1 }), config: t.config)
         #expect(bf16.gpt2Blocks[1].fcProj.dtype == .bf16 && bf16.speechHead.dtype == .bf16)
+        // Embedding tables stay bf16 too (rows widened as they are read).
+        #expect(bf16.textEmbedding.tensor.dtype == .bf16 && bf16.speechEmbedding.tensor.dtype == .bf16)
         let reduced = try T3Decoder(model: bf16, conditioning: try bf16.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0),
                                     textTokens: try t.text, cfgWeight: 0, maxNewTokens: 1)
         let error = expectParity(reduced.logits, Array(logits[0..<t.config.speechVocabularySize]), tolerance: 2e-2, "t3 turbo bf16 vs f32 prefill logits")

@@ -4,7 +4,7 @@ import ChatterTensor
 enum T3Layers {
     case llama(blocks: [LlamaBlock], finalNorm: Tensor, rotary: RotaryEmbedding)
     /// `positions` is `tfmr.wpe.weight` [maxPositions, D], added to the input at absolute positions.
-    case gpt2(blocks: [GPT2Block], positions: Tensor, finalNormWeight: Tensor, finalNormBias: Tensor)
+    case gpt2(blocks: [GPT2Block], positions: EmbeddingTable, finalNormWeight: Tensor, finalNormBias: Tensor)
 }
 
 /// T3, the speech-token language model: conditioning, text and speech embeddings, a Llama
@@ -21,11 +21,11 @@ public final class T3: @unchecked Sendable {
     let layers: T3Layers
     let speechHead: Tensor
     let speechHeadBias: Tensor?
-    let textEmbedding: Tensor
-    let speechEmbedding: Tensor
+    let textEmbedding: EmbeddingTable
+    let speechEmbedding: EmbeddingTable
     /// Learned text / speech position tables (`hp.input_pos_emb == "learned"`; nil in Turbo).
-    let textPositions: Tensor?
-    let speechPositions: Tensor?
+    let textPositions: EmbeddingTable?
+    let speechPositions: EmbeddingTable?
     let conditionEncoder: T3ConditionEncoder
 
     /// Builds T3 from `weights`; without a `config`, the family and sizes are read from the weight
@@ -45,18 +45,18 @@ public final class T3: @unchecked Sendable {
         case let .gpt2(maxPositions):
             layers = .gpt2(
                 blocks: try (0..<config.layers).map { try GPT2Block(weights: weights.scoped("tfmr.h.\($0)."), config: config) },
-                positions: try weights.float32("tfmr.wpe.weight", shape: [maxPositions, d]),
+                positions: EmbeddingTable(try weights.tensor("tfmr.wpe.weight", shape: [maxPositions, d])),
                 finalNormWeight: try weights.float32("tfmr.ln_f.weight", shape: [d]),
                 finalNormBias: try weights.float32("tfmr.ln_f.bias", shape: [d]))
             // Upstream: `nn.Linear(..., bias=self.is_gpt)`.
             speechHeadBias = try weights.float32("speech_head.bias", shape: [config.speechVocabularySize])
         }
         speechHead = try weights.matrix("speech_head.weight", shape: [config.speechVocabularySize, d])
-        textEmbedding = try weights.float32("text_emb.weight", shape: [config.textVocabularySize, d])
-        speechEmbedding = try weights.float32("speech_emb.weight", shape: [config.speechVocabularySize, d])
+        textEmbedding = EmbeddingTable(try weights.tensor("text_emb.weight", shape: [config.textVocabularySize, d]))
+        speechEmbedding = EmbeddingTable(try weights.tensor("speech_emb.weight", shape: [config.speechVocabularySize, d]))
         if config.learnedTokenPositions {
-            textPositions = try weights.float32("text_pos_emb.emb.weight", shape: [config.textPositions, d])
-            speechPositions = try weights.float32("speech_pos_emb.emb.weight", shape: [config.speechPositions, d])
+            textPositions = EmbeddingTable(try weights.tensor("text_pos_emb.emb.weight", shape: [config.textPositions, d]))
+            speechPositions = EmbeddingTable(try weights.tensor("speech_pos_emb.emb.weight", shape: [config.speechPositions, d]))
         } else {
             textPositions = nil
             speechPositions = nil
@@ -79,23 +79,14 @@ public final class T3: @unchecked Sendable {
     // MARK: Embeddings
 
     /// Rows `ids` of `table` [V, D] plus rows `positions` of `positionTable` (each optional), [n, D].
-    func gather(_ table: Tensor?, _ ids: [Int], plus positionTable: Tensor?, _ positions: [Int]) -> Tensor {
+    func gather(_ table: EmbeddingTable?, _ ids: [Int], plus positionTable: EmbeddingTable?, _ positions: [Int]) -> Tensor {
         let d = config.hiddenSize, n = max(ids.count, positions.count)
         let result = Tensor(zeros: [n, d])
         result.withUnsafeMutableFloats { out in
-            if let table {
-                table.contiguous().withUnsafeFloats { t in
-                    for (r, id) in ids.enumerated() {
-                        for j in 0..<d { out[r * d + j] = t[id * d + j] }
-                    }
-                }
-            }
+            let base = out.baseAddress!
+            if let table { for (r, id) in ids.enumerated() { table.read(row: id, into: base + r * d) } }
             if let positionTable {
-                positionTable.contiguous().withUnsafeFloats { p in
-                    for (r, pos) in positions.enumerated() {
-                        for j in 0..<d { out[r * d + j] += p[pos * d + j] }
-                    }
-                }
+                for (r, pos) in positions.enumerated() { positionTable.read(row: pos, into: base + r * d, accumulate: true) }
             }
         }
         return result
@@ -182,9 +173,11 @@ public final class T3: @unchecked Sendable {
             return rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
         case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
             // `GPT2Model.forward(inputs_embeds=…)`: position ids continue from the cache's length.
-            let t = embeddings.shape[1], offset = cache.length(layer: 0)
-            let rows = positions.slice(0, offset..<(offset + t)).unsqueezed(0)
-            var x = add(embeddings, rows)
+            let b = embeddings.shape[0], t = embeddings.shape[1], d = config.hiddenSize, offset = cache.length(layer: 0)
+            var x = embeddings.copy()
+            x.withUnsafeMutableFloats { out in
+                for r in 0..<b { for i in 0..<t { positions.read(row: offset + i, into: out.baseAddress! + (r * t + i) * d, accumulate: true) } }
+            }
             for (index, block) in blocks.enumerated() { x = block(x, cache: cache, layer: index) }
             return layerNorm(x, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps)
         }
@@ -205,9 +198,7 @@ public final class T3: @unchecked Sendable {
         case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
             let d = config.hiddenSize, position = cache.length(layer: 0), rows = scratch.hidden.shape[0]
             scratch.hidden.withUnsafeMutableFloats { x in
-                positions.withUnsafeFloats { p in
-                    for r in 0..<rows { for j in 0..<d { x[r * d + j] += p[position * d + j] } }
-                }
+                for r in 0..<rows { positions.read(row: position, into: x.baseAddress! + r * d, accumulate: true) }
             }
             for (index, block) in blocks.enumerated() { block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index) }
             layerNorm(scratch.hidden, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps, into: scratch.norm)
@@ -221,14 +212,8 @@ public final class T3: @unchecked Sendable {
     func writeSpeechStepEmbedding(token: Int, speechPosition: Int, into output: Tensor) {
         let d = config.hiddenSize, rows = output.shape[0]
         output.withUnsafeMutableFloats { out in
-            speechEmbedding.withUnsafeFloats { e in
-                for j in 0..<d { out[j] = e[token * d + j] }
-            }
-            if let speechPositions {
-                speechPositions.withUnsafeFloats { p in
-                    for j in 0..<d { out[j] += p[speechPosition * d + j] }
-                }
-            }
+            speechEmbedding.read(row: token, into: out.baseAddress!)
+            speechPositions?.read(row: speechPosition, into: out.baseAddress!, accumulate: true)
             for r in 1..<max(rows, 1) { for j in 0..<d { out[r * d + j] = out[j] } }
         }
     }
