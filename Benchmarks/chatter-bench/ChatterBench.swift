@@ -42,6 +42,9 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "Full-size T3 f32 weights for the t3 suite: a safetensors file or a directory holding t3*.safetensors.")
     var t3Model: String?
 
+    @Option(help: "The upstream checkpoint file (or directory) PyTorch loads in the t3 suite; default: --t3-model. Needed when --t3-model is a converted Turbo T3 (its Conv1D weights are stored transposed).")
+    var t3UpstreamModel: String?
+
     @Option(help: "bf16 T3 weights for the t3 suite (chatter-convert --dtype t3=bf16 output); default: converted in memory from --t3-model.")
     var t3Bf16Model: String?
 
@@ -124,7 +127,7 @@ struct ChatterBench: AsyncParsableCommand {
         }
         if suite == .t3 || (suite == .all && t3Model != nil) {
             guard let t3Model else { throw ValidationError("the t3 suite needs --t3-model <f32 T3 safetensors file or directory>") }
-            document["t3"] = try T3Bench(weights: t3Model, bf16Weights: t3Bf16Model, python: python,
+            document["t3"] = try T3Bench(weights: t3Model, upstreamWeights: t3UpstreamModel ?? t3Model, bf16Weights: t3Bf16Model, python: python,
                                          script: "tools/bench/t3_upstream.py", threads: threads, steps: t3Steps,
                                          prefillRepetitions: t3PrefillRepetitions, bandwidthMiB: bufferSize).run()
         }

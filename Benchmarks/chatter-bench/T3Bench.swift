@@ -2,12 +2,16 @@ import ChatterModels
 import ChatterTensor
 import Foundation
 
-/// Full-size T3 (original English, CFG): prefill of a 40-token text after a 150-token speech prompt,
-/// then teacher-forced CFG decode steps, for f32 and bf16 weights; the memory roofline (decode weight
-/// bytes ÷ measured read bandwidth) beside them; then upstream PyTorch on the same weights and inputs
-/// (spawned afterwards, so the two never share the cores); and bf16-vs-f32 CFG logit errors.
+/// Full-size T3, the family read from the weights (`T3Config.inferred`): original English (CFG,
+/// 150-token speech prompt) or Turbo (GPT-2, one row, 375-token prompt). Prefill of a 40-token text
+/// after the prompt, then teacher-forced decode steps, for f32 and bf16 weights; the memory roofline
+/// (decode weight bytes ÷ measured read bandwidth) beside them; then upstream PyTorch on the same
+/// weights and inputs (spawned afterwards, so the two never share the cores); and bf16-vs-f32 logit
+/// errors.
 struct T3Bench {
     let weights: String
+    /// What upstream PyTorch loads (its own checkpoint layout).
+    let upstreamWeights: String
     let bf16Weights: String?
     let python: String
     let script: String
@@ -15,8 +19,12 @@ struct T3Bench {
     let steps: Int
     let prefillRepetitions: Int
     let bandwidthMiB: Int
-    let textTokens = 40, promptTokens = 150
-    let cfgWeight: Float = 0.5, exaggeration: Float = 0.5
+    let textTokens = 40
+    let exaggeration: Float = 0.5
+    /// 0.5 for the original; Turbo has no guidance.
+    func cfgWeight(_ c: T3Config) -> Float { c.isTurbo ? 0 : 0.5 }
+    /// The prompt the family's conditionals carry (150 original, 375 Turbo).
+    func promptTokens(_ c: T3Config) -> Int { c.speechPromptLength }
     /// CFG logit rows (prefill + first steps) compared between precisions and with upstream.
     let logitRows = 4
 
@@ -34,10 +42,16 @@ struct T3Bench {
         return try SafetensorsFile(path: (path as NSString).appendingPathComponent(name))
     }
 
-    /// Parameters read per decode step: every layer, the final norm, the speech head, two embedding rows.
+    /// Parameters read per decode step: every layer, the final norm, the speech head, the embedding
+    /// rows (Llama: speech + speech position; GPT-2: speech + `wpe`).
     static func decodeParameters(_ c: T3Config) -> Int {
-        let d = c.hiddenSize, inner = c.heads * c.headDim
-        let layer = 4 * d * inner + 3 * d * c.intermediateSize + 2 * d
+        let d = c.hiddenSize, inner = c.heads * c.headDim, ff = c.intermediateSize
+        if c.isTurbo {
+            // qkv + out projections, fc + proj, their biases, two LayerNorms (weight + bias).
+            let layer = 4 * d * inner + 2 * d * ff + (3 * inner + d + ff + d) + 4 * d
+            return c.layers * layer + 2 * d + c.speechVocabularySize * (d + 1) + 2 * d
+        }
+        let layer = 4 * d * inner + 3 * d * ff + 2 * d
         return c.layers * layer + d + c.speechVocabularySize * d + 2 * d
     }
 
@@ -51,7 +65,7 @@ struct T3Bench {
         func below(_ n: Int) -> Int { Int(generator.next() % UInt64(n)) }
         let speaker = (0..<c.speakerEmbeddingSize).map { _ in Float(generator.nextUnitDouble() * 2 - 1) }
         let speechTokens = c.startSpeechToken  // 6561: ordinary speech tokens are below it
-        return Inputs(speaker: speaker, prompt: (0..<promptTokens).map { _ in below(speechTokens) },
+        return Inputs(speaker: speaker, prompt: (0..<promptTokens(c)).map { _ in below(speechTokens) },
                       text: (0..<textTokens).map { _ in 1 + below(c.textVocabularySize - 3) },
                       forced: (0..<steps).map { _ in below(speechTokens) })
     }
@@ -60,9 +74,9 @@ struct T3Bench {
         var prefillMs: [Double], stepMs: [Double], prefillLength: Int, logits: [[Float]], loadMs: Double
     }
 
-    func runOurs(_ store: some WeightStore, inputs: Inputs, label: String) throws -> Run {
+    func runOurs(_ store: some WeightStore, config: T3Config, inputs: Inputs, label: String) throws -> Run {
         let loadStart = now()
-        let model = try T3(weights: store, config: .english)
+        let model = try T3(weights: store, config: config)
         let loadMs = Double(now() - loadStart) / 1e6
         var prefillMs: [Double] = []
         var decoder: T3Decoder?
@@ -72,7 +86,7 @@ struct T3Bench {
             let conditioning = try model.conditioning(speakerEmbedding: inputs.speaker, promptTokens: inputs.prompt,
                                                       exaggeration: exaggeration)
             decoder = try T3Decoder(model: model, conditioning: conditioning, textTokens: inputs.text,
-                                    cfgWeight: cfgWeight, maxNewTokens: steps)
+                                    cfgWeight: cfgWeight(config), maxNewTokens: steps)
             prefillMs.append(Double(now() - start) / 1e6)
         }
         let d = decoder!
@@ -101,7 +115,8 @@ struct T3Bench {
     }
 
     func run() throws -> [String: Any] {
-        let config = T3Config.english
+        let f32File = try Self.open(weights)
+        let config = try T3Config.inferred(from: f32File)
         let inputs = makeInputs(config)
         // Bandwidth before and after our runs (it varies on a shared VM); the roofline takes the
         // higher figure, so the fraction reached is the conservative one.
@@ -114,8 +129,7 @@ struct T3Bench {
         let parameters = Self.decodeParameters(config)
 
         // f32, then bf16 (the f32 model is released before bf16 is built).
-        let f32File = try Self.open(weights)
-        let f32 = try runOurs(f32File, inputs: inputs, label: "f32")
+        let f32 = try runOurs(f32File, config: config, inputs: inputs, label: "f32")
         let bf16Store: any WeightStore
         let bf16Source: String
         if let bf16Weights {
@@ -127,10 +141,10 @@ struct T3Bench {
                 let t = try f32File.tensor(name)
                 tensors[name] = t.rank >= 2 && t.dtype == .f32 ? t.converted(to: .bf16) : t
             }
-            bf16Store = InMemoryWeights(tensors, source: "\(weights) → bf16 in memory")
+            bf16Store = InMemoryWeights(tensors, source: "\(weights) → bf16 in memory", metadata: f32File.metadata)
             bf16Source = "converted in memory from the f32 file (rank ≥ 2 tensors → bf16, as chatter-convert --dtype t3=bf16)"
         }
-        let bf16 = try runOurs(bf16Store, inputs: inputs, label: "bf16")
+        let bf16 = try runOurs(bf16Store, config: config, inputs: inputs, label: "bf16")
         let bf16Error = Self.relativeError(bf16.logits, f32.logits)
         note("t3 bf16 vs f32 CFG logits (\(bf16.logits.count) rows): max relative error \(rounded(bf16Error, 5))")
 
@@ -138,10 +152,13 @@ struct T3Bench {
         let readGBs = max(bandwidthBefore.best, bandwidthAfter.best)
 
         // Upstream, after ours.
-        let upstream = runUpstream(inputs: inputs)
+        let upstream = runUpstream(inputs: inputs, config: config)
         let upstreamResults = upstream["results"] as? [String: Any]
 
         var precisions: [String: Any] = [:]
+        let rows = cfgWeight(config) > 0 ? 2 : 1
+        let kvBytes = (1...max(steps, 1)).map { i in 2 * config.layers * rows * (f32.prefillLength + i) * config.heads * config.headDim * 4 }
+            .reduce(0, +) / max(steps, 1)
         for (name, run, bytesPerParameter) in [("f32", f32, 4), ("bf16", bf16, 2)] {
             let bytes = parameters * bytesPerParameter
             let rooflineMs = Double(bytes) / (readGBs * 1e9) * 1e3
@@ -157,6 +174,12 @@ struct T3Bench {
                 "decode_weight_bytes_per_token": bytes,
                 "roofline_ms_per_token": rounded(rooflineMs, 2),
                 "roofline_fraction": rounded(rooflineMs / decodeMs, 3),
+                // The f32 KV cache each step also reads (keys and values of every cached position,
+                // every layer and row), averaged over the timed steps: weights alone undercount the
+                // memory traffic once the prefix is long (Turbo: 417 positions).
+                "kv_cache_bytes_per_token_mean": kvBytes,
+                "roofline_with_kv_ms_per_token": rounded(Double(bytes + kvBytes) / (readGBs * 1e9) * 1e3, 2),
+                "roofline_with_kv_fraction": rounded(Double(bytes + kvBytes) / (readGBs * 1e9) * 1e3 / decodeMs, 3),
             ]
             if let theirs = upstreamResults?[name] as? [String: Any],
                let theirDecode = theirs["decode_ms_per_token_median"] as? Double,
@@ -176,9 +199,14 @@ struct T3Bench {
         }
         var upstreamSummary = upstream
         upstreamSummary["results"] = nil
+        let model = config.isTurbo
+            ? "T3 Turbo (GPT-2 medium, one row, no guidance); prefill = conditioning (speaker + \(promptTokens(config)) prompt speech "
+                + "embeddings) + T3Decoder init over cond|text(\(textTokens))|bos (\(f32.prefillLength) positions); "
+            : "T3 original English, CFG weight \(cfgWeight(config)) (2 rows), exaggeration \(exaggeration); prefill = conditioning "
+                + "(speaker + perceiver over \(promptTokens(config)) prompt speech tokens) + T3Decoder init over cond|text(\(textTokens)+2)|bos|bos; "
         return [
-            "method": "T3 original English, CFG weight \(cfgWeight) (2 rows), exaggeration \(exaggeration); prefill = conditioning "
-                + "(speaker + perceiver over \(promptTokens) prompt speech tokens) + T3Decoder init over cond|text(\(textTokens)+2)|bos|bos; "
+            "family": config.isTurbo ? "chatterbox-turbo" : "chatterbox",
+            "method": model
                 + "decode = \(steps) teacher-forced steps (fixed random speech tokens, no sampling chain), median ms/token; "
                 + "roofline = decode weight bytes per token ÷ read bandwidth (the higher of the probes before and after our runs, "
                 + "median of 9 each, best thread count)",
@@ -196,18 +224,21 @@ struct T3Bench {
     }
 
     /// Spawns the reference Python on the same weights and inputs; on any failure, says why.
-    func runUpstream(inputs: Inputs) -> [String: Any] {
+    func runUpstream(inputs: Inputs, config: T3Config) -> [String: Any] {
         guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
             note("t3 upstream: skipped (no \(python) or \(script))")
             return ["available": false, "reason": "interpreter \(python) or script \(script) not found"]
         }
-        guard let weightsFile = try? Self.upstreamWeightsFile(weights) else {
-            return ["available": false, "reason": "no T3 safetensors file at \(weights)"]
+        let weightsFile: String
+        do { weightsFile = try Self.upstreamWeightsFile(upstreamWeights) } catch {
+            note("t3 upstream: skipped (\(error))")
+            return ["available": false, "reason": "\(error)"]
         }
         let request: [String: Any] = [
             "weights": weightsFile, "threads": threads, "dtypes": ["f32", "bf16"],
             "speaker_embedding": inputs.speaker, "prompt_tokens": inputs.prompt, "text_tokens": inputs.text,
-            "forced_tokens": inputs.forced, "cfg_weight": cfgWeight, "exaggeration": exaggeration,
+            "forced_tokens": inputs.forced, "cfg_weight": cfgWeight(config), "exaggeration": exaggeration,
+            "family": config.isTurbo ? "turbo" : "original",
             "prefill_repetitions": prefillRepetitions, "logit_rows": logitRows,
         ]
         let requestPath = NSTemporaryDirectory() + "chatter-bench-t3-\(ProcessInfo.processInfo.processIdentifier).json"
@@ -224,6 +255,13 @@ struct T3Bench {
         }
     }
 
-    /// Upstream loads one safetensors file; a directory means the T3 file inside it.
-    static func upstreamWeightsFile(_ path: String) throws -> String { try open(path).path }
+    /// Upstream loads one safetensors file in its own layout; a directory means the T3 file inside
+    /// it. A converted Turbo file (Conv1D weights transposed) cannot be loaded by upstream.
+    static func upstreamWeightsFile(_ path: String) throws -> String {
+        let file = try open(path)
+        guard file.metadata[GPT2Conv1DLayout.metadataKey] == nil else {
+            throw TensorError.invalidArgument("\(file.path) is a converted Turbo T3 (Conv1D weights transposed); give upstream's t3_turbo_v1.safetensors")
+        }
+        return file.path
+    }
 }

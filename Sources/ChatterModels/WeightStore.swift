@@ -8,9 +8,13 @@ public protocol WeightStore: Sendable {
     func contains(_ key: String) -> Bool
     /// The tensor named `key`; throws `TensorError.missingTensor` when absent.
     func tensor(_ key: String) throws -> Tensor
+    /// String notes stored with the weights (safetensors `__metadata__`), e.g. a layout marker.
+    var metadata: [String: String] { get }
 }
 
 extension WeightStore {
+    public var metadata: [String: String] { [:] }
+
     /// The tensor named `key`, checked against `shape`.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
         let tensor = try tensor(key)
@@ -24,6 +28,13 @@ extension WeightStore {
     public func float32(_ key: String, shape: [Int]) throws -> Tensor {
         let tensor = try tensor(key, shape: shape)
         return tensor.dtype == .f32 ? tensor : tensor.converted(to: .f32)
+    }
+
+    /// A GEMV weight `key` checked against `shape`: kept as stored when the kernels read that dtype
+    /// in place (f32, bf16, q8_0), otherwise (f16, f64) converted to f32 once at load.
+    public func matrix(_ key: String, shape: [Int]) throws -> Tensor {
+        let tensor = try tensor(key, shape: shape)
+        return [.f32, .bf16, .q8_0].contains(tensor.dtype) ? tensor : tensor.converted(to: .f32)
     }
 
     /// A view of the keys under `prefix` (`"tfmr.layers.3."`), so a block loads its own names.
@@ -40,6 +51,7 @@ public struct ScopedWeights: WeightStore {
     let prefix: String
 
     public var source: String { base.source }
+    public var metadata: [String: String] { base.metadata }
     public func contains(_ key: String) -> Bool { base.contains(prefix + key) }
     public func tensor(_ key: String) throws -> Tensor { try base.tensor(prefix + key) }
 }
@@ -48,10 +60,12 @@ public struct ScopedWeights: WeightStore {
 public struct InMemoryWeights: WeightStore {
     public let source: String
     public let tensors: [String: Tensor]
+    public let metadata: [String: String]
 
-    public init(_ tensors: [String: Tensor], source: String = "in-memory weights") {
+    public init(_ tensors: [String: Tensor], source: String = "in-memory weights", metadata: [String: String] = [:]) {
         self.tensors = tensors
         self.source = source
+        self.metadata = metadata
     }
 
     public func contains(_ key: String) -> Bool { tensors[key] != nil }

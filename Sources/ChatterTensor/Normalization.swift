@@ -88,6 +88,33 @@ public func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float, into result: Tensor
     }
 }
 
+/// LayerNorm with f32 weight and bias writing into a preallocated contiguous f32 tensor of the same
+/// shape (GPT-2's decode step: no allocation; `result` may be `x` itself). Same arithmetic as
+/// `layerNorm(_:weight:bias:eps:)`.
+public func layerNorm(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float, into result: Tensor) {
+    precondition(result.shape == x.shape, "layerNorm: output shape \(result.shape) differs from input \(x.shape)")
+    let n = x.shape.last ?? 1
+    precondition(weight.count == n && bias.count == n && weight.dtype == .f32 && bias.dtype == .f32,
+                 "layerNorm weight and bias must be f32 [\(n)], got \(weight.dtype) \(weight.shape), \(bias.dtype) \(bias.shape)")
+    let rows = n == 0 ? 0 : x.count / n
+    x.withUnsafeFloats { src in
+        result.withUnsafeMutableFloats { dst in
+            weight.withUnsafeFloats { wb in
+                bias.withUnsafeFloats { bb in
+                    let s = src.baseAddress!, d = dst.baseAddress!, w = wb.baseAddress!, b = bb.baseAddress!
+                    for r in 0..<rows {
+                        let row = s + r * n, out = d + r * n
+                        let mean = Float(NormKernel.sum(row, n) / Double(n))
+                        let variance = Float(NormKernel.squaredDeviation(row, n, mean) / Double(n))
+                        let inverse = 1 / (variance + eps).squareRoot()
+                        for i in 0..<n { out[i] = (row[i] - mean) * inverse * w[i] + b[i] }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// LayerNorm over the last axis: (x − mean) / √(var + eps) · w + b (`F.layer_norm`, biased variance).
 public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
     let input = x.contiguousF32()

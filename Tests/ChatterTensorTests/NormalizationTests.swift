@@ -37,4 +37,17 @@ struct NormalizationTests {
         rmsNorm(x, weight: try fixture.tensor(c, "weight"), eps: c.float("eps"), into: x)
         expectParity(x, try fixture.tensor(c, "output"), tolerance: 1e-6, "rms in place")
     }
+
+    /// The decode step's allocation-free LayerNorm (GPT-2) against torch, in place, on every
+    /// fixture case that has both a weight and a bias.
+    @Test func layerNormInPlace() throws {
+        var checked = 0
+        for c in fixture.cases where c.name.hasPrefix("layer") && fixture.has(c, "weight") && fixture.has(c, "bias") {
+            let x = try fixture.tensor(c, "input").copy()
+            layerNorm(x, weight: try fixture.tensor(c, "weight"), bias: try fixture.tensor(c, "bias"), eps: c.float("eps"), into: x)
+            expectParity(x, try fixture.tensor(c, "output"), tolerance: 1e-6, "\(c) in place")
+            checked += 1
+        }
+        #expect(checked > 0)
+    }
 }

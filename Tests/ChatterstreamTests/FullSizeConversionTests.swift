@@ -1,3 +1,4 @@
+import ChatterModels
 import ChatterTensor
 import Foundation
 import Testing
@@ -26,6 +27,26 @@ import TestSupport
 
     @Test(.enabled(if: available(.chatterboxMultilingual), "set CHATTERSTREAM_GENERATED_CHECKPOINTS"))
     func multilingual() throws { try roundTrip(.chatterboxMultilingual) }
+
+    /// The converted Turbo T3 loads with its config inferred from the shapes, uses the transposed
+    /// Conv1D weights in place (no copy) and decodes.
+    func loadTurboT3(_ file: SafetensorsFile) throws {
+        #expect(file.metadata[GPT2Conv1DLayout.metadataKey] == GPT2Conv1DLayout.transposedValue)
+        let config = try T3Config.inferred(from: file)
+        #expect(config == T3Config.turbo)
+        let loading = ContinuousClock.now
+        let t3 = try T3(weights: file)  // config inferred, as the streaming layer builds it
+        let loaded = ContinuousClock.now - loading
+        let stored = try file.tensor("tfmr.h.23.mlp.c_proj.weight")
+        #expect(stored.shape == [1024, 4096])
+        let iterator = try T3TokenIterator(model: t3, speakerEmbedding: [Float](repeating: 0.1, count: 256),
+                                           promptTokens: Array(0..<375), textTokens: [15496, 995, 13],
+                                           parameters: { var p = T3SamplingParameters.turbo; p.maxNewTokens = 3; return p }())
+        let tokens = Array(iterator)
+        #expect(t3.config == .turbo)
+        #expect(!tokens.isEmpty && tokens.allSatisfy { (0..<6563).contains($0) })
+        print("chatterbox-turbo: converted T3 loaded in \(loaded), 3 tokens \(tokens)")
+    }
 
     func roundTrip(_ family: ModelFamily) throws {
         let source = URL(fileURLWithPath: Self.root!).appendingPathComponent(family.rawValue)
@@ -57,6 +78,9 @@ import TestSupport
                 } else {
                     expectedNames.insert(name)
                     let ours = try file.tensor(name)
+                    // The converter stores GPT-2 Conv1D weights transposed ([out, in]).
+                    let transposed = plan.group == .t3 && GPT2Conv1DLayout.isConv1DWeight(name)
+                    let tensor = transposed ? tensor.transposed().copy() : tensor
                     let same = ours.shape == tensor.shape && ours.dtype == tensor.dtype && ours.withUnsafeRawBytes { a in
                         tensor.contiguous().withUnsafeRawBytes { b in a.count == b.count && memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
                     }
@@ -66,6 +90,7 @@ import TestSupport
             }
             #expect(Set(file.names) == expectedNames, "\(plan.output): extra \(Set(file.names).subtracting(expectedNames)), missing \(expectedNames.subtracting(file.names))")
         }
+        if family == .chatterboxTurbo { try loadTurboT3(try model.file("t3.safetensors")) }
         print("\(family.rawValue): converted in \(converted), opened in \(opened); \(compared) tensors equal the source (\(folded) weight-norm folds), dropped \(summary.manifest.dropped.count)")
         #expect(compared > 2000)
     }

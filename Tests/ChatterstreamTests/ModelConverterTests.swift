@@ -1,3 +1,4 @@
+import ChatterModels
 import ChatterTensor
 import Foundation
 import Testing
@@ -84,7 +85,11 @@ struct MiniTurboCheckpoint {
         #expect(Set(t3.names) == ["tfmr.h.0.attn.c_attn.weight", "tfmr.h.0.ln_1.weight"])
         // Matrices take the group dtype; vectors stay f32.
         #expect(try t3.tensor("tfmr.h.0.attn.c_attn.weight").dtype == .bf16)
-        #expect(try t3.tensor("tfmr.h.0.attn.c_attn.weight").scalars() == (try upstreamT3.tensor("tfmr.h.0.attn.c_attn.weight").converted(to: .bf16).scalars()))
+        // GPT-2 Conv1D weights are stored transposed ([out, in]) and the file says so.
+        #expect(try t3.tensor("tfmr.h.0.attn.c_attn.weight").scalars()
+                == (try upstreamT3.tensor("tfmr.h.0.attn.c_attn.weight").transposed().copy().converted(to: .bf16).scalars()))
+        #expect(try t3.tensor("tfmr.h.0.attn.c_attn.weight").shape == Array(try upstreamT3.tensor("tfmr.h.0.attn.c_attn.weight").shape.reversed()))
+        #expect(t3.metadata[GPT2Conv1DLayout.metadataKey] == GPT2Conv1DLayout.transposedValue)
         #expect(try t3.tensor("tfmr.h.0.ln_1.weight").dtype == .f32)
 
         let upstreamS3 = try SafetensorsFile(path: checkpoint.directory.appendingPathComponent("s3gen_meanflow.safetensors").path)

@@ -6,7 +6,13 @@ The request (written by the Swift bench) holds the safetensors path, thread coun
 speaker embedding, prompt speech tokens, text ids (unwrapped), the teacher-forced speech tokens,
 cfg weight, exaggeration, prefill repetitions and how many CFG logit rows to return.
 
-Builds upstream ``T3(T3Config.english_only())`` (chatterbox-tts), loads the weights as
+With ``"family": "turbo"`` it builds the Turbo T3 exactly as ``ChatterboxTurboTTS.from_local`` does
+(GPT2_medium, no position tables, perceiver or emotion, ``del t3.tfmr.wte``) and times, as
+``T3.inference_turbo``: the prefill (``prepare_input_embeds`` with the start-of-speech token, one
+``tfmr`` forward with ``use_cache=True``, ``speech_head`` on the last position) and the decode steps
+(``speech_emb`` → ``tfmr`` with the cache → ``speech_head``), one row, no guidance.
+
+Otherwise it builds upstream ``T3(T3Config.english_only())`` (chatterbox-tts), loads the weights as
 ``ChatterboxTTS.from_local`` does, and for each dtype (``model.to(torch.bfloat16)`` for bf16) times
 the prefill (``prepare_conditioning`` + ``prepare_input_embeds`` + the first forward of the
 ``T3HuggingfaceBackend``, exactly as ``T3.inference``) and then N teacher-forced CFG decode steps
@@ -34,7 +40,17 @@ def main():
     def note(text):
         print(text, file=sys.stderr, flush=True)
 
-    hp = T3Config.english_only()
+    turbo = request.get("family") == "turbo"
+    if turbo:  # as tts_turbo.ChatterboxTurboTTS.from_local
+        hp = T3Config(text_tokens_dict_size=50276)
+        hp.llama_config_name = "GPT2_medium"
+        hp.speech_tokens_dict_size = 6563
+        hp.input_pos_emb = None
+        hp.speech_cond_prompt_len = 375
+        hp.use_perceiver_resampler = False
+        hp.emotion_adv = False
+    else:
+        hp = T3Config.english_only()
     start = time.perf_counter()
     model = T3(hp)
     state = load_file(request["weights"])
@@ -42,6 +58,8 @@ def main():
         state = state["model"][0]
     model.load_state_dict(state)
     del state
+    if turbo:
+        del model.tfmr.wte
     model.eval()
     load_s = time.perf_counter() - start
     note(f"upstream: built and loaded T3 in {load_s:.1f} s (torch {torch.__version__}, {torch.get_num_threads()} threads)")
@@ -53,7 +71,47 @@ def main():
     forced = request["forced_tokens"]
     keep = int(request["logit_rows"])
     results = {}
-    for dtype_name in request["dtypes"]:
+    if turbo:
+        text1 = torch.tensor(request["text_tokens"], dtype=torch.long)[None]
+        for dtype_name in request["dtypes"]:
+            dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+            model.to(dtype)
+            speaker = torch.tensor(request["speaker_embedding"], dtype=torch.float32)[None].to(dtype)
+            with torch.inference_mode():
+                prefill_ms = []
+                for _ in range(int(request["prefill_repetitions"])):
+                    t0 = time.perf_counter()
+                    cond = T3Cond(speaker_emb=speaker, cond_prompt_speech_tokens=prompt, emotion_adv=torch.zeros(1, 1, 1))
+                    start_token = hp.start_speech_token * torch.ones_like(text1[:, :1])
+                    embeds, _ = model.prepare_input_embeds(t3_cond=cond, text_tokens=text1, speech_tokens=start_token,
+                                                           cfg_weight=0.0)
+                    out = model.tfmr(inputs_embeds=embeds, use_cache=True)
+                    logits_now = model.speech_head(out[0][:, -1:])
+                    prefill_ms.append((time.perf_counter() - t0) * 1e3)
+                prefill_length = embeds.shape[1]
+                past = out.past_key_values
+                logits, step_ms = [logits_now[0, -1].float().tolist()], []
+                for token in forced:
+                    t0 = time.perf_counter()
+                    out = model.tfmr(inputs_embeds=model.speech_emb(torch.tensor([[token]])), past_key_values=past,
+                                     use_cache=True)
+                    past = out.past_key_values
+                    l = model.speech_head(out[0])[0, -1]
+                    step_ms.append((time.perf_counter() - t0) * 1e3)
+                    if len(logits) < keep:
+                        logits.append(l.float().tolist())
+            results[dtype_name] = {
+                "prefill_length": int(prefill_length),
+                "prefill_ms": [round(x, 2) for x in prefill_ms],
+                "prefill_ms_median": round(statistics.median(prefill_ms), 2),
+                "decode_steps": len(step_ms),
+                "decode_ms_per_token_median": round(statistics.median(step_ms), 2),
+                "decode_ms_per_token_mean": round(statistics.mean(step_ms), 2),
+                "cfg_logits": logits,
+            }
+            note(f"upstream turbo {dtype_name}: prefill {statistics.median(prefill_ms):.0f} ms (T0 {prefill_length}), "
+                 f"decode {statistics.median(step_ms):.1f} ms/token (median of {len(step_ms)})")
+    for dtype_name in ([] if turbo else request["dtypes"]):
         dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
         model.to(dtype)
         speaker = torch.tensor(request["speaker_embedding"], dtype=torch.float32)[None].to(dtype)
@@ -104,7 +162,9 @@ def main():
         "torch": torch.__version__, "transformers": transformers.__version__,
         "chatterbox": getattr(chatterbox, "__version__", "0.1.7"),
         "torch_threads": torch.get_num_threads(), "load_s": round(load_s, 2),
-        "method": "upstream T3(T3Config.english_only()); prefill = prepare_input_embeds + first T3HuggingfaceBackend "
+        "method": ("upstream Turbo T3 as ChatterboxTurboTTS.from_local; prefill = prepare_input_embeds + tfmr forward + "
+                   "speech_head as T3.inference_turbo; decode = teacher-forced speech_emb -> tfmr (KV cache) -> speech_head; "
+                   "torch.inference_mode") if turbo else "upstream T3(T3Config.english_only()); prefill = prepare_input_embeds + first T3HuggingfaceBackend "
                   "forward as in T3.inference; decode = teacher-forced CFG steps with T3.inference's forward calls "
                   "(output_attentions/hidden_states on, KV cache), no sampling; torch.inference_mode",
         "results": results,

@@ -3,11 +3,12 @@ import Foundation
 
 /// `chatter-parity tokenize`: a text mode beside the tensor stages. JSON Lines in, JSON Lines out:
 /// each input line `{"text": "...", "lang": "en"?}` gives one output line `{"ids": [...]}` with
-/// upstream `EnTokenizer.encode(text)` (no start/stop padding); `--normalize` applies the original
-/// model's `punc_norm` first. Blank input lines are skipped.
+/// upstream's raw encoding (no start/stop padding): `EnTokenizer.encode(text)` for the original's
+/// `tokenizer.json`, Turbo's `tokenizer(text).input_ids` for a directory with `vocab.json` +
+/// `merges.txt`; `--normalize` applies that family's `punc_norm` first. Blank input lines are skipped.
 enum TokenizeMode {
     static let name = "tokenize"
-    static let summary = "English text → token ids (EnTokenizer.encode; --normalize: punc_norm first), JSON Lines"
+    static let summary = "English text → token ids (original or Turbo tokenizer; --normalize: punc_norm first), JSON Lines"
 
     enum Failure: Error, CustomStringConvertible {
         case badLine(path: String, line: Int, reason: String)
@@ -23,7 +24,7 @@ enum TokenizeMode {
 
     static func run(tokenizer location: String, input: String, output: String, normalize: Bool) throws {
         let started = ContinuousClock.now
-        let tokenizer = try EnglishTokenizer(contentsOf: URL(fileURLWithPath: location))
+        let tokenizer = try TextTokenizers.load(at: URL(fileURLWithPath: location))
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: input))
@@ -55,7 +56,7 @@ enum TokenizeMode {
                                           reason: "lang \(lang) needs the multilingual tokenizer, which is not implemented (only \"en\")")
                 }
             }
-            let ids = tokenizer.encode(normalize ? TextNormalization.puncNorm(text) : text)
+            let ids = normalize ? tokenizer.t3Input(for: text) : tokenizer.encode(text)
             out.append(Data("{\"ids\": [\(ids.map(String.init).joined(separator: ", "))]}\n".utf8))
             count += 1
         }

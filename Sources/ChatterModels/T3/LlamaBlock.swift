@@ -119,6 +119,8 @@ struct LlamaBlock {
 /// Buffers of one decode step, sized once per utterance (B rows of width D, heads·hd, intermediate, V).
 final class T3DecodeScratch {
     let hidden: Tensor, norm: Tensor, q: Tensor, k: Tensor, v: Tensor, attended: Tensor
+    /// GPT-2's fused q|k|v output of a one-row step, [1, 1, 3·heads·hd].
+    let qkv: Tensor
     let projected: Tensor, gate: Tensor, up: Tensor, logits: Tensor
 
     init(batch b: Int, config c: T3Config) {
@@ -128,6 +130,7 @@ final class T3DecodeScratch {
         q = Tensor(zeros: [b, 1, inner])
         k = Tensor(zeros: [b, 1, inner])
         v = Tensor(zeros: [b, 1, inner])
+        qkv = Tensor(zeros: [1, 1, 3 * inner])
         attended = Tensor(zeros: [b, 1, inner])
         projected = Tensor(zeros: [b, 1, c.hiddenSize])
         gate = Tensor(zeros: [b, 1, c.intermediateSize])

@@ -1,69 +1,107 @@
 import ChatterTensor
 
-/// T3 with a Llama backbone (original English Chatterbox): speech-token language model over
-/// `[conditioning | text | BOS | BOS]` with classifier-free guidance.
+/// The backbone's layers and final norm, by kind (see `T3Backbone`).
+enum T3Layers {
+    case llama(blocks: [LlamaBlock], finalNorm: Tensor, rotary: RotaryEmbedding)
+    /// `positions` is `tfmr.wpe.weight` [maxPositions, D], added to the input at absolute positions.
+    case gpt2(blocks: [GPT2Block], positions: EmbeddingTable, finalNormWeight: Tensor, finalNormBias: Tensor)
+}
+
+/// T3, the speech-token language model: conditioning, text and speech embeddings, a Llama
+/// (original, multilingual) or GPT-2 (Turbo) backbone over a KV cache, and the speech head.
 ///
-/// Weights are read by their upstream state-dict names (`tfmr.layers.0.self_attn.q_proj.weight`, …).
-/// `tfmr.embed_tokens.weight` and `text_head.weight` are never read.
+/// Llama models run over `[conditioning | text | BOS | BOS]` with classifier-free guidance (two rows
+/// per weight pass); Turbo over `[conditioning | text | BOS]`, one row, no guidance.
+///
+/// Weights are read by their upstream state-dict names (`tfmr.layers.0.self_attn.q_proj.weight`,
+/// `tfmr.h.0.attn.c_attn.weight`, …). `tfmr.embed_tokens.weight`, `tfmr.wte.weight` and
+/// `text_head.weight` are never read.
 public final class T3: @unchecked Sendable {
     public let config: T3Config
-    let blocks: [LlamaBlock]
-    let finalNorm: Tensor
+    let layers: T3Layers
     let speechHead: Tensor
-    let textEmbedding: Tensor
-    let speechEmbedding: Tensor
-    let textPositions: Tensor
-    let speechPositions: Tensor
+    let speechHeadBias: Tensor?
+    let textEmbedding: EmbeddingTable
+    let speechEmbedding: EmbeddingTable
+    /// Learned text / speech position tables (`hp.input_pos_emb == "learned"`; nil in Turbo).
+    let textPositions: EmbeddingTable?
+    let speechPositions: EmbeddingTable?
     let conditionEncoder: T3ConditionEncoder
-    let rotary: RotaryEmbedding
 
-    public init(weights: some WeightStore, config: T3Config = .english) throws {
+    /// Builds T3 from `weights`; without a `config`, the family and sizes are read from the weight
+    /// shapes (`T3Config.inferred`: a converted or upstream Turbo file gives `.turbo`, the original
+    /// checkpoint `.english`).
+    public init(weights: some WeightStore, config: T3Config? = nil) throws {
+        let config = try config ?? T3Config.inferred(from: weights)
         self.config = config
         let d = config.hiddenSize
-        blocks = try (0..<config.layers).map { try LlamaBlock(weights: weights.scoped("tfmr.layers.\($0)."), config: config) }
-        finalNorm = try weights.float32("tfmr.norm.weight", shape: [d])
-        speechHead = try weights.tensor("speech_head.weight", shape: [config.speechVocabularySize, d])
-        textEmbedding = try weights.float32("text_emb.weight", shape: [config.textVocabularySize, d])
-        speechEmbedding = try weights.float32("speech_emb.weight", shape: [config.speechVocabularySize, d])
-        textPositions = try weights.float32("text_pos_emb.emb.weight", shape: [config.textPositions, d])
-        speechPositions = try weights.float32("speech_pos_emb.emb.weight", shape: [config.speechPositions, d])
+        switch config.backbone {
+        case .llama:
+            layers = .llama(
+                blocks: try (0..<config.layers).map { try LlamaBlock(weights: weights.scoped("tfmr.layers.\($0)."), config: config) },
+                finalNorm: try weights.float32("tfmr.norm.weight", shape: [d]),
+                rotary: RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, llama3Scaling: config.ropeScaling))
+            speechHeadBias = nil
+        case let .gpt2(maxPositions):
+            layers = .gpt2(
+                blocks: try (0..<config.layers).map { try GPT2Block(weights: weights.scoped("tfmr.h.\($0)."), config: config) },
+                positions: EmbeddingTable(try weights.tensor("tfmr.wpe.weight", shape: [maxPositions, d])),
+                finalNormWeight: try weights.float32("tfmr.ln_f.weight", shape: [d]),
+                finalNormBias: try weights.float32("tfmr.ln_f.bias", shape: [d]))
+            // Upstream: `nn.Linear(..., bias=self.is_gpt)`.
+            speechHeadBias = try weights.float32("speech_head.bias", shape: [config.speechVocabularySize])
+        }
+        speechHead = try weights.matrix("speech_head.weight", shape: [config.speechVocabularySize, d])
+        textEmbedding = EmbeddingTable(try weights.tensor("text_emb.weight", shape: [config.textVocabularySize, d]))
+        speechEmbedding = EmbeddingTable(try weights.tensor("speech_emb.weight", shape: [config.speechVocabularySize, d]))
+        if config.learnedTokenPositions {
+            textPositions = EmbeddingTable(try weights.tensor("text_pos_emb.emb.weight", shape: [config.textPositions, d]))
+            speechPositions = EmbeddingTable(try weights.tensor("speech_pos_emb.emb.weight", shape: [config.speechPositions, d]))
+        } else {
+            textPositions = nil
+            speechPositions = nil
+        }
         conditionEncoder = try T3ConditionEncoder(weights: weights.scoped("cond_enc."), config: config)
-        rotary = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, llama3Scaling: config.ropeScaling)
+    }
+
+    /// The Llama blocks (empty for GPT-2), for inspection in tests.
+    var llamaBlocks: [LlamaBlock] { if case let .llama(blocks, _, _) = layers { blocks } else { [] } }
+    /// The GPT-2 blocks (empty for Llama), for inspection in tests.
+    var gpt2Blocks: [GPT2Block] { if case let .gpt2(blocks, _, _, _) = layers { blocks } else { [] } }
+
+    /// Positions the backbone can hold: prefill plus generated tokens (GPT-2's `wpe` rows; Llama's
+    /// rotary positions are unbounded, its speech position table bounds generation instead).
+    public var maxSequenceLength: Int {
+        if case let .gpt2(maxPositions) = config.backbone { return maxPositions }
+        return Int.max
     }
 
     // MARK: Embeddings
 
     /// Rows `ids` of `table` [V, D] plus rows `positions` of `positionTable` (each optional), [n, D].
-    func gather(_ table: Tensor?, _ ids: [Int], plus positionTable: Tensor?, _ positions: [Int]) -> Tensor {
+    func gather(_ table: EmbeddingTable?, _ ids: [Int], plus positionTable: EmbeddingTable?, _ positions: [Int]) -> Tensor {
         let d = config.hiddenSize, n = max(ids.count, positions.count)
         let result = Tensor(zeros: [n, d])
         result.withUnsafeMutableFloats { out in
-            if let table {
-                table.contiguous().withUnsafeFloats { t in
-                    for (r, id) in ids.enumerated() {
-                        for j in 0..<d { out[r * d + j] = t[id * d + j] }
-                    }
-                }
-            }
+            let base = out.baseAddress!
+            if let table { for (r, id) in ids.enumerated() { table.read(row: id, into: base + r * d) } }
             if let positionTable {
-                positionTable.contiguous().withUnsafeFloats { p in
-                    for (r, pos) in positions.enumerated() {
-                        for j in 0..<d { out[r * d + j] += p[pos * d + j] }
-                    }
-                }
+                for (r, pos) in positions.enumerated() { positionTable.read(row: pos, into: base + r * d, accumulate: true) }
             }
         }
         return result
     }
 
-    /// The conditioning vectors [len_cond, D]: speaker projection, perceiver over the prompt speech
-    /// tokens (with learned speech positions 0…P−1), exaggeration projection.
+    /// The conditioning vectors [len_cond, D]: speaker projection; the prompt speech tokens'
+    /// embeddings (Llama: plus learned speech positions 0…P−1, through the perceiver; GPT-2: as they
+    /// are); the exaggeration projection (where the model has one; `exaggeration` is then unused).
     public func conditioning(speakerEmbedding: [Float], promptTokens: [Int], exaggeration: Float) throws -> Tensor {
         guard speakerEmbedding.count == config.speakerEmbeddingSize else {
             throw T3Error.speakerEmbeddingSize(expected: config.speakerEmbeddingSize, actual: speakerEmbedding.count)
         }
-        guard promptTokens.count <= config.speechPositions else {
-            throw T3Error.promptTooLong(count: promptTokens.count, limit: config.speechPositions)
+        let promptLimit = config.learnedTokenPositions ? config.speechPositions : maxSequenceLength
+        guard promptTokens.count <= promptLimit else {
+            throw T3Error.promptTooLong(count: promptTokens.count, limit: promptLimit)
         }
         for token in promptTokens where token < 0 || token >= config.speechVocabularySize {
             throw T3Error.tokenOutOfRange(kind: "prompt speech", token: token, vocabularySize: config.speechVocabularySize)
@@ -72,11 +110,12 @@ public final class T3: @unchecked Sendable {
             throw T3Error.invalidParameter(name: "exaggeration", value: Double(exaggeration), reason: "must be finite")
         }
         let speaker = Tensor(shape: [1, config.speakerEmbeddingSize], scalars: speakerEmbedding)
-        let prompt = gather(speechEmbedding, promptTokens, plus: speechPositions, Array(promptTokens.indices))
+        let prompt = gather(speechEmbedding, promptTokens, plus: config.isTurbo ? nil : speechPositions, Array(promptTokens.indices))
         return conditionEncoder(speakerEmbedding: speaker, promptEmbeddings: prompt, exaggeration: exaggeration)
     }
 
-    /// Wraps tokenizer ids in the start/stop text tokens, checking length and range.
+    /// The text ids the model reads, checking length and range: Llama models wrap the tokenizer's
+    /// ids in the start/stop text tokens (`_ensure_BOT_EOT`); Turbo reads them as they are.
     public func wrapText(_ textTokens: [Int]) throws -> [Int] {
         guard !textTokens.isEmpty else { throw T3Error.emptyText }
         guard textTokens.count <= config.maxTextTokens else {
@@ -85,13 +124,20 @@ public final class T3: @unchecked Sendable {
         for token in textTokens where token < 0 || token >= config.textVocabularySize {
             throw T3Error.tokenOutOfRange(kind: "text", token: token, vocabularySize: config.textVocabularySize)
         }
-        return [config.startTextToken] + textTokens + [config.stopTextToken]
+        return config.isTurbo ? textTokens : [config.startTextToken] + textTokens + [config.stopTextToken]
     }
 
     /// The prefill input [B, T0, D] (B = 2 with CFG, else 1):
     /// `[cond | text_emb[ids] + text_pos | bos | bos]`, the second row with zeroed text token
-    /// embeddings (text positions kept), as `T3.prepare_input_embeds` + `T3.inference`.
+    /// embeddings (text positions kept), as `T3.prepare_input_embeds` + `T3.inference`; Turbo
+    /// (`inference_turbo`): `[cond | text_emb[ids] | speech_emb[start_speech]]`, one row (the
+    /// backbone adds `wpe` itself).
     public func prefillEmbeddings(conditioning: Tensor, wrappedText: [Int], classifierFree: Bool) -> Tensor {
+        if config.isTurbo {
+            let text = gather(textEmbedding, wrappedText, plus: nil, [])
+            let bos = gather(speechEmbedding, [config.startSpeechToken], plus: nil, [])
+            return concatenate([conditioning, text, bos], axis: 0).unsqueezed(0)
+        }
         let positions = Array(wrappedText.indices)
         let text = gather(textEmbedding, wrappedText, plus: textPositions, positions)
         let bos = speechStepEmbedding(token: config.startSpeechToken, speechPosition: 0)
@@ -112,41 +158,62 @@ public final class T3: @unchecked Sendable {
 
     /// Runs the backbone over `embeddings` [B, T, D] (positions continue from the cache), returning
     /// the post-final-norm hidden states [B, T, D]; `observe` collects attention probabilities of
-    /// (layer, head) pairs for batch row 0, last query token.
+    /// (layer, head) pairs for batch row 0, last query token (Llama only).
     func backbone(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead] = [],
                   probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
-        var x = embeddings
-        for (index, block) in blocks.enumerated() {
-            let heads = observe.filter { $0.layer == index }.map(\.head)
-            let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
-            for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
-            x = out
+        switch layers {
+        case let .llama(blocks, finalNorm, rotary):
+            var x = embeddings
+            for (index, block) in blocks.enumerated() {
+                let heads = observe.filter { $0.layer == index }.map(\.head)
+                let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+                for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+                x = out
+            }
+            return rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
+        case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
+            // `GPT2Model.forward(inputs_embeds=…)`: position ids continue from the cache's length.
+            let b = embeddings.shape[0], t = embeddings.shape[1], d = config.hiddenSize, offset = cache.length(layer: 0)
+            var x = embeddings.copy()
+            x.withUnsafeMutableFloats { out in
+                for r in 0..<b { for i in 0..<t { positions.read(row: offset + i, into: out.baseAddress! + (r * t + i) * d, accumulate: true) } }
+            }
+            for (index, block) in blocks.enumerated() { x = block(x, cache: cache, layer: index) }
+            return layerNorm(x, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps)
         }
-        return rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
     }
 
     /// One decode step over `scratch.hidden` [B, 1, D] (the fed token's embedding, overwritten),
     /// leaving the logits in `scratch.logits` [B, V]: no allocation unless heads are observed.
     func decodeBackbone(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
                         probabilities: inout [T3AttentionHead: [Float]]) {
-        for (index, block) in blocks.enumerated() {
-            let heads = observe.isEmpty ? [] : observe.filter { $0.layer == index }.map(\.head)
-            let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
-            for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+        switch layers {
+        case let .llama(blocks, finalNorm, rotary):
+            for (index, block) in blocks.enumerated() {
+                let heads = observe.isEmpty ? [] : observe.filter { $0.layer == index }.map(\.head)
+                let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+                for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+            }
+            rmsNorm(scratch.hidden, weight: finalNorm, eps: config.rmsNormEps, into: scratch.norm)
+        case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
+            let d = config.hiddenSize, position = cache.length(layer: 0), rows = scratch.hidden.shape[0]
+            scratch.hidden.withUnsafeMutableFloats { x in
+                for r in 0..<rows { positions.read(row: position, into: x.baseAddress! + r * d, accumulate: true) }
+            }
+            for (index, block) in blocks.enumerated() { block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index) }
+            layerNorm(scratch.hidden, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps, into: scratch.norm)
         }
-        rmsNorm(scratch.hidden, weight: finalNorm, eps: config.rmsNormEps, into: scratch.norm)
-        gemv(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), weight: speechHead, into: scratch.logits)
+        gemv(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), weight: speechHead, bias: speechHeadBias,
+             into: scratch.logits)
     }
 
-    /// Writes `speech_emb[token] + speech_pos_emb[speechPosition]` into every row of `output` [B, 1, D].
+    /// Writes `speech_emb[token] + speech_pos_emb[speechPosition]` (Turbo: `speech_emb[token]`)
+    /// into every row of `output` [B, 1, D].
     func writeSpeechStepEmbedding(token: Int, speechPosition: Int, into output: Tensor) {
         let d = config.hiddenSize, rows = output.shape[0]
         output.withUnsafeMutableFloats { out in
-            speechEmbedding.withUnsafeFloats { e in
-                speechPositions.withUnsafeFloats { p in
-                    for j in 0..<d { out[j] = e[token * d + j] + p[speechPosition * d + j] }
-                }
-            }
+            speechEmbedding.read(row: token, into: out.baseAddress!)
+            speechPositions?.read(row: speechPosition, into: out.baseAddress!, accumulate: true)
             for r in 1..<max(rows, 1) { for j in 0..<d { out[r * d + j] = out[j] } }
         }
     }
@@ -154,7 +221,8 @@ public final class T3: @unchecked Sendable {
     /// Speech logits [B, V] of the last position of `hidden` [B, T, D].
     func lastLogits(_ hidden: Tensor) -> Tensor {
         let t = hidden.shape[1]
-        return linear(hidden.slice(1, (t - 1)..<t).contiguous().reshaped([hidden.shape[0], hidden.shape[2]]), weight: speechHead)
+        return linear(hidden.slice(1, (t - 1)..<t).contiguous().reshaped([hidden.shape[0], hidden.shape[2]]), weight: speechHead,
+                      bias: speechHeadBias)
     }
 
     /// A KV cache for `batch` rows and `capacity` positions.

@@ -52,29 +52,30 @@ struct Perceiver {
     }
 }
 
-/// `T3CondEnc` (`cond_enc.`) for the Llama variants: speaker projection, perceiver over the prompt's
-/// speech embeddings, exaggeration ("emotion_adv") projection.
+/// `T3CondEnc` (`cond_enc.`): speaker projection, then the prompt's speech embeddings (through the
+/// perceiver where the model has one), then the exaggeration ("emotion_adv") projection where the
+/// model has one. Turbo has neither perceiver nor exaggeration.
 struct T3ConditionEncoder {
     let speakerWeight: Tensor
     let speakerBias: Tensor
-    let emotionColumn: Tensor   // [1, D]: emotion_adv_fc.weight[:, 0]
-    let perceiver: Perceiver
+    let emotionColumn: Tensor?   // [1, D]: emotion_adv_fc.weight[:, 0]
+    let perceiver: Perceiver?
 
     init(weights: some WeightStore, config c: T3Config) throws {
         let d = c.hiddenSize
-        speakerWeight = try weights.tensor("spkr_enc.weight", shape: [d, c.speakerEmbeddingSize])
+        speakerWeight = try weights.matrix("spkr_enc.weight", shape: [d, c.speakerEmbeddingSize])
         speakerBias = try weights.float32("spkr_enc.bias", shape: [d])
-        emotionColumn = try weights.float32("emotion_adv_fc.weight", shape: [d, 1]).contiguous().reshaped([1, d])
-        perceiver = try Perceiver(weights: weights.scoped("perceiver."), config: c)
+        emotionColumn = c.emotionConditioning
+            ? try weights.float32("emotion_adv_fc.weight", shape: [d, 1]).contiguous().reshaped([1, d]) : nil
+        perceiver = c.perceiverResampler ? try Perceiver(weights: weights.scoped("perceiver."), config: c) : nil
     }
 
-    /// `[spk, perceiver(prompt)…, emo]`, [len_cond, D]; `promptEmbeddings` [P, D] (P may be 0: no perceiver).
+    /// `[spk, prompt…, emo]`, [len_cond, D]; `promptEmbeddings` [P, D] (P may be 0: no prompt).
     func callAsFunction(speakerEmbedding: Tensor, promptEmbeddings: Tensor, exaggeration: Float) -> Tensor {
         let speaker = linear(speakerEmbedding, weight: speakerWeight, bias: speakerBias)
-        let emotion = mul(emotionColumn, exaggeration)
         var parts = [speaker]
-        if promptEmbeddings.shape[0] > 0 { parts.append(perceiver(promptEmbeddings)) }
-        parts.append(emotion)
+        if promptEmbeddings.shape[0] > 0 { parts.append(perceiver.map { $0(promptEmbeddings) } ?? promptEmbeddings) }
+        if let emotionColumn { parts.append(mul(emotionColumn, exaggeration)) }
         return concatenate(parts, axis: 0)
     }
 }

@@ -1,10 +1,24 @@
 import ChatterTensor
 
-/// Hyper-parameters of a T3 model with a Llama backbone (the original English Chatterbox and, with a
-/// different text vocabulary, the multilingual one). Mirrors upstream `T3Config` plus the backbone's
-/// `LLAMA_CONFIGS` entry and the perceiver's constructor defaults.
+/// The transformer inside T3 (upstream `LLAMA_CONFIGS[hp.llama_config_name]`).
+///
+/// The backbone also decides the inference procedure, as upstream's callers do: Llama models run
+/// `T3.inference` (CFG, BOS fed twice, repetition penalty first), GPT-2 (Turbo) runs
+/// `T3.inference_turbo` (one row, one BOS, temperature → top-k → top-p → repetition penalty).
+public enum T3Backbone: Sendable, Equatable, Codable {
+    /// Llama: RMSNorm, llama3-scaled rotary positions, SiLU-gated MLP, no biases.
+    case llama
+    /// GPT-2 (`GPT2Model`): LayerNorm, learned absolute positions `wpe` over the whole sequence
+    /// (conditioning included) with `maxPositions` rows, fused qkv `Conv1D`, gelu_new MLP, biases.
+    case gpt2(maxPositions: Int)
+}
+
+/// Hyper-parameters of a T3 model: Llama backbone (the original English Chatterbox and, with a
+/// different text vocabulary, the multilingual one) or GPT-2 (Turbo). Mirrors upstream `T3Config`
+/// plus the backbone's `LLAMA_CONFIGS` entry and the perceiver's constructor defaults.
 public struct T3Config: Sendable, Equatable, Codable {
-    // Backbone (upstream `Llama_520M`).
+    public var backbone: T3Backbone
+    // Backbone sizes (upstream `Llama_520M` / `GPT2_medium`).
     public var hiddenSize: Int
     public var layers: Int
     public var heads: Int
@@ -31,13 +45,25 @@ public struct T3Config: Sendable, Equatable, Codable {
     public var perceiverQueries: Int
     public var perceiverHeads: Int
     public var layerNormEps: Float
+    /// `hp.input_pos_emb == "learned"`: text and speech position tables (absent in Turbo).
+    public var learnedTokenPositions: Bool
+    /// `hp.use_perceiver_resampler`: the prompt's speech embeddings go through the perceiver
+    /// (otherwise they enter the conditioning as they are, one vector per prompt token).
+    public var perceiverResampler: Bool
+    /// `hp.emotion_adv`: an exaggeration vector ends the conditioning.
+    public var emotionConditioning: Bool
+    /// `hp.speech_cond_prompt_len`: prompt speech tokens the conditionals are made with.
+    public var speechPromptLength: Int
 
-    public init(hiddenSize: Int, layers: Int, heads: Int, headDim: Int, intermediateSize: Int,
+    public init(backbone: T3Backbone = .llama, hiddenSize: Int, layers: Int, heads: Int, headDim: Int, intermediateSize: Int,
                 rmsNormEps: Float = 1e-5, ropeTheta: Float = 500_000, ropeScaling: Llama3RopeScaling? = Llama3RopeScaling(),
                 textVocabularySize: Int, speechVocabularySize: Int,
                 startTextToken: Int = 255, stopTextToken: Int = 0, startSpeechToken: Int = 6561, stopSpeechToken: Int = 6562,
                 maxTextTokens: Int = 2048, maxSpeechTokens: Int = 4096,
-                speakerEmbeddingSize: Int = 256, perceiverQueries: Int = 32, perceiverHeads: Int = 4, layerNormEps: Float = 1e-5) {
+                speakerEmbeddingSize: Int = 256, perceiverQueries: Int = 32, perceiverHeads: Int = 4, layerNormEps: Float = 1e-5,
+                learnedTokenPositions: Bool = true, perceiverResampler: Bool = true, emotionConditioning: Bool = true,
+                speechPromptLength: Int = 150) {
+        self.backbone = backbone
         self.hiddenSize = hiddenSize
         self.layers = layers
         self.heads = heads
@@ -58,16 +84,77 @@ public struct T3Config: Sendable, Equatable, Codable {
         self.perceiverQueries = perceiverQueries
         self.perceiverHeads = perceiverHeads
         self.layerNormEps = layerNormEps
+        self.learnedTokenPositions = learnedTokenPositions
+        self.perceiverResampler = perceiverResampler
+        self.emotionConditioning = emotionConditioning
+        self.speechPromptLength = speechPromptLength
     }
 
     /// The original English checkpoint (`t3_cfg.safetensors`): Llama_520M, 704 text ids, 8194 speech ids.
     public static let english = T3Config(hiddenSize: 1024, layers: 30, heads: 16, headDim: 64, intermediateSize: 4096,
                                          textVocabularySize: 704, speechVocabularySize: 8194)
 
+    /// The Turbo checkpoint (`t3_turbo_v1.safetensors`, `tts_turbo.py`): GPT2_medium (24 layers,
+    /// 16 heads of 64, inner 4096, 8196 positions), 50276 text ids (GPT-2 BPE + 19 tags), 6563
+    /// speech ids, no position tables, perceiver or exaggeration; 375 prompt tokens. Text tokens go
+    /// in as the tokenizer gives them (no 255 … 0 wrapper; `inference_turbo` never checks for one);
+    /// at most 1024 of them, the tokenizer's `model_max_length` (upstream truncates silently with
+    /// `truncation=True`; we refuse longer text instead).
+    public static let turbo = T3Config(backbone: .gpt2(maxPositions: 8196), hiddenSize: 1024, layers: 24, heads: 16, headDim: 64,
+                                       intermediateSize: 4096, textVocabularySize: 50276, speechVocabularySize: 6563,
+                                       maxTextTokens: 1024, learnedTokenPositions: false, perceiverResampler: false, emotionConditioning: false,
+                                       speechPromptLength: 375)
+
+    /// Whether this model runs Turbo's procedure (`inference_turbo`): GPT-2 backbone.
+    public var isTurbo: Bool { if case .gpt2 = backbone { true } else { false } }
+
     /// Rows of the learned text position table (`text_pos_emb.emb.weight`).
     public var textPositions: Int { maxTextTokens + 2 }
     /// Rows of the learned speech position table (`speech_pos_emb.emb.weight`).
     public var speechPositions: Int { maxSpeechTokens + 4 }
-    /// Conditioning vectors: speaker, perceiver queries, emotion (with a prompt; 2 without).
-    public func conditioningLength(promptTokens: Int) -> Int { promptTokens > 0 ? perceiverQueries + 2 : 2 }
+    /// Conditioning vectors: speaker, the prompt (perceiver queries, or one per prompt token), emotion.
+    public func conditioningLength(promptTokens: Int) -> Int {
+        let prompt = promptTokens == 0 ? 0 : (perceiverResampler ? perceiverQueries : promptTokens)
+        return 1 + prompt + (emotionConditioning ? 1 : 0)
+    }
+}
+
+extension T3Config {
+    /// The config of the T3 weights in `weights`, sizes read from the tensor shapes: GPT-2 (Turbo)
+    /// when `tfmr.wpe.weight` is present, otherwise Llama. Head count and the speech start/stop ids
+    /// cannot be read from shapes and are given (the real checkpoints: 16, 6561, 6562).
+    public static func inferred(from weights: some WeightStore, heads: Int = 16, startSpeechToken: Int = 6561,
+                                stopSpeechToken: Int = 6562) throws -> T3Config {
+        func shape(_ key: String) throws -> [Int] { try weights.tensor(key).shape }
+        func count(_ key: (Int) -> String) -> Int {
+            var n = 0
+            while weights.contains(key(n)) { n += 1 }
+            return n
+        }
+        func headDim(_ hidden: Int) throws -> Int {
+            guard heads > 0, hidden % heads == 0 else {
+                throw T3Error.invalidParameter(name: "heads", value: Double(heads), reason: "must divide the hidden size \(hidden)")
+            }
+            return hidden / heads
+        }
+        let text = try shape("text_emb.weight"), speech = try shape("speech_emb.weight")
+        let speaker = try shape("cond_enc.spkr_enc.weight")[1]
+        if weights.contains("tfmr.wpe.weight") {
+            let positions = try shape("tfmr.wpe.weight"), hidden = positions[1]
+            return T3Config(backbone: .gpt2(maxPositions: positions[0]), hiddenSize: hidden,
+                            layers: count { "tfmr.h.\($0).ln_1.weight" }, heads: heads, headDim: try headDim(hidden),
+                            intermediateSize: try shape("tfmr.h.0.mlp.c_fc.bias")[0], textVocabularySize: text[0],
+                            speechVocabularySize: speech[0], startSpeechToken: startSpeechToken, stopSpeechToken: stopSpeechToken,
+                            maxTextTokens: T3Config.turbo.maxTextTokens, speakerEmbeddingSize: speaker, learnedTokenPositions: false,
+                            perceiverResampler: false, emotionConditioning: false, speechPromptLength: T3Config.turbo.speechPromptLength)
+        }
+        let hidden = try shape("tfmr.norm.weight")[0]
+        return T3Config(hiddenSize: hidden, layers: count { "tfmr.layers.\($0).input_layernorm.weight" }, heads: heads,
+                        headDim: try headDim(hidden), intermediateSize: try shape("tfmr.layers.0.mlp.up_proj.weight")[0],
+                        textVocabularySize: text[0], speechVocabularySize: speech[0],
+                        startSpeechToken: startSpeechToken, stopSpeechToken: stopSpeechToken,
+                        maxTextTokens: try shape("text_pos_emb.emb.weight")[0] - 2,
+                        maxSpeechTokens: try shape("speech_pos_emb.emb.weight")[0] - 4, speakerEmbeddingSize: speaker,
+                        perceiverQueries: try shape("cond_enc.perceiver.pre_attention_query")[1])
+    }
 }

@@ -5,6 +5,7 @@ import ChatterTensor
 ///
 /// With `cfgWeight == 0` a single (conditional) row is run; upstream English crashes in that case
 /// (its BOS embedding is always duplicated to two rows), and with two rows the result would be `c`.
+/// Turbo always runs one row (`inference_turbo` has no guidance; `generate` ignores `cfg_weight`).
 public final class T3Decoder {
     public let model: T3
     public let cfgWeight: Float
@@ -31,7 +32,7 @@ public final class T3Decoder {
         guard cfgWeight.isFinite, cfgWeight >= 0 else {
             throw T3Error.invalidParameter(name: "cfg_weight", value: Double(cfgWeight), reason: "must be finite and ≥ 0")
         }
-        guard maxNewTokens >= 1, maxNewTokens < model.config.speechPositions else {
+        guard maxNewTokens >= 1, model.config.isTurbo || maxNewTokens < model.config.speechPositions else {
             throw T3Error.invalidParameter(name: "max_new_tokens", value: Double(maxNewTokens),
                                            reason: "must be in 1..<\(model.config.speechPositions) (speech position table)")
         }
@@ -40,9 +41,12 @@ public final class T3Decoder {
         self.cfgWeight = cfgWeight
         self.maxSteps = maxNewTokens
         self.observedHeads = observedHeads
-        batch = cfgWeight > 0 ? 2 : 1
+        batch = cfgWeight > 0 && !model.config.isTurbo ? 2 : 1
         let embeddings = model.prefillEmbeddings(conditioning: conditioning, wrappedText: wrapped, classifierFree: batch == 2)
         prefillLength = embeddings.shape[1]
+        guard prefillLength + maxNewTokens <= model.maxSequenceLength else {
+            throw T3Error.sequenceTooLong(prefill: prefillLength, maxNewTokens: maxNewTokens, limit: model.maxSequenceLength)
+        }
         cache = model.makeCache(batch: batch, capacity: prefillLength + maxNewTokens)
         scratch = T3DecodeScratch(batch: batch, config: model.config)
         var probabilities: [T3AttentionHead: [Float]] = [:]

@@ -10,6 +10,8 @@ public enum T3Error: Error, Equatable, CustomStringConvertible {
     case speakerEmbeddingSize(expected: Int, actual: Int)
     /// More prompt speech tokens than the speech position table has rows.
     case promptTooLong(count: Int, limit: Int)
+    /// Prefill plus generated tokens exceed the backbone's positions (GPT-2's `wpe` table: 8196).
+    case sequenceTooLong(prefill: Int, maxNewTokens: Int, limit: Int)
     /// A sampling or generation parameter outside its range.
     case invalidParameter(name: String, value: Double, reason: String)
 
@@ -20,6 +22,8 @@ public enum T3Error: Error, Equatable, CustomStringConvertible {
         case let .tokenOutOfRange(kind, token, size): "\(kind) token \(token) outside 0..<\(size)"
         case let .speakerEmbeddingSize(expected, actual): "speaker embedding has \(actual) values, expected \(expected)"
         case let .promptTooLong(count, limit): "speech prompt has \(count) tokens, more than \(limit)"
+        case let .sequenceTooLong(prefill, maxNewTokens, limit):
+            "prefill of \(prefill) positions plus up to \(maxNewTokens) new tokens exceeds the model's \(limit) positions; shorten the text or lower max_new_tokens"
         case let .invalidParameter(name, value, reason): "\(name) = \(value): \(reason)"
         }
     }

@@ -1,7 +1,8 @@
 import ChatterTensor
 import Foundation
 
-/// Sampling settings of `ChatterboxTTS.generate` (chatterbox-tts 0.1.7) and their ranges.
+/// Sampling settings of `ChatterboxTTS.generate` (chatterbox-tts 0.1.7) and their ranges; `.turbo`
+/// holds `ChatterboxTurboTTS.generate`'s.
 public struct T3SamplingParameters: Sendable, Equatable {
     public var temperature: Float = 0.8
     public var cfgWeight: Float = 0.5
@@ -25,6 +26,12 @@ public struct T3SamplingParameters: Sendable, Equatable {
         self.topK = topK
         self.maxNewTokens = maxNewTokens
     }
+
+    /// `ChatterboxTurboTTS.generate` defaults: temperature 0.8, top_k 1000, top_p 0.95, repetition
+    /// penalty 1.2; min_p, cfg_weight and exaggeration unused (upstream warns and ignores them);
+    /// `inference_turbo(max_gen_len=1000)` draws one token after the prefill plus up to 1000 more.
+    public static let turbo = T3SamplingParameters(temperature: 0.8, cfgWeight: 0, exaggeration: 0, repetitionPenalty: 1.2,
+                                                   minP: 0, topP: 0.95, topK: 1000, maxNewTokens: 1001)
 
     /// Throws `T3Error.invalidParameter` for values upstream rejects or that make no sense.
     public func validate() throws {
@@ -67,8 +74,10 @@ public struct ReplayedUniforms: T3UniformSource, Sendable {
     }
 }
 
-/// The logits-processor chain of upstream `T3.inference` (original / multilingual), in its order:
-/// repetition penalty → temperature → min_p → top_p (→ top_k if set, Turbo's formula), then softmax.
+/// The logits-processor chains of upstream, in their orders, then softmax:
+/// `T3.inference` (original / multilingual): repetition penalty → temperature → min_p → top_p
+/// (→ top_k if set); `T3.inference_turbo`: temperature → top_k → top_p → repetition penalty, each
+/// only where upstream appends it (temperature ≠ 1, top_k set, top_p < 1, penalty ≠ 1).
 public enum T3Sampler {
     /// `RepetitionPenaltyLogitsProcessor`: each distinct id of `history`: `l < 0 ? l·r : l/r`.
     public static func applyRepetitionPenalty(_ logits: inout [Float], history: [Int], penalty: Float) {
@@ -131,6 +140,22 @@ public enum T3Sampler {
         return softmax(l)
     }
 
+    /// `inference_turbo`'s `LogitsProcessorList` for `logits` and the repetition-penalty `history`
+    /// (upstream passes `[start_speech]` for the first draw, then the generated tokens alone).
+    /// On the surviving ids the penalty divides or multiplies finite logits; −inf stays −inf.
+    public static func turboDistribution(_ logits: [Float], history: [Int], parameters: T3SamplingParameters) -> [Float] {
+        var l = logits
+        if parameters.temperature != 1 {
+            for i in l.indices { l[i] /= parameters.temperature }
+        }
+        if let k = parameters.topK { applyTopK(&l, topK: k) }
+        if parameters.topP < 1 { applyTopP(&l, topP: parameters.topP) }
+        if parameters.repetitionPenalty != 1 {
+            applyRepetitionPenalty(&l, history: history, penalty: parameters.repetitionPenalty)
+        }
+        return softmax(l)
+    }
+
     /// Inverse-CDF draw standing in for `torch.multinomial(probs, 1)`: with `c_i = Σ_{j≤i} p_j`
     /// accumulated in f64, the first id with `p_i > 0` and `c_i > u · c_{V−1}` (argmax if none).
     public static func draw(_ probabilities: [Float], uniform u: Double) -> Int {
@@ -143,6 +168,13 @@ public enum T3Sampler {
             if p > 0 && c > target { return i }
         }
         return probabilities.indices.max(by: { probabilities[$0] < probabilities[$1] }) ?? 0
+    }
+
+    /// What `tts_turbo.generate` hands to S3Gen (before its three silence tokens): the last token
+    /// dropped if it is end-of-speech (`inference_turbo`), then ids ≥ start-of-speech removed.
+    public static func turboPostprocess(_ tokens: [Int], startSpeech: Int, stopSpeech: Int) -> [Int] {
+        let trimmed = tokens.last == stopSpeech ? tokens.dropLast() : tokens[...]
+        return trimmed.filter { $0 < startSpeech }
     }
 
     /// `drop_invalid_tokens` then `tokens < start_speech` (what `tts.generate` hands to S3Gen):

@@ -13,13 +13,23 @@ public final class T3Cancellation: Sendable {
 /// CFG combine → repetition penalty (history starts with start-of-speech) → temperature → min_p →
 /// top_p → draw; stops after EOS (which is returned), after `maxNewTokens` tokens, or when cancelled.
 /// Upstream runs one more forward pass after the last token (its logits unused); this does not.
+///
+/// A Turbo model runs `T3.inference_turbo` instead: one row, temperature → top_k → top_p →
+/// repetition penalty (history `[start_speech]` for the first draw, then the generated tokens
+/// without it), and the token drawn from the prefill is never taken as EOS (upstream checks for
+/// EOS only inside its loop); `maxNewTokens` counts that first token (upstream: 1 + max_gen_len).
 public final class T3TokenIterator: IteratorProtocol, Sequence {
     public let decoder: T3Decoder
     public let parameters: T3SamplingParameters
     public let cancellation: T3Cancellation
     private var uniforms: any T3UniformSource
-    /// `[start_speech] + generated`: the repetition-penalty history.
-    public private(set) var history: [Int]
+    /// The repetition-penalty history of the next draw: `[start_speech] + generated` (Turbo:
+    /// `[start_speech]` before the first token, then the generated tokens alone).
+    public var history: [Int] {
+        let start = decoder.model.config.startSpeechToken
+        if decoder.model.config.isTurbo { return tokens.isEmpty ? [start] : tokens }
+        return [start] + tokens
+    }
     /// Raw generated tokens (EOS included if sampled).
     public private(set) var tokens: [Int] = []
     /// The processed distribution the last token was drawn from.
@@ -44,7 +54,6 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
         self.uniforms = uniforms
         self.cancellation = cancellation
         self.onAttention = onAttention
-        history = [model.config.startSpeechToken]
         onAttention?(0, decoder.attentionProbabilities)
     }
 
@@ -55,12 +64,15 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
             finished = true
             return nil
         }
-        let distribution = T3Sampler.distribution(decoder.logits, history: history, parameters: parameters)
+        let turbo = decoder.model.config.isTurbo
+        let distribution = turbo
+            ? T3Sampler.turboDistribution(decoder.logits, history: history, parameters: parameters)
+            : T3Sampler.distribution(decoder.logits, history: history, parameters: parameters)
         let token = T3Sampler.draw(distribution, uniform: uniforms.next())
         lastDistribution = distribution
         tokens.append(token)
-        history.append(token)
-        if token == decoder.model.config.stopSpeechToken || tokens.count >= parameters.maxNewTokens {
+        let stops = token == decoder.model.config.stopSpeechToken && !(turbo && tokens.count == 1)
+        if stops || tokens.count >= parameters.maxNewTokens {
             finished = true
             return token
         }
@@ -70,9 +82,11 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
         return token
     }
 
-    /// The tokens handed to S3Gen: cut at EOS, ids ≥ start-of-speech dropped.
+    /// The tokens handed to S3Gen: cut at EOS, ids ≥ start-of-speech dropped (Turbo: a final EOS
+    /// dropped, then ids ≥ start-of-speech; upstream then appends three S3GEN_SIL tokens).
     public var speechTokens: [Int] {
-        T3Sampler.postprocess(tokens, startSpeech: decoder.model.config.startSpeechToken,
-                              stopSpeech: decoder.model.config.stopSpeechToken)
+        let c = decoder.model.config
+        return c.isTurbo ? T3Sampler.turboPostprocess(tokens, startSpeech: c.startSpeechToken, stopSpeech: c.stopSpeechToken)
+            : T3Sampler.postprocess(tokens, startSpeech: c.startSpeechToken, stopSpeech: c.stopSpeechToken)
     }
 }

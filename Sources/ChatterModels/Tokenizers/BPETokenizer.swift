@@ -1,12 +1,13 @@
 import Foundation
 
-/// The subset of a Hugging Face `tokenizers` `tokenizer.json` that Chatterbox's English tokenizer uses,
-/// reproduced exactly: added tokens split out first (leftmost-longest), then the `Whitespace`
-/// pre-tokenizer (`\w+|[^\w\s]+`, Oniguruma's Unicode classes) and a character-level `BPE` model with
-/// ranked merges and an unknown token. Files that need anything else (a normalizer, another
-/// pre-tokenizer, a post-processor, byte fallback, dropout, subword prefixes/suffixes, added tokens
-/// with `lstrip`/`rstrip`/`single_word`) are refused with `TokenizerError.unsupported` rather than
-/// tokenised differently.
+/// The subset of a Hugging Face `tokenizers` pipeline that Chatterbox's tokenizers use, reproduced
+/// exactly: added tokens split out first (leftmost-longest), then a pre-tokenizer — none, the
+/// `Whitespace` one (`\w+|[^\w\s]+`, Oniguruma's Unicode classes; the English `tokenizer.json`) or
+/// GPT-2's `ByteLevel` (Turbo's `vocab.json` + `merges.txt`, see `ByteLevelPreTokenizer`) — and a
+/// `BPE` model with ranked merges and an optional unknown token. Files that need anything else (a
+/// normalizer, another pre-tokenizer, a post-processor, byte fallback, dropout, subword
+/// prefixes/suffixes, added tokens with `lstrip`/`rstrip`/`single_word`) are refused with
+/// `TokenizerError.unsupported` rather than tokenised differently.
 ///
 /// Strings from the file are compared as Unicode scalar sequences, never with Swift `String`
 /// equality (which treats canonically equivalent strings as equal; HF compares code points).
@@ -23,7 +24,18 @@ public struct BPETokenizer: Sendable {
     let fuseUnknown: Bool
     /// Added tokens by first scalar, longest first.
     let addedTokens: [UInt32: [(scalars: [UInt32], id: Int)]]
-    let whitespacePreTokenizer: Bool
+    let preTokenizer: PreTokenizer
+
+    /// How text between added tokens is split into words before BPE.
+    public enum PreTokenizer: Sendable {
+        /// The whole fragment is one word.
+        case none
+        /// HF `Whitespace`: `\w+|[^\w\s]+`, whitespace dropped.
+        case whitespace
+        /// HF `ByteLevel(add_prefix_space=False, use_regex=True)`: GPT-2's regex, then each piece's
+        /// UTF-8 bytes mapped to GPT-2's byte alphabet.
+        case byteLevel
+    }
 
     /// The vocabulary size (`model.vocab` and added tokens together), as `get_vocab_size()`.
     public var vocabularySize: Int { vocab.count }
@@ -60,13 +72,14 @@ public struct BPETokenizer: Sendable {
         for key in ["normalizer", "post_processor", "truncation", "padding"] where !isNull(root[key]) {
             throw unsupported("\(key) is not null")
         }
+        let preTokenizer: PreTokenizer
         if let pre = root["pre_tokenizer"], !isNull(pre) {
             guard let pre = pre as? [String: Any], pre["type"] as? String == "Whitespace" else {
                 throw unsupported("pre_tokenizer other than Whitespace")
             }
-            whitespacePreTokenizer = true
+            preTokenizer = .whitespace
         } else {
-            whitespacePreTokenizer = false
+            preTokenizer = .none
         }
 
         guard let model = root["model"] as? [String: Any] else { throw corrupt("no \"model\" object") }
@@ -80,28 +93,20 @@ public struct BPETokenizer: Sendable {
         for key in ["byte_fallback", "ignore_merges"] where (model[key] as? Bool) == true {
             throw unsupported("model.\(key)")
         }
-        fuseUnknown = (model["fuse_unk"] as? Bool) ?? false
 
         guard let vocabObject = model["vocab"] as? [String: Any] else { throw corrupt("no model.vocab object") }
-        var vocab: [[UInt32]: Int] = [:]
-        var tokens: [Int: String] = [:]
+        var vocabulary: [String: Int] = [:]
         for (token, value) in vocabObject {
             guard let id = (value as? NSNumber)?.intValue, id >= 0 else { throw corrupt("model.vocab[\"\(token)\"] is not a non-negative integer") }
-            vocab[token.unicodeScalars.map(\.value)] = id
-            tokens[id] = token
+            vocabulary[token] = id
         }
-        guard vocab.count == vocabObject.count else { throw corrupt("model.vocab has duplicate keys") }
-
+        var unknown: String?
         if let unk = model["unk_token"], !isNull(unk) {
             guard let unk = unk as? String else { throw corrupt("model.unk_token is not a string") }
-            guard let id = vocab[unk.unicodeScalars.map(\.value)] else { throw corrupt("model.unk_token \"\(unk)\" is not in model.vocab") }
-            unknownID = id
-        } else {
-            unknownID = nil
+            unknown = unk
         }
-
         guard let mergeList = model["merges"] as? [Any] else { throw corrupt("no model.merges array") }
-        var merges: [UInt64: (rank: Int, id: Int)] = [:]
+        var pairs: [(String, String)] = []
         for (rank, entry) in mergeList.enumerated() {
             let parts: [String]
             if let text = entry as? String {
@@ -112,18 +117,9 @@ public struct BPETokenizer: Sendable {
                 throw corrupt("model.merges[\(rank)] is neither \"a b\" nor [a, b]")
             }
             guard parts.count == 2 else { throw corrupt("model.merges[\(rank)] is not a pair") }
-            let left = parts[0].unicodeScalars.map(\.value), right = parts[1].unicodeScalars.map(\.value)
-            guard let a = vocab[left], let b = vocab[right] else {
-                throw corrupt("model.merges[\(rank)] (\(parts[0]) \(parts[1])) uses a token missing from model.vocab")
-            }
-            guard let merged = vocab[left + right] else {
-                throw corrupt("model.merges[\(rank)] makes \(parts[0] + parts[1]), which is missing from model.vocab")
-            }
-            let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
-            if merges[key] == nil { merges[key] = (rank, merged) }
+            pairs.append((parts[0], parts[1]))
         }
-
-        var added: [UInt32: [(scalars: [UInt32], id: Int)]] = [:]
+        var added: [AddedToken] = []
         if let list = root["added_tokens"], !isNull(list) {
             guard let list = list as? [[String: Any]] else { throw corrupt("added_tokens is not an array of objects") }
             for (index, token) in list.enumerated() {
@@ -131,14 +127,73 @@ public struct BPETokenizer: Sendable {
                       let id = (token["id"] as? NSNumber)?.intValue, id >= 0 else {
                     throw corrupt("added_tokens[\(index)] lacks a content string or an id")
                 }
-                for flag in ["lstrip", "rstrip", "single_word"] where (token[flag] as? Bool) == true {
-                    throw unsupported("added token \(content) with \(flag)")
-                }
-                let scalars = content.unicodeScalars.map(\.value)
-                vocab[scalars] = id
-                tokens[id] = content
-                added[scalars[0], default: []].append((scalars, id))
+                added.append(AddedToken(content: content, id: id, lstrip: token["lstrip"] as? Bool ?? false,
+                                        rstrip: token["rstrip"] as? Bool ?? false, singleWord: token["single_word"] as? Bool ?? false))
             }
+        }
+        try self.init(path: path, vocabulary: vocabulary, merges: pairs, addedTokens: added, unknownToken: unknown,
+                      fuseUnknown: (model["fuse_unk"] as? Bool) ?? false, preTokenizer: preTokenizer)
+    }
+
+    /// An added token as HF describes it (`AddedToken`); only the flags we reproduce may be set.
+    public struct AddedToken: Sendable, Equatable {
+        public var content: String
+        public var id: Int
+        public var lstrip = false
+        public var rstrip = false
+        public var singleWord = false
+        public init(content: String, id: Int, lstrip: Bool = false, rstrip: Bool = false, singleWord: Bool = false) {
+            self.content = content
+            self.id = id
+            self.lstrip = lstrip
+            self.rstrip = rstrip
+            self.singleWord = singleWord
+        }
+    }
+
+    /// A BPE model from its parts (what `tokenizer.json` holds, or `vocab.json` + `merges.txt` +
+    /// added tokens); `merges` in rank order. `path` names the source in errors.
+    public init(path: String, vocabulary: [String: Int], merges mergeList: [(String, String)], addedTokens addedList: [AddedToken],
+                unknownToken: String? = nil, fuseUnknown: Bool = false, preTokenizer: PreTokenizer) throws {
+        func corrupt(_ reason: String) -> TokenizerError { .corrupt(path: path, reason: reason) }
+        var vocab: [[UInt32]: Int] = [:]
+        var tokens: [Int: String] = [:]
+        for (token, id) in vocabulary {
+            vocab[token.unicodeScalars.map(\.value)] = id
+            tokens[id] = token
+        }
+        guard vocab.count == vocabulary.count else { throw corrupt("the vocabulary has duplicate keys") }
+
+        if let unk = unknownToken {
+            guard let id = vocab[unk.unicodeScalars.map(\.value)] else { throw corrupt("model.unk_token \"\(unk)\" is not in model.vocab") }
+            unknownID = id
+        } else {
+            unknownID = nil
+        }
+
+        var merges: [UInt64: (rank: Int, id: Int)] = [:]
+        for (rank, (leftText, rightText)) in mergeList.enumerated() {
+            let left = leftText.unicodeScalars.map(\.value), right = rightText.unicodeScalars.map(\.value)
+            guard let a = vocab[left], let b = vocab[right] else {
+                throw corrupt("merge \(rank) (\(leftText) \(rightText)) uses a token missing from the vocabulary")
+            }
+            guard let merged = vocab[left + right] else {
+                throw corrupt("merge \(rank) makes \(leftText + rightText), which is missing from the vocabulary")
+            }
+            let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
+            if merges[key] == nil { merges[key] = (rank, merged) }
+        }
+
+        var added: [UInt32: [(scalars: [UInt32], id: Int)]] = [:]
+        for token in addedList {
+            guard !token.content.isEmpty else { throw corrupt("an added token (id \(token.id)) is empty") }
+            for (flag, set) in [("lstrip", token.lstrip), ("rstrip", token.rstrip), ("single_word", token.singleWord)] where set {
+                throw TokenizerError.unsupported(path: path, feature: "added token \(token.content) with \(flag)")
+            }
+            let scalars = token.content.unicodeScalars.map(\.value)
+            vocab[scalars] = token.id
+            tokens[token.id] = token.content
+            added[scalars[0], default: []].append((scalars, token.id))
         }
         for key in added.keys { added[key]!.sort { $0.scalars.count > $1.scalars.count } }
 
@@ -147,6 +202,8 @@ public struct BPETokenizer: Sendable {
         self.tokens = tokens
         self.merges = merges
         self.addedTokens = added
+        self.fuseUnknown = fuseUnknown
+        self.preTokenizer = preTokenizer
     }
 
     /// The id of a token (model vocab or added token), compared scalar by scalar.
@@ -188,9 +245,17 @@ public struct BPETokenizer: Sendable {
 
     private func encodeFragment(_ fragment: ArraySlice<UInt32>, into ids: inout [Int]) {
         guard !fragment.isEmpty else { return }
-        guard whitespacePreTokenizer else {
+        switch preTokenizer {
+        case .none:
             encodeWord(fragment, into: &ids)
             return
+        case .byteLevel:
+            for piece in ByteLevelPreTokenizer.split(fragment) {
+                encodeWord(ByteLevelPreTokenizer.byteSymbols(fragment[piece])[...], into: &ids)
+            }
+            return
+        case .whitespace:
+            break
         }
         // \w+|[^\w\s]+ : maximal runs of word scalars or of other non-space scalars; spaces dropped.
         var start = fragment.startIndex
@@ -311,8 +376,17 @@ enum UnicodeClasses {
 
     static func isHFWord(_ scalar: UInt32) -> Bool {
         if scalar < 0x80 { return asciiWord[Int(scalar)] }
-        let ranges = UnicodeTables.hfWordRanges
-        var low = 0, high = ranges.count / 2  // binary search over (lo, hi) pairs
+        return contains(UnicodeTables.hfWordRanges, scalar)
+    }
+
+    /// Oniguruma's `\p{L}`.
+    static func isHFLetter(_ scalar: UInt32) -> Bool { contains(UnicodeTables.hfLetterRanges, scalar) }
+    /// Oniguruma's `\p{N}`.
+    static func isHFNumber(_ scalar: UInt32) -> Bool { contains(UnicodeTables.hfNumberRanges, scalar) }
+
+    /// Binary search over ascending inclusive (lo, hi) pairs.
+    private static func contains(_ ranges: [UInt32], _ scalar: UInt32) -> Bool {
+        var low = 0, high = ranges.count / 2
         while low < high {
             let mid = (low + high) / 2
             if scalar < ranges[2 * mid] {

@@ -1,4 +1,4 @@
-/// Upstream's text clean-up before tokenisation.
+/// Upstream's text clean-up before tokenisation (`punc_norm` of the original and of Turbo).
 ///
 /// Everything works on Unicode scalars (Python code points), never on Swift `Character`s: upstream
 /// indexes, splits and replaces code points, and grapheme clusters would merge e.g. a combining mark
@@ -17,7 +17,13 @@ public enum TextNormalization {
     ///
     /// Note (code over spec): a text of whitespace only is not "empty" to step 1, so it comes out
     /// as `"."`, as upstream.
-    public static func puncNorm(_ text: String) -> String {
+    public static func puncNorm(_ text: String) -> String { puncNorm(text, replacements: originalReplacements) }
+
+    /// Turbo's `punc_norm` (`chatterbox/tts_turbo.py`): the same steps with `turboReplacements`
+    /// (no `...`, `" - "` or `;` rules).
+    public static func turboPuncNorm(_ text: String) -> String { puncNorm(text, replacements: turboReplacements) }
+
+    static func puncNorm(_ text: String, replacements: [(String, String)]) -> String {
         var scalars = Array(text.unicodeScalars)
         if scalars.isEmpty { return emptyTextReplacement }
 
@@ -27,7 +33,7 @@ public enum TextNormalization {
 
         scalars = collapsePythonWhitespace(scalars)
 
-        for (old, new) in originalReplacements {
+        for (old, new) in replacements {
             scalars = replacingAll(Array(old.unicodeScalars), with: Array(new.unicodeScalars), in: scalars)
         }
 
@@ -47,6 +53,19 @@ public enum TextNormalization {
         (":", ","),
         (" - ", ", "),
         (";", ", "),
+        ("\u{2014}", "-"),  // —
+        ("\u{2013}", "-"),  // –
+        (" ,", ","),
+        ("\u{201C}", "\""),  // “
+        ("\u{201D}", "\""),  // ”
+        ("\u{2018}", "'"),  // ‘
+        ("\u{2019}", "'"),  // ’
+    ]
+
+    /// `punc_to_replace` of upstream `tts_turbo.py`, in order.
+    public static let turboReplacements: [(String, String)] = [
+        ("\u{2026}", ", "),  // …
+        (":", ","),
         ("\u{2014}", "-"),  // —
         ("\u{2013}", "-"),  // –
         (" ,", ","),

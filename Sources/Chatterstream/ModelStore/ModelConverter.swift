@@ -1,3 +1,4 @@
+import ChatterModels
 import ChatterTensor
 import Foundation
 
@@ -156,7 +157,11 @@ public struct ModelConverter: Sendable {
             let (converted, droppedHere) = transform(tensors, group: plan.group, dtype: options.dtype(plan.group))
             dropped += droppedHere.map { "\(plan.source):\($0)" }
             let outputURL = staging.appendingPathComponent(plan.output)
-            try SafetensorsWriter.write(converted, metadata: ["format": "chatterstream", "group": plan.group.rawValue], to: outputURL.path)
+            var metadata = ["format": "chatterstream", "group": plan.group.rawValue]
+            if plan.group == .t3 && tensors.contains(where: { GPT2Conv1DLayout.isConv1DWeight($0.name) }) {
+                metadata[GPT2Conv1DLayout.metadataKey] = GPT2Conv1DLayout.transposedValue
+            }
+            try SafetensorsWriter.write(converted, metadata: metadata, to: outputURL.path)
             files.append(try describe(outputURL, group: plan.group.rawValue, dtype: options.dtype(plan.group).rawValue,
                                       tensors: converted.count, options: options))
         }
@@ -227,8 +232,9 @@ public struct ModelConverter: Sendable {
         }
     }
 
-    /// Drops unused tensors, folds weight norm, converts dtypes. Returns the tensors to write and
-    /// the names dropped.
+    /// Drops unused tensors, folds weight norm, transposes T3's GPT-2 `Conv1D` weights to [out, in]
+    /// (so the decode GEMV reads them in place; the file is marked, see `GPT2Conv1DLayout`),
+    /// converts dtypes. Returns the tensors to write and the names dropped.
     func transform(_ tensors: [(name: String, tensor: Tensor)], group: WeightGroup, dtype: DType) -> ([(name: String, tensor: Tensor)], [String]) {
         let byName = Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
         var result: [(name: String, tensor: Tensor)] = []
@@ -252,6 +258,9 @@ public struct ModelConverter: Sendable {
             } else if name.hasSuffix(".weight_v"), let magnitude = byName[String(name.dropLast(2)) + "_g"] {
                 outputName = String(name.dropLast(2))
                 value = foldWeightNorm(magnitude: magnitude, direction: tensor)
+            }
+            if group == .t3 && GPT2Conv1DLayout.isConv1DWeight(name) {
+                value = value.transposed().copy()
             }
             if value.dtype.isFloatingPoint {
                 let target: DType = value.rank >= 2 ? dtype : .f32
