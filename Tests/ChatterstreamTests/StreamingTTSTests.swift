@@ -95,7 +95,7 @@ import TestSupport
         await #expect(throws: T3Error.self) { _ = try await Self.collect(tts.synthesize("Hi.", config: hot)) }
         // A sentence longer than the tiny T3's 62-token text window, unsplit: refused before any work.
         let long = String(repeating: "word ", count: 30) + "end."
-        let count = Self.models.frontEnd.textTokens(long).count
+        let count = Self.models.frontEnd.t3Input(for: long).count
         await #expect(throws: StreamingTTSError.textTooLong(piece: 0, tokens: count, limit: 62)) {
             _ = try await Self.collect(tts.synthesize(long))
         }
@@ -261,5 +261,36 @@ import TestSupport
         var out: [[Int]] = []
         for t in [1, 4299, 2, 3, 4299, 5, 6, 7, 8, 9] { if let c = aligned.add(t) { out.append(c) } }
         #expect(out == [[1, 4299, 2], [3, 4299, 5, 6, 7]])
+    }
+}
+
+/// The Turbo family through the same engine (TinyTurboModels): GPT-2 T3 with its own sampling order,
+/// the GPT-2 tokenizer with tags, the meanflow S3Gen, three silence tokens appended as upstream.
+@Suite struct TurboStreamingTests {
+    static let models = try! TinyTurboModels.make()
+
+    @Test func turboStreamsWithTheOneShotLength() async throws {
+        #expect(Self.models.s3gen.isMeanflow)
+        let tts = StreamingTTS(models: Self.models, config: TinyTurboModels.config)
+        let text = "Oh, that's hilarious! [chuckle] Streaming Turbo."
+        let chunks = try await StreamingTTSTests.collect(tts.synthesize(text))
+        let resolved = TinyTurboModels.config.resolved(for: .chatterboxTurbo)
+        #expect(resolved.sampling == {
+            var p = T3SamplingParameters.turbo
+            p.maxNewTokens = 40
+            return p
+        }(), "Turbo runs with upstream's Turbo defaults")
+        // The same tokens without streaming: T3 alone, then three silence tokens, one S3Gen call.
+        let run = SynthesisRun(models: Self.models, config: resolved, seed: 11, cancellation: SynthesisCancellation(), emit: { _ in })
+        let stream = try Self.models.speech.tokens(conditioning: Self.models.builtinVoice,
+                                                   textTokens: Self.models.frontEnd.t3Input(for: text), parameters: resolved.sampling,
+                                                   seed: SplitMix64.mix(run.samplingSeed), cancellation: T3Cancellation())
+        var tokens: [Int] = []
+        while let t = stream.nextSpeechToken() { tokens.append(t) }
+        tokens += [4299, 4299, 4299]
+        let streamed = StreamingTTSTests.samples(chunks)
+        print("Turbo (tiny): \(tokens.count) tokens incl. 3 silence, \(chunks.count) chunks, \(streamed.count) samples")
+        #expect(streamed.count == tokens.count * 960)
+        #expect(chunks.last?.isFinal == true && chunks.count >= 2)
     }
 }

@@ -2,17 +2,6 @@ import ChatterModels
 import ChatterTensor
 import Foundation
 
-/// Text → T3 text tokens for one family: upstream's normalisation, then its tokenizer (no
-/// start/stop tokens; T3 adds the family's own).
-protocol TextFrontEnd: Sendable {
-    func textTokens(_ text: String) -> [Int]
-}
-
-struct EnglishFrontEnd: TextFrontEnd {
-    let tokenizer: EnglishTokenizer
-    func textTokens(_ text: String) -> [Int] { tokenizer.encode(TextNormalization.puncNorm(text)) }
-}
-
 /// Speech-token generation for one family: a synchronous iterator per text piece.
 protocol SpeechTokenModel: Sendable {
     /// Text tokens one piece may have.
@@ -31,8 +20,9 @@ protocol SpeechTokenStream: AnyObject {
     var steps: Int { get }
 }
 
-/// The original Chatterbox T3 (Llama backbone, CFG).
-struct LlamaSpeechTokenModel: SpeechTokenModel {
+/// T3 of either backbone: the original (Llama, CFG, `T3.inference`) or Turbo (GPT-2, one row,
+/// `T3.inference_turbo`); `T3TokenIterator` runs the family's procedure.
+struct T3SpeechTokenModel: SpeechTokenModel {
     let t3: T3
     var maxTextTokens: Int { t3.config.maxTextTokens }
 
@@ -71,16 +61,22 @@ final class T3SpeechTokens: SpeechTokenStream {
 func cloner(_ model: ConvertedModel) throws -> (@Sendable (URL, Float) throws -> Conditionals)? {
     guard model.manifest.files.contains(where: { $0.name == "ve.safetensors" }),
           let recipe = ConditionalsBuilder.Recipe.named(model.family.rawValue) else { return nil }
-    let s3gen = try model.file("s3gen.safetensors")
+    let s3gen = try model.file(s3genFile(model))
     guard s3gen.contains("tokenizer._mel_filters") || s3gen.entries.contains(where: { $0.name.hasPrefix("tokenizer.") }) else { return nil }
     let builder = try ConditionalsBuilder(ve: try model.file("ve.safetensors"), s3gen: s3gen)
     return { url, exaggeration in try builder.build(referenceURL: url, recipe: recipe, exaggeration: exaggeration) }
 }
 
+/// The converted S3Gen file: `s3gen.safetensors` (Turbo's meanflow decoder converts under the same name
+/// unless the converter kept upstream's `s3gen_meanflow.safetensors`).
+func s3genFile(_ model: ConvertedModel) -> String {
+    model.manifest.files.contains { $0.name == "s3gen_meanflow.safetensors" } ? "s3gen_meanflow.safetensors" : "s3gen.safetensors"
+}
+
 /// Everything a synthesis needs, loaded once.
 struct SpeechModels: Sendable {
     var family: ModelFamily
-    var frontEnd: any TextFrontEnd
+    var frontEnd: any TextTokenizer
     var speech: any SpeechTokenModel
     var s3gen: S3Gen
     var builtinVoice: Conditionals
@@ -101,17 +97,21 @@ struct SpeechModels: Sendable {
         let precision = model.manifest.files.first { $0.name == "t3.safetensors" }?.dtype ?? "F32"
         let shapes = model.manifest.hyperparameters
         switch model.family {
-        case .chatterbox:
-            let t3 = try T3(weights: t3File, config: shapes?.t3 ?? .english)
+        case .chatterbox, .chatterboxTurbo:
+            let config = try shapes?.t3 ?? T3Config.inferred(from: t3File)
+            let t3 = try T3(weights: t3File, config: config)
+            let frontEnd: any TextTokenizer = config.isTurbo
+                ? try TurboTokenizer(directory: directory)
+                : try EnglishTokenizer(contentsOf: model.path(of: EnglishTokenizer.fileName))
             return SpeechModels(
-                family: .chatterbox,
-                frontEnd: EnglishFrontEnd(tokenizer: try EnglishTokenizer(contentsOf: model.path(of: EnglishTokenizer.fileName))),
-                speech: LlamaSpeechTokenModel(t3: t3),
-                s3gen: try S3Gen(weights: try model.file("s3gen.safetensors"), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
+                family: model.family, frontEnd: frontEnd, speech: T3SpeechTokenModel(t3: t3),
+                s3gen: try S3Gen(weights: try model.file(s3genFile(model)), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
                                  vocoder: shapes?.hift ?? .chatterbox),
                 builtinVoice: try Conditionals(store: conds, family: model.family.rawValue),
-                cloneVoice: try cloner(model), watermarker: watermarker, precision: precision)
-        case .chatterboxTurbo, .chatterboxMultilingual:
+                cloneVoice: try cloner(model), watermarker: watermarker,
+                // `tts_turbo.generate` appends three S3GEN_SIL tokens to every utterance.
+                trailingSilenceTokens: config.isTurbo ? 3 : 0, precision: precision)
+        case .chatterboxMultilingual:
             throw StreamingTTSError.modelUnusable("the \(model.family.rawValue) family cannot be synthesised by this build yet (model at \(directory.path))")
         }
     }

@@ -83,12 +83,8 @@ extension ModelFamily {
     /// Upstream's `generate` defaults for the family (tts.py / tts_turbo.py / mtl_tts.py).
     public var samplingDefaults: T3SamplingParameters {
         switch self {
-        case .chatterbox, .chatterboxMultilingual:
-            T3SamplingParameters(temperature: 0.8, cfgWeight: 0.5, exaggeration: 0.5, repetitionPenalty: 1.2,
-                                 minP: 0.05, topP: 1.0, topK: nil, maxNewTokens: 1000)
-        case .chatterboxTurbo:
-            T3SamplingParameters(temperature: 0.8, cfgWeight: 0, exaggeration: 0, repetitionPenalty: 1.2,
-                                 minP: 0, topP: 0.95, topK: 1000, maxNewTokens: 1000)
+        case .chatterbox, .chatterboxMultilingual: T3SamplingParameters()
+        case .chatterboxTurbo: .turbo
         }
     }
 }

@@ -44,7 +44,7 @@ struct SynthesisRun {
         let pieces = TextSplitter(maxCharacters: config.maxCharactersPerPiece).pieces(text)
         guard !pieces.isEmpty else { throw StreamingTTSError.emptyText }
         return try pieces.enumerated().map { index, piece in
-            let tokens = models.frontEnd.textTokens(piece)
+            let tokens = models.frontEnd.t3Input(for: piece)
             guard tokens.count <= models.speech.maxTextTokens else {
                 throw StreamingTTSError.textTooLong(piece: index, tokens: tokens.count, limit: models.speech.maxTextTokens)
             }

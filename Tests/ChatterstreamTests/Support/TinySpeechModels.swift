@@ -63,8 +63,8 @@ enum TinySpeechModels {
         let s3gen = try S3Gen(weights: s3genWeights, decoderHeads: decoderHeads, vocoder: hift)
         let voice = try builtinVoice()
         let tokenizer = try EnglishTokenizer(contentsOf: tokenizerURL)
-        return SpeechModels(family: .chatterbox, frontEnd: EnglishFrontEnd(tokenizer: tokenizer),
-                            speech: LlamaSpeechTokenModel(t3: t3), s3gen: s3gen, builtinVoice: voice,
+        return SpeechModels(family: .chatterbox, frontEnd: tokenizer,
+                            speech: T3SpeechTokenModel(t3: t3), s3gen: s3gen, builtinVoice: voice,
                             cloneVoice: nil, watermarker: watermarker, precision: "F32")
     }
 
