@@ -44,10 +44,7 @@ def main() -> int:
 
     inference = model.t3.inference_turbo if args.family == "chatterbox-turbo" else model.t3.inference
     def capped(*a, **k):
-        k["max_new_tokens"] = args.max_tokens
-        if args.family == "chatterbox-turbo":
-            k["max_gen_len"] = args.max_tokens
-            k.pop("max_new_tokens")
+        k["max_gen_len" if args.family == "chatterbox-turbo" else "max_new_tokens"] = args.max_tokens
         return inference(*a, **k)
     if args.family == "chatterbox-turbo":
         model.t3.inference_turbo = capped

@@ -73,7 +73,12 @@ struct SynthesisRun {
                 while let token = stream.nextSpeechToken() {
                     tokens += 1
                     onDecodeStep?(steps + stream.steps)
-                    if let chunk = chunker.add(token) { queue.put(chunk, final: false) }
+                    if let chunk = chunker.add(token) {
+                        queue.put(chunk, final: false)
+                        // The first chunk is what the listener waits for: T3 yields the cores until it
+                        // is rendered instead of racing ahead on tokens nobody needs yet.
+                        if chunker.chunksEmitted == 1 { queue.waitUntilRendered(chunks: 1) }
+                    }
                 }
                 steps += stream.steps
                 if models.trailingSilenceTokens > 0 {
@@ -125,6 +130,7 @@ struct SynthesisRun {
                 statistics.chunks += 1
                 statistics.samples += samples.count
             }
+            queue.markRendered()
             if final { break }
         }
         return statistics
@@ -150,6 +156,7 @@ final class ChunkQueue: @unchecked Sendable {
     private var chunks: [(tokens: [Int], final: Bool)] = []
     private var closed = false
     private var result: Result<SynthesisStatistics, Error>?
+    private var rendered = 0
 
     func put(_ chunk: [Int], final: Bool) {
         condition.withLock { chunks.append((chunk, final)); condition.broadcast() }
@@ -164,6 +171,18 @@ final class ChunkQueue: @unchecked Sendable {
         condition.withLock {
             while chunks.isEmpty && !closed { condition.wait() }
             return chunks.isEmpty ? nil : chunks.removeFirst()
+        }
+    }
+
+    /// The renderer finished a chunk.
+    func markRendered() {
+        condition.withLock { rendered += 1; condition.broadcast() }
+    }
+
+    /// Blocks until `chunks` chunks are rendered or rendering ended (failed, cancelled, done).
+    func waitUntilRendered(chunks: Int) {
+        condition.withLock {
+            while rendered < chunks && result == nil { condition.wait() }
         }
     }
 
