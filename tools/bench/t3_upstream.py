@@ -25,6 +25,19 @@ import sys
 import time
 
 
+
+def timings(prefill_length, prefill_ms, step_ms, logits):
+    """One dtype's result: prefill and decode times (ms) and the logits kept for the parity check."""
+    return {
+        "prefill_length": int(prefill_length),
+        "prefill_ms": [round(x, 2) for x in prefill_ms],
+        "prefill_ms_median": round(statistics.median(prefill_ms), 2),
+        "decode_steps": len(step_ms),
+        "decode_ms_per_token_median": round(statistics.median(step_ms), 2),
+        "decode_ms_per_token_mean": round(statistics.mean(step_ms), 2),
+        "cfg_logits": logits,
+    }
+
 def main():
     request = json.load(open(sys.argv[1]))
     import torch
@@ -100,15 +113,7 @@ def main():
                     step_ms.append((time.perf_counter() - t0) * 1e3)
                     if len(logits) < keep:
                         logits.append(l.float().tolist())
-            results[dtype_name] = {
-                "prefill_length": int(prefill_length),
-                "prefill_ms": [round(x, 2) for x in prefill_ms],
-                "prefill_ms_median": round(statistics.median(prefill_ms), 2),
-                "decode_steps": len(step_ms),
-                "decode_ms_per_token_median": round(statistics.median(step_ms), 2),
-                "decode_ms_per_token_mean": round(statistics.mean(step_ms), 2),
-                "cfg_logits": logits,
-            }
+            results[dtype_name] = timings(prefill_length, prefill_ms, step_ms, logits)
             note(f"upstream turbo {dtype_name}: prefill {statistics.median(prefill_ms):.0f} ms (T0 {prefill_length}), "
                  f"decode {statistics.median(step_ms):.1f} ms/token (median of {len(step_ms)})")
     for dtype_name in ([] if turbo else request["dtypes"]):
@@ -147,15 +152,7 @@ def main():
                 past = out.past_key_values
                 _ = out.logits[:, -1, :]
                 step_ms.append((time.perf_counter() - t0) * 1e3)
-        results[dtype_name] = {
-            "prefill_length": int(prefill_length),
-            "prefill_ms": [round(x, 2) for x in prefill_ms],
-            "prefill_ms_median": round(statistics.median(prefill_ms), 2),
-            "decode_steps": len(step_ms),
-            "decode_ms_per_token_median": round(statistics.median(step_ms), 2),
-            "decode_ms_per_token_mean": round(statistics.mean(step_ms), 2),
-            "cfg_logits": logits,
-        }
+        results[dtype_name] = timings(prefill_length, prefill_ms, step_ms, logits)
         note(f"upstream {dtype_name}: prefill {statistics.median(prefill_ms):.0f} ms (T0 {prefill_length}), "
              f"decode {statistics.median(step_ms):.1f} ms/token (median of {len(step_ms)})")
     json.dump({

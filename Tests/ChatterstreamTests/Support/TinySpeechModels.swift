@@ -91,12 +91,15 @@ enum TinySpeechModels {
     }
 
     /// Sampling that runs long enough to make several chunks, quickly: the CFM takes 2 steps.
-    static var config: StreamConfig {
+    static var config: StreamConfig { testConfig(maxLength: 50, seed: 7) }
+
+    /// Small chunks (10, then 15 tokens) so a short utterance makes several.
+    static func testConfig(maxLength: Int, seed: UInt64) -> StreamConfig {
         var c = StreamConfig()
         c.firstChunkTokens = 10
         c.subsequentChunkTokens = 15
-        c.maxLength = 50
-        c.seed = 7
+        c.maxLength = maxLength
+        c.seed = seed
         return c
     }
 }

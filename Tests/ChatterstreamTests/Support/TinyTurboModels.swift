@@ -67,12 +67,5 @@ enum TinyTurboModels {
         }
     }
 
-    static var config: StreamConfig {
-        var c = StreamConfig()
-        c.firstChunkTokens = 10
-        c.subsequentChunkTokens = 15
-        c.maxLength = 40
-        c.seed = 11
-        return c
-    }
+    static var config: StreamConfig { TinySpeechModels.testConfig(maxLength: 40, seed: 11) }
 }
