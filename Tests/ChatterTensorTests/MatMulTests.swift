@@ -86,4 +86,28 @@ import TestSupport
             expectParity(linear(x, weight: bf16, bias: bias), widened, tolerance: 0, "\(testCase) bf16")
         }
     }
+
+    /// GEMMs split across our pool (OpenBLAS single-threaded) give what one OpenBLAS call gives,
+    /// for each way an op reaches sgemm: rows split (linear with bias, beta = 1), columns split
+    /// (conv1d: few output channels, many frames), and transposed operands (matmul on views).
+    @Test func poolSplitGEMMsMatchOneOpenBLASCall() {
+        var random = SplitMix64(seed: 0x5917)
+        func values(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in 2 * random.nextFloat() - 1 })
+        }
+        let x = values([2, 300, 256]), weight = values([520, 256]), bias = values([520])
+        let signal = values([2, 64, 700]), kernel = values([48, 64, 3]), convBias = values([48])
+        let a = values([256, 300]), b = values([200, 256])
+        let unsplit = (linear(x, weight: weight, bias: bias), conv1d(signal, weight: kernel, bias: convBias, paddingMode: .causal),
+                       matmul(a.transposed(), b.transposed()))
+        let split = GEMMThreading.withPoolThreadedGEMMs {
+            #expect(GEMMThreading.poolSplitsGEMMs)
+            return (linear(x, weight: weight, bias: bias), conv1d(signal, weight: kernel, bias: convBias, paddingMode: .causal),
+                    matmul(a.transposed(), b.transposed()))
+        }
+        #expect(!GEMMThreading.poolSplitsGEMMs)
+        expectParity(split.0, unsplit.0, tolerance: 1e-6, "linear, rows split")
+        expectParity(split.1, unsplit.1, tolerance: 1e-6, "conv1d, columns split")
+        expectParity(split.2, unsplit.2, tolerance: 1e-6, "matmul of transposed views")
+    }
 }
