@@ -119,9 +119,9 @@ func linearBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int) -> Tensor
                         for i in range { d[i] = UInt32(s[i]) << 16 }
                     }
                     let wp = UnsafeRawPointer(buffer).assumingMemoryBound(to: Float.self)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(inFeatures), 1,
-                                xp.baseAddress!, Int32(inFeatures), wp, Int32(inFeatures),
-                                bias == nil ? 0 : 1, c.baseAddress! + start, Int32(outFeatures))
+                    GEMMThreading.sgemm(transposeA: false, transposeB: true, m: rows, n: n, k: inFeatures, alpha: 1,
+                                        a: xp.baseAddress!, lda: inFeatures, b: wp, ldb: inFeatures,
+                                        beta: bias == nil ? 0 : 1, c: c.baseAddress! + start, ldc: outFeatures)
                 }
             }
         }

@@ -180,15 +180,7 @@ public struct ConditionalDecoder: Sendable {
     }
 
     /// One estimator pass. x, mu, cond [B, 80, N]; spks [B, 80]; t (and r for meanflow) per row.
-    ///
-    /// GEMMs run split across our thread pool with OpenBLAS single-threaded (`GEMMThreading`): the
-    /// pass alternates GEMMs with norms, activations and softmaxes, and one set of threads for both
-    /// keeps two pools from spinning against each other on the same cores.
     public func callAsFunction(x: Tensor, mu: Tensor, spks: Tensor, cond: Tensor, t: [Float], r: [Float]? = nil) -> Tensor {
-        GEMMThreading.withPoolThreadedGEMMs { estimate(x: x, mu: mu, spks: spks, cond: cond, t: t, r: r) }
-    }
-
-    private func estimate(x: Tensor, mu: Tensor, spks: Tensor, cond: Tensor, t: [Float], r: [Float]?) -> Tensor {
         let (b, n) = (x.shape[0], x.shape[2])
         precondition(t.count == b && mu.shape == x.shape && cond.shape == x.shape && spks.shape == [b, x.shape[1]],
                      "estimator inputs disagree: x \(x.shape), mu \(mu.shape), cond \(cond.shape), spks \(spks.shape), \(t.count) times")
