@@ -28,6 +28,6 @@ struct GEMMBench {
             note("gemm \(shape.m)x\(shape.k)x\(shape.n): \(rounded(seconds * 1e3, 3)) ms = \(rounded(gflops, 1)) GFLOP/s")
             cases.append(["m": shape.m, "k": shape.k, "n": shape.n, "ms": rounded(seconds * 1e3, 4), "gflop_s": rounded(gflops, 2)])
         }
-        return ["method": "matmul(a [M,K], w [N,K], transposeB: true) → cblas_sgemm, median of \(repetitions), output allocation included", "cases": cases]
+        return ["method": "matmul(a [M,K], w [N,K], transposeB: true) → cblas_sgemm on one OpenBLAS thread per band, bands split across our pool (GEMMThreading), median of \(repetitions), output allocation included", "cases": cases]
     }
 }

@@ -12,6 +12,9 @@ struct GEMVBench {
     static let shapes = [(n: 4096, k: 1024), (n: 1024, k: 4096), (n: 8194, k: 1024)]
 
     func run() -> [String: Any] {
+        // The baseline is OpenBLAS threading itself, as a program using it directly would. Our own
+        // GEMMs put it back on one thread (GEMMThreading), and no GEMM of ours runs in this suite.
+        openblas_set_num_threads(Int32(ThreadPool.shared.threadCount))
         var cases: [[String: Any]] = []
         for shape in Self.shapes {
             let sets = [DType.f32, .bf16, .q8_0].map { WeightCopies(n: shape.n, k: shape.k, dtype: $0, footprintMiB: footprintMiB) }

@@ -19,6 +19,7 @@ enum Machine {
             "kernel_isa": KernelISA.current.description,
             "threads": threads,
             "openblas_threads": Int(openblas_get_num_threads()),
+            "gemm_threading": "our GEMMs: OpenBLAS on one thread, each large GEMM split across our pool (GEMMThreading); the gemv suite's OpenBLAS baseline uses openblas_threads",
             "openblas_config": String(cString: openblas_get_config()),
             "openblas_core": String(cString: openblas_get_corename()),
             "date": formatter.string(from: Date()),

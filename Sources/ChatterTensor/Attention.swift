@@ -1,4 +1,3 @@
-import COpenBLAS
 import RealModule
 
 /// A mask for `scaledDotProductAttention`, broadcastable to [B, H, Tq, Tk], with PyTorch's meaning.
@@ -128,22 +127,22 @@ enum AttentionKernel {
             }
 
             if useGemm {
-                // Heads one after another: the GEMMs are OpenBLAS-threaded, the softmax rows ours.
+                // Heads one after another, each GEMM and softmax split across our pool.
                 for b in 0..<batch {
                     for h in 0..<heads {
                         let s = scores + (b * heads + h) * pairScores
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tq), Int32(tk), Int32(dim),
-                                    scale, Q.head(b, h), Int32(Q.rowStride), K.head(b, h), Int32(K.rowStride),
-                                    0, s, Int32(tk))
+                        GEMMThreading.sgemm(transposeA: false, transposeB: true, m: tq, n: tk, k: dim, alpha: scale,
+                                            a: Q.head(b, h), lda: Q.rowStride, b: K.head(b, h), ldb: K.rowStride,
+                                            beta: 0, c: s, ldc: tk)
                         let rowBody: (Range<Int>) -> Void = { rows in
                             for i in rows { finishRow(b, h, i, s + i * tk) }
                         }
                         if pairScores < 2 * PointwiseLoop.parallelGrain { rowBody(0..<tq) } else {
                             ThreadPool.shared.parallelFor(tq, minimumChunk: max(1, PointwiseLoop.parallelGrain / tk), rowBody)
                         }
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tq), Int32(dv), Int32(tk),
-                                    1, s, Int32(tk), V.head(b, h), Int32(V.rowStride),
-                                    0, out + (b * heads + h) * tq * dv, Int32(dv))
+                        GEMMThreading.sgemm(transposeA: false, transposeB: false, m: tq, n: dv, k: tk, alpha: 1,
+                                            a: s, lda: tk, b: V.head(b, h), ldb: V.rowStride,
+                                            beta: 0, c: out + (b * heads + h) * tq * dv, ldc: dv)
                     }
                 }
                 return

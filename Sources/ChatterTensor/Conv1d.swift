@@ -127,10 +127,9 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
                     } else {
                         (matrix, leading) = (groupInput, paddedLength)
                     }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                Int32(groupOutChannels), Int32(width), Int32(rows),
-                                1, groupWeight, Int32(rows), matrix, Int32(leading),
-                                biasValues == nil ? 0 : 1, groupOutput + t0, Int32(outLength))
+                    GEMMThreading.sgemm(transposeA: false, transposeB: false, m: groupOutChannels, n: width, k: rows,
+                                        alpha: 1, a: groupWeight, lda: rows, b: matrix, ldb: leading,
+                                        beta: biasValues == nil ? 0 : 1, c: groupOutput + t0, ldc: outLength)
                     t0 += width
                 }
             }

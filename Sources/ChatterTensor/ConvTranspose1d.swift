@@ -1,4 +1,3 @@
-import COpenBLAS
 
 /// A transposed 1-D convolution, matching `torch.nn.functional.conv_transpose1d`:
 /// out[b, o, i·stride − padding + k·dilation] += Σ_c x[b, c, i]·weight[c, o, k].
@@ -57,10 +56,9 @@ public func convTranspose1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
                 var t0 = 0
                 while t0 < length {
                     let width = min(tile, length - t0)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                                Int32(rows), Int32(width), Int32(groupInChannels),
-                                1, groupWeight, Int32(rows), groupInput + t0, Int32(length),
-                                0, columns, Int32(width))
+                    GEMMThreading.sgemm(transposeA: true, transposeB: false, m: rows, n: width, k: groupInChannels,
+                                        alpha: 1, a: groupWeight, lda: rows, b: groupInput + t0, ldb: length,
+                                        beta: 0, c: columns, ldc: width)
                     let tileStart = t0
                     ThreadPool.shared.parallelFor(groupOutChannels, minimumChunk: max(1, 16_384 / max(1, kernel * width))) { channels in
                         for o in channels {

@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// One layer of a unidirectional `torch.nn.LSTM`, in PyTorch's layout: gate rows ordered input,
@@ -93,16 +92,16 @@ public func lstm(_ input: Tensor, layers: [LSTMLayer], initialState: LSTMState? 
             let g = gBuffer.baseAddress!, out = outBuffer.baseAddress!
             let h0 = hState.baseAddress! + k * batch * hidden, c = cState.baseAddress! + k * batch * hidden
             for row in 0..<(batch * steps) { (g + row * gateWidth).update(from: bias, count: gateWidth) }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch * steps), Int32(gateWidth), Int32(features),
-                        1, xBuffer.baseAddress!, Int32(features), wih.baseAddress!, Int32(features),
-                        1, g, Int32(gateWidth))
+            GEMMThreading.sgemm(transposeA: false, transposeB: true, m: batch * steps, n: gateWidth, k: features,
+                                alpha: 1, a: xBuffer.baseAddress!, lda: features, b: wih.baseAddress!, ldb: features,
+                                beta: 1, c: g, ldc: gateWidth)
             for t in 0..<steps {
                 // Rows b·T + t of the projection and of the output belong to step t.
                 let previous: UnsafePointer<Float> = t == 0 ? UnsafePointer(h0) : UnsafePointer(out + (t - 1) * hidden)
                 let previousStride = t == 0 ? hidden : steps * hidden
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(gateWidth), Int32(hidden),
-                            1, previous, Int32(previousStride), whh.baseAddress!, Int32(hidden),
-                            1, g + t * gateWidth, Int32(steps * gateWidth))
+                GEMMThreading.sgemm(transposeA: false, transposeB: true, m: batch, n: gateWidth, k: hidden,
+                                    alpha: 1, a: previous, lda: previousStride, b: whh.baseAddress!, ldb: hidden,
+                                    beta: 1, c: g + t * gateWidth, ldc: steps * gateWidth)
                 for b in 0..<batch {
                     let row = g + (b * steps + t) * gateWidth
                     let cell = c + b * hidden

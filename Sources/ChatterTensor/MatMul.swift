@@ -35,12 +35,9 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
         for index in 0..<batch {
             left.withPointer(batch: index) { ap in
                 right.withPointer(batch: index) { bp in
-                    cblas_sgemm(CblasRowMajor,
-                                left.transposed != transposeA ? CblasTrans : CblasNoTrans,
-                                right.transposed != transposeB ? CblasTrans : CblasNoTrans,
-                                Int32(m), Int32(n), Int32(k), 1, ap, Int32(left.leadingDimension),
-                                bp, Int32(right.leadingDimension), 0,
-                                c.baseAddress! + index * m * n, Int32(n))
+                    GEMMThreading.sgemm(transposeA: left.transposed != transposeA, transposeB: right.transposed != transposeB,
+                                        m: m, n: n, k: k, alpha: 1, a: ap, lda: left.leadingDimension,
+                                        b: bp, ldb: right.leadingDimension, beta: 0, c: c.baseAddress! + index * m * n, ldc: n)
                 }
             }
         }
@@ -83,10 +80,9 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         }
         input.withUnsafeFloats { xp in
             matrix.withPointer(batch: 0) { wp in
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, matrix.transposed ? CblasNoTrans : CblasTrans,
-                            Int32(rows), Int32(outFeatures), Int32(weight.shape[1]), 1,
-                            xp.baseAddress!, Int32(weight.shape[1]), wp, Int32(matrix.leadingDimension),
-                            bias == nil ? 0 : 1, c.baseAddress!, Int32(outFeatures))
+                GEMMThreading.sgemm(transposeA: false, transposeB: !matrix.transposed, m: rows, n: outFeatures, k: weight.shape[1],
+                                    alpha: 1, a: xp.baseAddress!, lda: weight.shape[1], b: wp, ldb: matrix.leadingDimension,
+                                    beta: bias == nil ? 0 : 1, c: c.baseAddress!, ldc: outFeatures)
             }
         }
     }
@@ -123,9 +119,9 @@ func linearBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int) -> Tensor
                         for i in range { d[i] = UInt32(s[i]) << 16 }
                     }
                     let wp = UnsafeRawPointer(buffer).assumingMemoryBound(to: Float.self)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(inFeatures), 1,
-                                xp.baseAddress!, Int32(inFeatures), wp, Int32(inFeatures),
-                                bias == nil ? 0 : 1, c.baseAddress! + start, Int32(outFeatures))
+                    GEMMThreading.sgemm(transposeA: false, transposeB: true, m: rows, n: n, k: inFeatures, alpha: 1,
+                                        a: xp.baseAddress!, lda: inFeatures, b: wp, ldb: inFeatures,
+                                        beta: bias == nil ? 0 : 1, c: c.baseAddress! + start, ldc: outFeatures)
                 }
             }
         }

@@ -213,3 +213,59 @@ public func batchNorm(_ x: Tensor, runningMean: Tensor, runningVar: Tensor, weig
     }
     return result
 }
+
+/// LayerNorm over the channel axis of [B, C, T] (each time step normalised across its C channels,
+/// weight and bias per channel): what `x.transposed(1, 2) → layerNorm → transposed back` computes,
+/// without the two transposing copies. Sixteen time steps are normalised at once, one SIMD lane
+/// each, walking down the channels. The sums are taken in exactly the order `NormKernel.sum` and
+/// `squaredDeviation` take them along a row (16 f32 partial sums over channels c ≡ j mod 16, then
+/// Double across j), so the result is bit-identical to the transposing form.
+public func layerNormOverChannels(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float) -> Tensor {
+    precondition(x.rank == 3, "layerNormOverChannels expects [B, C, T], got \(x.shape)")
+    let (batch, channels, length) = (x.shape[0], x.shape[1], x.shape[2])
+    let w = NormKernel.vector(weight, count: channels, "layerNormOverChannels weight")!
+    let b = NormKernel.vector(bias, count: channels, "layerNormOverChannels bias")!
+    let input = x.contiguousF32()
+    let result = Tensor(zeros: input.shape)
+    guard batch > 0, channels > 0, length > 0 else { return result }
+    let columnBlocks = (length + 15) / 16
+    let fullChannels = channels / 16 * 16
+    input.withUnsafeFloats { src in
+        result.withUnsafeMutableFloats { dst in
+            let s = src.baseAddress!, d = dst.baseAddress!
+            NormKernel.forEachRow(batch * columnBlocks, length: 16 * channels) { item in
+                let start = (item % columnBlocks) * 16, lanes = min(16, length - start)
+                let first = (item / columnBlocks) * channels * length + start
+                @inline(__always) func load(_ c: Int) -> SIMD16<Float> {
+                    lanes == 16 ? PointwiseLoop.load(s + first + c * length) : PointwiseLoop.loadPartial(s + first + c * length, lanes)
+                }
+                var total = SIMD16<Double>()
+                for j in 0..<min(16, channels) {
+                    var partial = SIMD16<Float>()
+                    for c in stride(from: j, to: channels, by: 16) { partial += load(c) }
+                    total += SIMD16<Double>(partial)
+                }
+                let mean = SIMD16<Float>(total / Double(channels))
+                var squares = SIMD16<Double>()
+                for j in 0..<min(16, fullChannels) {
+                    var partial = SIMD16<Float>()
+                    for c in stride(from: j, to: fullChannels, by: 16) { let deviation = load(c) - mean; partial += deviation * deviation }
+                    squares += SIMD16<Double>(partial)
+                }
+                for c in fullChannels..<channels {
+                    let deviation = SIMD16<Double>(load(c) - mean)
+                    squares += deviation * deviation
+                }
+                let variance = SIMD16<Float>(squares / Double(channels))
+                let inverse = 1 / (variance + eps).squareRoot()
+                for c in 0..<channels {
+                    let y = (load(c) - mean) * inverse * w[c] + b[c]
+                    if lanes == 16 { PointwiseLoop.store(y, d + first + c * length) } else {
+                        PointwiseLoop.storePartial(y, d + first + c * length, lanes)
+                    }
+                }
+            }
+        }
+    }
+    return result
+}

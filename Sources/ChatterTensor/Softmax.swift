@@ -1,3 +1,4 @@
+import CChatterKernels
 import RealModule
 
 /// Softmax and log-softmax, stable form (the row maximum is subtracted before exponentiating, so
@@ -70,6 +71,14 @@ enum SoftmaxKernel {
         var i = 0
         while i + 16 <= n { L.store(L.load(src + i) - shift, dst + i); i += 16 }
         while i < n { dst[i] = src[i] - shift[0]; i += 1 }
+    }
+
+    /// `softmaxRow` in place on `count` rows of `length` (row r at `rows + r · stride`), through the
+    /// C kernel compiled per ISA (bit-identical to the Swift row; 16 lanes per instruction on
+    /// AVX-512 where this module's loops are built for baseline SSE).
+    static func softmaxRowsInPlace(_ rows: UnsafeMutablePointer<Float>, count: Int, length: Int, stride: Int,
+                                   isa: KernelISA = .current) {
+        _ = chatter_softmax_rows_isa(isa.c, rows, count, length, stride)
     }
 
     /// Applies `row` to every row of the last axis of `x`, writing a new tensor.

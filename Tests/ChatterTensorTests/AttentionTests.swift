@@ -81,4 +81,21 @@ struct AttentionTests {
         #expect(Array(out[0..<4]) == [0, 0, 0, 0])
         #expect(Array(out[4..<8]) == [2, 3, 4, 5])
     }
+
+    /// Attention read straight from a fused q‖k‖v projection equals SDPA on the head views followed
+    /// by the head merge; 200 frames make several query blocks, the last one partial.
+    @Test func packedSelfAttentionMatchesSDPAOnHeadViews() {
+        var random = SplitMix64(seed: 0xA77)
+        let (batch, length, heads, dim) = (2, 200, 4, 16)
+        let inner = heads * dim
+        let qkv = Tensor(shape: [batch, length, 3 * inner],
+                         scalars: (0..<(batch * length * 3 * inner)).map { _ in 2 * random.nextFloat() - 1 })
+        let views = qkv.reshaped([batch, length, 3 * heads, dim]).permuted([0, 2, 1, 3])
+        let expected = scaledDotProductAttention(query: views.slice(1, 0..<heads), key: views.slice(1, heads..<(2 * heads)),
+                                                 value: views.slice(1, (2 * heads)..<(3 * heads)))
+            .permuted([0, 2, 1, 3]).contiguous().reshaped([batch, length, inner])
+        let packed = packedSelfAttention(qkv, heads: heads)
+        #expect(packed.shape == [batch, length, inner])
+        expectParity(packed, expected, tolerance: 1e-6, "packed self-attention")
+    }
 }

@@ -86,4 +86,39 @@ import TestSupport
             expectParity(linear(x, weight: bf16, bias: bias), widened, tolerance: 0, "\(testCase) bf16")
         }
     }
+
+    /// GEMMs split across the pool (one band per thread) against a double-precision product, for
+    /// each way an op reaches sgemm: rows split (linear with bias, beta = 1), columns split (conv1d:
+    /// few output channels, many frames), and a transposed A (matmul on views).
+    @Test func splitGEMMsMatchADoublePrecisionProduct() {
+        var random = SplitMix64(seed: 0x5917)
+        func values(_ shape: [Int]) -> Tensor {
+            Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in random.nextFloat() })
+        }
+        /// Σ_k a[i, k] · b[k, j] in Double, a [m, k] and b [k, n] row-major.
+        func reference(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
+            (0..<(m * n)).map { index in
+                let (i, j) = (index / n, index % n)
+                return Float((0..<k).reduce(0.0) { $0 + Double(a[i * k + $1]) * Double(b[$1 * n + j]) })
+            }
+        }
+        #expect(ThreadPool.shared.threadCount == 1 || 200 * 130 * 128 >= GEMMThreading.splitThreshold)
+        let x = values([2, 100, 128]), weight = values([130, 128]), bias = values([130])
+        var expected = reference(x.scalars(), weight.transposed().contiguous().scalars(), m: 200, k: 128, n: 130)
+        for i in expected.indices { expected[i] += bias.scalars()[i % 130] }
+        expectParity(linear(x, weight: weight, bias: bias).scalars(), expected, tolerance: 1e-5, "linear, rows split")
+
+        let signal = values([1, 64, 300]), kernel = values([40, 64, 3])
+        let padded = concatenate([Tensor(zeros: [1, 64, 2]), signal], axis: 2).reshaped([64, 302])
+        var columns = [Float](repeating: 0, count: 192 * 300)  // im2col of the causal input
+        let paddedValues = padded.scalars()
+        for c in 0..<64 { for k in 0..<3 { for t in 0..<300 { columns[(c * 3 + k) * 300 + t] = paddedValues[c * 302 + t + k] } } }
+        expectParity(conv1d(signal, weight: kernel, paddingMode: .causal).scalars(),
+                     reference(kernel.scalars(), columns, m: 40, k: 192, n: 300), tolerance: 1e-5, "conv1d, columns split")
+
+        let a = values([128, 300]), b = values([64, 128])
+        expectParity(matmul(a.transposed(), b.transposed()).scalars(),
+                     reference(a.transposed().contiguous().scalars(), b.transposed().contiguous().scalars(), m: 300, k: 128, n: 64),
+                     tolerance: 1e-5, "matmul of transposed views, rows split")
+    }
 }

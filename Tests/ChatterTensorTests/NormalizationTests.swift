@@ -50,4 +50,20 @@ struct NormalizationTests {
         }
         #expect(checked > 0)
     }
+
+    /// LayerNorm over the channels of [B, C, T] is bit-identical to transposing, normalising the
+    /// rows and transposing back (C = 40 leaves a partial block of 16 channels; T = 37 a partial
+    /// block of 16 time steps).
+    @Test func layerNormOverChannelsEqualsTransposedRows() {
+        var random = SplitMix64(seed: 0x1A7)
+        for (batch, channels, length) in [(2, 256, 37), (1, 40, 16), (3, 7, 5)] {
+            let x = Tensor(shape: [batch, channels, length],
+                           scalars: (0..<(batch * channels * length)).map { _ in 4 * random.nextFloat() - 1 })
+            let weight = Tensor(shape: [channels], scalars: (0..<channels).map { _ in random.nextFloat() + 0.5 })
+            let bias = Tensor(shape: [channels], scalars: (0..<channels).map { _ in random.nextFloat() - 0.5 })
+            let expected = layerNorm(x.transposed(1, 2), weight: weight, bias: bias, eps: 1e-5).transposed(1, 2).contiguous()
+            expectParity(layerNormOverChannels(x, weight: weight, bias: bias, eps: 1e-5), expected, tolerance: 0,
+                         "[\(batch), \(channels), \(length)]")
+        }
+    }
 }

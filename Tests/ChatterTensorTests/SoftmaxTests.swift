@@ -31,4 +31,32 @@ struct SoftmaxTests {
         let p = softmax(x).scalars()
         for r in 0..<3 { #expect(abs(p[r * 5..<r * 5 + 5].reduce(0, +) - 1) < 1e-6) }
     }
+
+    /// The C softmax rows (one instance per ISA) equal the Swift `softmaxRow` bit for bit: lengths
+    /// with and without a partial 16-lane tail, large logits (exp clamping), a −inf entry, a NaN row.
+    @Test func cRowsAreBitIdenticalToTheSwiftRowOnEveryISA() {
+        var random = SplitMix64(seed: 0x50F7)
+        for length in [600, 37, 16, 5] {
+            let count = 6
+            var logits = (0..<(count * length)).map { _ in 30 * random.nextFloat() }
+            logits[length + 3] = -.infinity
+            logits[2 * length] = 95
+            logits[5 * length + 1] = .nan
+            var expected = logits
+            expected.withUnsafeMutableBufferPointer { buffer in
+                for r in 0..<count {
+                    let row = buffer.baseAddress! + r * length
+                    SoftmaxKernel.softmaxRow(row, row, length)
+                }
+            }
+            for isa in KernelISA.available {
+                var actual = logits
+                actual.withUnsafeMutableBufferPointer { buffer in
+                    SoftmaxKernel.softmaxRowsInPlace(buffer.baseAddress!, count: count, length: length, stride: length, isa: isa)
+                }
+                #expect(actual.map(\.bitPattern) == expected.map(\.bitPattern), "length \(length), \(isa)")
+                #expect(actual[5 * length].isNaN && !actual[0].isNaN)
+            }
+        }
+    }
 }

@@ -57,6 +57,13 @@ chatter_isa chatter_gemv_q8_0_isa(chatter_isa isa, const float *x, size_t ldx, s
                                   const uint8_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                   size_t n_begin, size_t n_end);
 
+/// Softmax, in place, of `count` rows of length n (row r starts at rows + r · ld), bit-identical to
+/// ChatterTensor's Swift `SoftmaxKernel.softmaxRow` (same exp polynomial and summation order, no
+/// FMA) at every ISA. A row holding NaN gives NaN; an all −inf row gives NaN, as in torch.
+void chatter_softmax_rows(float *rows, size_t count, size_t n, size_t ld);
+/// The same with the instruction set chosen by the caller (lowered to what the CPU allows).
+chatter_isa chatter_softmax_rows_isa(chatter_isa isa, float *rows, size_t count, size_t n, size_t ld);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,7 @@ import Foundation
 
 /// LayerNorm over the channel axis of [B, C, T] (the decoder's `Transpose → LayerNorm → Transpose`).
 func flowChannelLayerNorm(_ x: Tensor, _ norm: FlowLayerNorm) -> Tensor {
-    norm(x.transposed(1, 2)).transposed(1, 2).contiguous()
+    layerNormOverChannels(x, weight: norm.weight, bias: norm.bias, eps: norm.eps)
 }
 
 /// `CausalBlock1D`: Mish(LN_channels(CausalConv1d k3(x))) on [B, C, T] (masks are all ones at the
@@ -75,15 +75,10 @@ struct FlowTransformerBlock: Sendable {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let (b, t) = (x.shape[0], x.shape[1])
-        let inner = toQ.outFeatures, dh = inner / heads
+        let dh = toQ.outFeatures / heads
         let y = norm1(x)
-        // [B, T, 3·H, dh] → [B, 3·H, T, dh] views; q, k, v are its three head ranges.
-        let fused = linear(y, weight: qkv).reshaped([b, t, 3 * heads, dh]).permuted([0, 2, 1, 3])
-        let attention = scaledDotProductAttention(query: fused.slice(1, 0..<heads), key: fused.slice(1, heads..<(2 * heads)),
-                                                  value: fused.slice(1, (2 * heads)..<(3 * heads)),
-                                                  scale: 1 / Float(dh).squareRoot())
-        let merged = attention.permuted([0, 2, 1, 3]).contiguous().reshaped([b, t, inner])
+        // [B, T, q‖k‖v] straight into attention, heads merged on the way out: no head copies.
+        let merged = packedSelfAttention(linear(y, weight: qkv), heads: heads, scale: 1 / Float(dh).squareRoot())
         let h = add(x, toOut(merged))
         let f = ff1(norm3(h))
         geluInPlace(f)
