@@ -189,7 +189,8 @@ public final class StreamingTTS: Sendable {
                                            emit: { continuation.yield($0) })
                     run.onDecodeStep = onDecodeStep
                     run.encoding = encoding
-                    _ = try run.run(textPieces: pieces, voice: conditioning)
+                    let done = try run.run(textPieces: pieces, voice: conditioning)
+                    logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks")
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)

@@ -11,7 +11,7 @@ final class SynthesisCancellation: Sendable {
     var isCancelled: Bool { t3.isCancelled }
 }
 
-/// Figures of one run, for progress lines, benchmarks and tests.
+/// Figures of one run (logged at debug level).
 struct SynthesisStatistics: Sendable {
     var decodeSteps = 0
     var speechTokens = 0
