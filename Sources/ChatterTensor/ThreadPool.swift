@@ -1,12 +1,18 @@
+import CChatterKernels
 import Foundation
 import Synchronization
 
 /// A fixed set of worker threads for data-parallel loops (rows of a GEMV, channels of a conv).
 ///
 /// `parallelFor` splits `0..<count` into contiguous chunks, runs them on the workers and on the
-/// calling thread, and returns when all are done. Workers wait on a condition variable between
-/// jobs; a job costs a few microseconds to start, small beside the ≥100 µs loops we hand it.
-/// `body` is escaping only because workers hold it; it never outlives the call.
+/// calling thread, and returns when all are done. `body` is escaping only because workers hold it;
+/// it never outlives the call.
+///
+/// Between jobs a worker first spins for `spinNanoseconds` watching for the next one, then sleeps on
+/// a condition variable. A T3 decode step is ~150 GEMVs of 0.1–0.4 ms each, a few µs apart; waking a
+/// sleeping thread costs tens of µs in a VM (an IPI to a halted vCPU), and the caller then waits the
+/// same again for the worker's last chunk, so sleeping between back-to-back jobs cost up to a tenth of
+/// each step. The caller likewise spins briefly for the workers' last chunks before it sleeps.
 /// Calls from several threads at once are serialised.
 public final class ThreadPool: @unchecked Sendable {
     /// The pool the ops use. Its size follows `CHATTERSTREAM_THREADS`, else the number of active cores.
@@ -25,7 +31,8 @@ public final class ThreadPool: @unchecked Sendable {
         let body: (Int) -> Void
         let chunks: Int
         let nextChunk = Atomic<Int>(0)
-        var finishedChunks = 0  // guarded by the pool's condition
+        /// Chunks finished; the caller spins on it, and sleeps on the pool's condition after that.
+        let finishedChunks = Atomic<Int>(0)
         init(body: @escaping (Int) -> Void, chunks: Int) { self.body = body; self.chunks = chunks }
     }
 
@@ -33,6 +40,20 @@ public final class ThreadPool: @unchecked Sendable {
     private let callerLock = NSLock()
     private var workers: [Thread] = []
     private var generation = 0
+    /// `generation`, readable without the lock, for workers spinning between jobs.
+    private let publishedGeneration = Atomic<Int>(0)
+    /// Sleeping threads waiting on `condition` (workers and a waiting caller), so that a job that
+    /// finds everyone spinning skips the broadcast syscall.
+    private var sleepers = 0
+    /// How long a worker spins for the next job, and a caller for the last chunks, before sleeping.
+    public let spinNanoseconds: UInt64
+
+    /// `CHATTERSTREAM_SPIN_US` (microseconds; 0 = always sleep), else 200 µs: long enough to span
+    /// the gaps inside a decode step, short enough not to burn a core between steps.
+    public static var defaultSpinNanoseconds: UInt64 {
+        if let text = ProcessInfo.processInfo.environment["CHATTERSTREAM_SPIN_US"], let us = UInt64(text) { return us * 1000 }
+        return 200_000
+    }
     private var job: Job?
     private var shuttingDown = false
     private var threadLimit: Int
@@ -51,9 +72,10 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    public init(threadCount: Int) {
+    public init(threadCount: Int, spinNanoseconds: UInt64 = ThreadPool.defaultSpinNanoseconds) {
         precondition(threadCount >= 1, "thread count must be at least 1")
         threadLimit = threadCount
+        self.spinNanoseconds = spinNanoseconds
         for _ in 0..<(threadCount - 1) { spawnWorker() }
     }
 
@@ -77,8 +99,13 @@ public final class ThreadPool: @unchecked Sendable {
     private func workerLoop() {
         var seenGeneration = 0
         while true {
+            spin(until: { self.publishedGeneration.load(ordering: .acquiring) != seenGeneration })
             condition.lock()
-            while generation == seenGeneration && !shuttingDown { condition.wait() }
+            while generation == seenGeneration && !shuttingDown {
+                sleepers += 1
+                condition.wait()
+                sleepers -= 1
+            }
             if shuttingDown { condition.unlock(); return }
             seenGeneration = generation
             let current = job
@@ -95,11 +122,25 @@ public final class ThreadPool: @unchecked Sendable {
             job.body(chunk)
             done += 1
         }
-        if done > 0 {
+        if done > 0, job.finishedChunks.wrappingAdd(done, ordering: .acquiringAndReleasing).newValue == job.chunks {
+            // The caller may have given up spinning: taking the lock orders this against its check.
             condition.lock()
-            job.finishedChunks += done
-            if job.finishedChunks == job.chunks { condition.broadcast() }
+            if sleepers > 0 { condition.broadcast() }
             condition.unlock()
+        }
+    }
+
+    /// Spins (with a pause hint) until `ready()` or `spinNanoseconds` have passed; true if ready.
+    @discardableResult
+    private func spin(until ready: () -> Bool) -> Bool {
+        guard spinNanoseconds > 0 else { return ready() }
+        let deadline = DispatchTime.now().uptimeNanoseconds + spinNanoseconds
+        while true {
+            for _ in 0..<64 {
+                if ready() { return true }
+                chatter_spin_pause()
+            }
+            if DispatchTime.now().uptimeNanoseconds >= deadline { return ready() }
         }
     }
 
@@ -121,11 +162,21 @@ public final class ThreadPool: @unchecked Sendable {
         condition.lock()
         job = current
         generation &+= 1
-        condition.broadcast()
+        publishedGeneration.store(generation, ordering: .releasing)
+        if sleepers > 0 { condition.broadcast() }
         condition.unlock()
         run(current)
+        let finished = { current.finishedChunks.load(ordering: .acquiring) == current.chunks }
+        if !spin(until: finished) {
+            condition.lock()
+            while !finished() {
+                sleepers += 1
+                condition.wait()
+                sleepers -= 1
+            }
+            condition.unlock()
+        }
         condition.lock()
-        while current.finishedChunks < current.chunks { condition.wait() }
         job = nil
         condition.unlock()
     }

@@ -27,8 +27,8 @@ import TestSupport
     }
 
     /// Sizes large enough to split across threads and to run the prefetching main loop for long,
-    /// checked against a double-precision reference on every variant.
-    @Test(arguments: [1, 2, 3, 4, 5, 8])
+    /// checked against a double-precision reference on every variant (11 rows: one pass per 8).
+    @Test(arguments: [1, 2, 3, 4, 5, 8, 11])
     func largeShapesAgreeAcrossISAs(rows: Int) {
         var generator = SplitMix64(seed: UInt64(rows))
         let n = 1001, k = 1051  // k % 32 = 27: full lines, one 16-wide step and a padded tail
@@ -58,6 +58,12 @@ import TestSupport
         let x = Tensor(shape: [19, 70], scalars: (0..<19 * 70).map { _ in generator.nextFloat() })
         let weight = Tensor(shape: [33, 70], scalars: (0..<33 * 70).map { _ in generator.nextFloat() })
         expectParity(gemv(x, weight: weight), matmul(x, weight, transposeB: true), tolerance: Self.tolerance, "19 rows")
+        let bf16 = weight.converted(to: .bf16)
+        for isa in KernelISA.available {
+            let output = Tensor(zeros: [19, 33])
+            gemv(x, weight: bf16, bias: nil, into: output, isa: isa)
+            expectParity(output, matmul(x, bf16.converted(to: .f32), transposeB: true), tolerance: Self.tolerance, "19 rows bf16 \(isa)")
+        }
     }
 
     @Test func leadingAxesAreRows() {

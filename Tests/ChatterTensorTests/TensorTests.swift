@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ChatterTensor
 
@@ -56,5 +57,26 @@ import Testing
         hits.initialize(repeating: 0)
         pool.parallelFor(10) { range in for i in range { hits[i] += 1 } }
         #expect(hits[0..<10].allSatisfy { $0 == 1 })
+    }
+
+    /// Back-to-back jobs (workers catch them spinning), jobs after a pause longer than the spin
+    /// (workers asleep), and a chunk slower than the spin (the caller sleeps for it), with spinning
+    /// on and off: every index is still covered once and every call returns.
+    @Test(arguments: [0, 200_000] as [UInt64])
+    func threadPoolSpinsAndSleepsCorrectly(spinNanoseconds: UInt64) {
+        let pool = ThreadPool(threadCount: 2, spinNanoseconds: spinNanoseconds)
+        defer { pool.shutDown() }
+        let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: 64)
+        defer { hits.deallocate() }
+        for round in 0..<300 {
+            hits.initialize(repeating: 0)
+            let slowChunk = round % 50 == 7
+            pool.parallelFor(64, minimumChunk: 32) { range in
+                if slowChunk && range.lowerBound == 32 { usleep(2_000) }
+                for i in range { hits[i] += 1 }
+            }
+            #expect(hits.allSatisfy { $0 == 1 }, "round \(round)")
+            if round % 60 == 59 { usleep(1_000) }
+        }
     }
 }

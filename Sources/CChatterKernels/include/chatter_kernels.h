@@ -64,6 +64,16 @@ void chatter_softmax_rows(float *rows, size_t count, size_t n, size_t ld);
 /// The same with the instruction set chosen by the caller (lowered to what the CPU allows).
 chatter_isa chatter_softmax_rows_isa(chatter_isa isa, float *rows, size_t count, size_t n, size_t ld);
 
+/// A hint that the caller is spinning on a memory location (`pause` on x86-64, `yield` on arm64):
+/// it frees the core's pipeline for the sibling thread and saves power while the value is awaited.
+static inline void chatter_spin_pause(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif
