@@ -70,9 +70,11 @@ final class T3PrefixCache: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [T3ConditioningInputs: T3PrefixState] = [:]
     private var order: [T3ConditioningInputs] = []  // least recently used first
-    /// Lookups served from the cache, and prefixes computed (for tests and the debug log).
-    private(set) var hits = 0
-    private(set) var builds = 0
+    private var hitCount = 0
+    private var buildCount = 0
+    /// Lookups served from the cache, and prefixes computed (for tests and benchmarks).
+    var hits: Int { lock.withLock { hitCount } }
+    var builds: Int { lock.withLock { buildCount } }
 
     /// `capacity` 0 turns the cache off (every prefill then runs in full).
     init(capacity: Int = 4) {
@@ -85,7 +87,7 @@ final class T3PrefixCache: @unchecked Sendable {
         guard capacity > 0 else { return nil }
         if let hit: T3PrefixState = lock.withLock({
             guard let state = entries[inputs], state.modelID == model.instanceID else { return nil }
-            hits += 1
+            hitCount += 1
             order.removeAll { $0 == inputs }
             order.append(inputs)
             return state
@@ -93,7 +95,7 @@ final class T3PrefixCache: @unchecked Sendable {
         // Built outside the lock: it is a backbone pass over the conditioning.
         let state = try T3PrefixState(model: model, inputs: inputs)
         lock.withLock {
-            builds += 1
+            buildCount += 1
             order.removeAll { $0 == inputs }
             entries[inputs] = state
             order.append(inputs)
