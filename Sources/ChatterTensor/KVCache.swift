@@ -53,19 +53,35 @@ public final class KVCache {
     /// Appends new keys and values [B, H, T, D] to `layer`. No reallocation: exceeding the capacity
     /// is a programming error.
     public func append(layer: Int, keys: Tensor, values: Tensor) {
+        store(layer: layer, keys: keys, values: values, sourceRows: batch)
+    }
+
+    /// Appends the same keys and values [1, H, T, D] to every batch row of `layer`: a prefix the rows
+    /// share (T3's conditioning is identical in both CFG rows), stored once by its owner and copied
+    /// here as one block per (row, head) instead of being recomputed per row.
+    public func appendBroadcast(layer: Int, keys: Tensor, values: Tensor) {
+        store(layer: layer, keys: keys, values: values, sourceRows: 1)
+    }
+
+    /// Copies [sourceRows, H, T, D] keys and values after the stored tokens of `layer`; with one source
+    /// row, that row goes to every batch row.
+    private func store(layer: Int, keys: Tensor, values: Tensor, sourceRows: Int) {
         precondition(layer >= 0 && layer < layers, "layer \(layer) outside 0..<\(layers)")
         precondition(keys.shape == values.shape, "KV cache: keys \(keys.shape) and values \(values.shape) differ")
-        precondition(keys.rank == 4 && keys.shape[0] == batch && keys.shape[1] == heads && keys.shape[3] == headDim,
-                     "KV cache expects [\(batch), \(heads), T, \(headDim)], got \(keys.shape)")
+        precondition(keys.rank == 4 && keys.shape[0] == sourceRows && keys.shape[1] == heads && keys.shape[3] == headDim,
+                     "KV cache expects [\(sourceRows), \(heads), T, \(headDim)], got \(keys.shape)")
         let t = keys.shape[2], start = lengths[layer]
         precondition(start + t <= capacity, "KV cache layer \(layer) full: \(start) + \(t) tokens exceed the capacity \(capacity)")
         for (source, store) in [(keys, keyStore[layer]), (values, valueStore[layer])] {
             let src = source.contiguousF32()
             src.withUnsafeFloats { s in
                 store.withUnsafeMutableFloats { d in
-                    for bh in 0..<(batch * heads) {
-                        (d.baseAddress! + (bh * capacity + start) * headDim)
-                            .update(from: s.baseAddress! + bh * t * headDim, count: t * headDim)
+                    for b in 0..<batch {
+                        let sb = sourceRows == 1 ? 0 : b
+                        for h in 0..<heads {
+                            (d.baseAddress! + ((b * heads + h) * capacity + start) * headDim)
+                                .update(from: s.baseAddress! + (sb * heads + h) * t * headDim, count: t * headDim)
+                        }
                     }
                 }
             }

@@ -26,7 +26,8 @@ import TestSupport
         var tokens: [Int] = []
         for (index, piece) in try SynthesisRun.textPieces(text, models: models, config: config).enumerated() {
             let stream = try models.speech.tokens(conditioning: models.builtinVoice, textTokens: piece, parameters: resolved.sampling,
-                                                  seed: SplitMix64.mix(run.samplingSeed &+ UInt64(index)), cancellation: T3Cancellation())
+                                                  seed: SplitMix64.mix(run.samplingSeed &+ UInt64(index)), cancellation: T3Cancellation(),
+                                                  prefixes: nil)
             while let token = stream.nextSpeechToken() { tokens.append(token) }
         }
         return tokens
@@ -284,7 +285,7 @@ import TestSupport
         let run = SynthesisRun(models: Self.models, config: resolved, seed: 11, cancellation: SynthesisCancellation(), emit: { _ in })
         let stream = try Self.models.speech.tokens(conditioning: Self.models.builtinVoice,
                                                    textTokens: Self.models.frontEnd.t3Input(for: text), parameters: resolved.sampling,
-                                                   seed: SplitMix64.mix(run.samplingSeed), cancellation: T3Cancellation())
+                                                   seed: SplitMix64.mix(run.samplingSeed), cancellation: T3Cancellation(), prefixes: nil)
         var tokens: [Int] = []
         while let t = stream.nextSpeechToken() { tokens.append(t) }
         tokens += [4299, 4299, 4299]

@@ -1,4 +1,8 @@
 import ChatterTensor
+import Synchronization
+
+/// Source of `T3.instanceID`s (process-wide, never reused).
+private let t3InstanceCounter = Atomic<UInt64>(0)
 
 /// The backbone's layers and final norm, by kind (see `T3Backbone`).
 enum T3Layers {
@@ -18,6 +22,10 @@ enum T3Layers {
 /// `text_head.weight` are never read.
 public final class T3: @unchecked Sendable {
     public let config: T3Config
+    /// Unique to this instance for the life of the process: state derived from one model's weights
+    /// (a `T3PrefixState`) records it, so that it is never used with another model, even one of the
+    /// same config (other weights, another precision). An object address could be reused once freed.
+    public let instanceID: UInt64
     let layers: T3Layers
     let speechHead: Tensor
     let speechHeadBias: Tensor?
@@ -34,6 +42,7 @@ public final class T3: @unchecked Sendable {
     public init(weights: some WeightStore, config: T3Config? = nil) throws {
         let config = try config ?? T3Config.inferred(from: weights)
         self.config = config
+        instanceID = t3InstanceCounter.add(1, ordering: .relaxed).newValue
         let d = config.hiddenSize
         switch config.backbone {
         case .llama:
@@ -133,20 +142,32 @@ public final class T3: @unchecked Sendable {
     /// (`inference_turbo`): `[cond | text_emb[ids] | speech_emb[start_speech]]`, one row (the
     /// backbone adds `wpe` itself).
     public func prefillEmbeddings(conditioning: Tensor, wrappedText: [Int], classifierFree: Bool) -> Tensor {
+        concatenate(prefillSuffixRows(wrappedText: wrappedText, classifierFree: classifierFree)
+            .map { concatenate([conditioning, $0], axis: 0).unsqueezed(0) }, axis: 0)
+    }
+
+    /// The prefill input after the conditioning rows, [B, T0 − len_cond, D]: what a decoder that
+    /// starts from a `T3PrefixState` runs the backbone over. Nothing in it depends on the conditioning.
+    public func prefillSuffixEmbeddings(wrappedText: [Int], classifierFree: Bool) -> Tensor {
+        concatenate(prefillSuffixRows(wrappedText: wrappedText, classifierFree: classifierFree).map { $0.unsqueezed(0) }, axis: 0)
+    }
+
+    /// Each batch row's prefill rows after the conditioning, [T0 − len_cond, D] each.
+    private func prefillSuffixRows(wrappedText: [Int], classifierFree: Bool) -> [Tensor] {
         if config.isTurbo {
             let text = gather(textEmbedding, wrappedText, plus: nil, [])
             let bos = gather(speechEmbedding, [config.startSpeechToken], plus: nil, [])
-            return concatenate([conditioning, text, bos], axis: 0).unsqueezed(0)
+            return [concatenate([text, bos], axis: 0)]
         }
         let positions = Array(wrappedText.indices)
         let text = gather(textEmbedding, wrappedText, plus: textPositions, positions)
         let bos = speechStepEmbedding(token: config.startSpeechToken, speechPosition: 0)
-        var rows = [concatenate([conditioning, text, bos, bos], axis: 0).unsqueezed(0)]
+        var rows = [concatenate([text, bos, bos], axis: 0)]
         if classifierFree {
             let uncondText = gather(nil, [], plus: textPositions, positions)
-            rows.append(concatenate([conditioning, uncondText, bos, bos], axis: 0).unsqueezed(0))
+            rows.append(concatenate([uncondText, bos, bos], axis: 0))
         }
-        return concatenate(rows, axis: 0)
+        return rows
     }
 
     /// `speech_emb[token] + speech_pos_emb[speechPosition]`, [1, D].

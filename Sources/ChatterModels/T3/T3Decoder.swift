@@ -27,8 +27,31 @@ public final class T3Decoder {
     public let maxSteps: Int
 
     /// Builds the prefill from the conditioning and the tokenizer's text ids (unwrapped) and runs it.
-    public init(model: T3, conditioning: Tensor, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
-                observedHeads: [T3AttentionHead] = []) throws {
+    public convenience init(model: T3, conditioning: Tensor, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
+                            observedHeads: [T3AttentionHead] = []) throws {
+        try self.init(model: model, start: .conditioning(conditioning), textTokens: textTokens, cfgWeight: cfgWeight,
+                      maxNewTokens: maxNewTokens, observedHeads: observedHeads)
+    }
+
+    /// Starts from a conditioning prefix computed earlier (`T3PrefixState`, same model): its keys and
+    /// values are copied into every row of the cache and the backbone runs over the text and
+    /// start-of-speech rows only. Logits, attention rows and every later step equal those of
+    /// `init(model:conditioning:…)` with the same conditioning, up to summation order. Throws
+    /// `T3Error.prefixMismatch` if `prefix` was built by another model.
+    public convenience init(model: T3, prefix: T3PrefixState, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
+                            observedHeads: [T3AttentionHead] = []) throws {
+        try prefix.check(model: model)
+        try self.init(model: model, start: .prefix(prefix), textTokens: textTokens, cfgWeight: cfgWeight,
+                      maxNewTokens: maxNewTokens, observedHeads: observedHeads)
+    }
+
+    private enum Start {
+        case conditioning(Tensor)
+        case prefix(T3PrefixState)
+    }
+
+    private init(model: T3, start: Start, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
+                 observedHeads: [T3AttentionHead]) throws {
         guard cfgWeight.isFinite, cfgWeight >= 0 else {
             throw T3Error.invalidParameter(name: "cfg_weight", value: Double(cfgWeight), reason: "must be finite and ≥ 0")
         }
@@ -41,25 +64,60 @@ public final class T3Decoder {
         self.cfgWeight = cfgWeight
         self.maxSteps = maxNewTokens
         self.observedHeads = observedHeads
-        batch = cfgWeight > 0 && !model.config.isTurbo ? 2 : 1
-        let embeddings = model.prefillEmbeddings(conditioning: conditioning, wrappedText: wrapped, classifierFree: batch == 2)
-        prefillLength = embeddings.shape[1]
+        let batch = cfgWeight > 0 && !model.config.isTurbo ? 2 : 1
+        self.batch = batch
+        let embeddings: Tensor
+        switch start {
+        case let .conditioning(conditioning):
+            embeddings = model.prefillEmbeddings(conditioning: conditioning, wrappedText: wrapped, classifierFree: batch == 2)
+            prefillLength = embeddings.shape[1]
+            prefix = nil
+        case let .prefix(state):
+            embeddings = model.prefillSuffixEmbeddings(wrappedText: wrapped, classifierFree: batch == 2)
+            prefillLength = state.conditioningLength + embeddings.shape[1]
+            prefix = state
+        }
         guard prefillLength + maxNewTokens <= model.maxSequenceLength else {
             throw T3Error.sequenceTooLong(prefill: prefillLength, maxNewTokens: maxNewTokens, limit: model.maxSequenceLength)
         }
         cache = model.makeCache(batch: batch, capacity: prefillLength + maxNewTokens)
         scratch = T3DecodeScratch(batch: batch, config: model.config)
+        prefix?.load(into: cache)
         var probabilities: [T3AttentionHead: [Float]] = [:]
         let hidden = model.backbone(embeddings, cache: cache, observe: observedHeads, probabilities: &probabilities)
         attentionProbabilities = probabilities
         rawLogits = model.lastLogits(hidden)
-        prefillHidden = hidden
-        prefillEmbeddings = embeddings
+        backboneOutput = hidden
+        backboneInput = embeddings
     }
 
-    /// The prefill's input [B, T0, D] and post-norm hidden states [B, T0, D] (kept for inspection).
-    public let prefillEmbeddings: Tensor
-    public let prefillHidden: Tensor
+    /// The conditioning prefix this decoder started from, if any.
+    public let prefix: T3PrefixState?
+    /// The rows the backbone ran over in the prefill, input [B, T, D] and post-norm hidden states
+    /// [B, T, D]: the whole prefill (T = T0), or without the conditioning when started from a prefix.
+    let backboneInput: Tensor
+    let backboneOutput: Tensor
+
+    /// The prefill's input [B, T0, D] (kept for inspection; assembled on demand when the
+    /// conditioning rows came from a prefix).
+    public var prefillEmbeddings: Tensor {
+        guard let prefix else { return backboneInput }
+        return withPrefixRows(prefix.conditioning, backboneInput)
+    }
+
+    /// The prefill's post-norm hidden states [B, T0, D] (as `prefillEmbeddings`).
+    public var prefillHidden: Tensor {
+        guard let prefix else { return backboneOutput }
+        return withPrefixRows(prefix.hidden, backboneOutput)
+    }
+
+    /// `rows` [len_cond, D] ahead of each batch row of `rest` [B, T, D].
+    private func withPrefixRows(_ rows: Tensor, _ rest: Tensor) -> Tensor {
+        let t = rest.shape[1], d = rest.shape[2]
+        return concatenate((0..<rest.shape[0]).map { r in
+            concatenate([rows, rest.slice(0, r..<(r + 1)).contiguous().reshaped([t, d])], axis: 0).unsqueezed(0)
+        }, axis: 0)
+    }
 
     /// CFG-combined logits of the last forward pass, `c + w·(c − u)` (or `c` without CFG).
     public var logits: [Float] {

@@ -14,6 +14,9 @@ public enum T3Error: Error, Equatable, CustomStringConvertible {
     case sequenceTooLong(prefill: Int, maxNewTokens: Int, limit: Int)
     /// A sampling or generation parameter outside its range.
     case invalidParameter(name: String, value: Double, reason: String)
+    /// A `T3PrefixState` that does not belong to this model or voice (another model instance,
+    /// another conditioning length, exaggeration or voice): using it would attend over the wrong keys.
+    case prefixMismatch(reason: String)
 
     public var description: String {
         switch self {
@@ -25,6 +28,7 @@ public enum T3Error: Error, Equatable, CustomStringConvertible {
         case let .sequenceTooLong(prefill, maxNewTokens, limit):
             "prefill of \(prefill) positions plus up to \(maxNewTokens) new tokens exceeds the model's \(limit) positions; shorten the text or lower max_new_tokens"
         case let .invalidParameter(name, value, reason): "\(name) = \(value): \(reason)"
+        case let .prefixMismatch(reason): "T3 prefix state unusable here: \(reason)"
         }
     }
 }

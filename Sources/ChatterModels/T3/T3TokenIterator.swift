@@ -40,16 +40,28 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
     public var onAttention: ((_ step: Int, _ probabilities: [T3AttentionHead: [Float]]) -> Void)?
 
     /// Runs the prefill. `textTokens` are the tokenizer's ids (no start/stop tokens).
+    ///
+    /// With a `prefix` (a `T3PrefixState` built for this model from the same speaker embedding,
+    /// prompt tokens and, where the model has an emotion projection, `parameters.exaggeration`), the
+    /// conditioning is not rebuilt and the backbone runs over the text rows only. A prefix that does
+    /// not match exactly throws `T3Error.prefixMismatch`.
     public init(model: T3, speakerEmbedding: [Float], promptTokens: [Int], textTokens: [Int],
-                parameters: T3SamplingParameters = T3SamplingParameters(),
+                parameters: T3SamplingParameters = T3SamplingParameters(), prefix: T3PrefixState? = nil,
                 uniforms: any T3UniformSource = SplitMixUniforms(seed: 0),
                 observedHeads: [T3AttentionHead] = [], cancellation: T3Cancellation = T3Cancellation(),
                 onAttention: ((Int, [T3AttentionHead: [Float]]) -> Void)? = nil) throws {
         try parameters.validate()
-        let conditioning = try model.conditioning(speakerEmbedding: speakerEmbedding, promptTokens: promptTokens,
-                                                  exaggeration: parameters.exaggeration)
-        decoder = try T3Decoder(model: model, conditioning: conditioning, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
-                                maxNewTokens: parameters.maxNewTokens, observedHeads: observedHeads)
+        if let prefix {
+            try prefix.check(model: model, inputs: T3ConditioningInputs(config: model.config, speakerEmbedding: speakerEmbedding,
+                                                                        promptTokens: promptTokens, exaggeration: parameters.exaggeration))
+            decoder = try T3Decoder(model: model, prefix: prefix, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
+                                    maxNewTokens: parameters.maxNewTokens, observedHeads: observedHeads)
+        } else {
+            let conditioning = try model.conditioning(speakerEmbedding: speakerEmbedding, promptTokens: promptTokens,
+                                                      exaggeration: parameters.exaggeration)
+            decoder = try T3Decoder(model: model, conditioning: conditioning, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
+                                    maxNewTokens: parameters.maxNewTokens, observedHeads: observedHeads)
+        }
         self.parameters = parameters
         self.uniforms = uniforms
         self.cancellation = cancellation

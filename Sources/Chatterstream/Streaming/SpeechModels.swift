@@ -7,8 +7,19 @@ protocol SpeechTokenModel: Sendable {
     /// Text tokens one piece may have.
     var maxTextTokens: Int { get }
     /// Speech tokens a piece may add after upstream's post-processing (ids ≥ start-of-speech dropped).
+    /// With `prefixes`, the voice's conditioning prefix is taken from (or added to) that cache.
     func tokens(conditioning: Conditionals, textTokens: [Int], parameters: T3SamplingParameters,
-                seed: UInt64, cancellation: T3Cancellation) throws -> any SpeechTokenStream
+                seed: UInt64, cancellation: T3Cancellation, prefixes: T3PrefixCache?) throws -> any SpeechTokenStream
+}
+
+/// How a piece's prefill got the conditioning rows.
+enum PrefixUse: Sendable {
+    /// Ran them as part of the full prefill (no prefix cache).
+    case none
+    /// Computed the prefix state and cached it.
+    case built
+    /// Copied a cached prefix state.
+    case reused
 }
 
 /// One piece's generation: `next()` runs one decode step.
@@ -18,6 +29,7 @@ protocol SpeechTokenStream: AnyObject {
     func nextSpeechToken() -> Int?
     /// Decode steps run so far (prefill excluded).
     var steps: Int { get }
+    var prefixUse: PrefixUse { get }
 }
 
 /// T3 of either backbone: the original (Llama, CFG, `T3.inference`) or Turbo (GPT-2, one row,
@@ -27,23 +39,29 @@ struct T3SpeechTokenModel: SpeechTokenModel {
     var maxTextTokens: Int { t3.config.maxTextTokens }
 
     func tokens(conditioning: Conditionals, textTokens: [Int], parameters: T3SamplingParameters,
-                seed: UInt64, cancellation: T3Cancellation) throws -> any SpeechTokenStream {
-        let iterator = try T3TokenIterator(model: t3, speakerEmbedding: conditioning.t3.speakerEmb,
-                                           promptTokens: conditioning.t3.condPromptSpeechTokens ?? [], textTokens: textTokens,
-                                           parameters: parameters, uniforms: SplitMixUniforms(seed: seed),
+                seed: UInt64, cancellation: T3Cancellation, prefixes: T3PrefixCache?) throws -> any SpeechTokenStream {
+        let speaker = conditioning.t3.speakerEmb, prompt = conditioning.t3.condPromptSpeechTokens ?? []
+        let inputs = T3ConditioningInputs(config: t3.config, speakerEmbedding: speaker, promptTokens: prompt,
+                                          exaggeration: parameters.exaggeration)
+        let prefix = try prefixes?.prefix(model: t3, inputs: inputs)
+        let iterator = try T3TokenIterator(model: t3, speakerEmbedding: speaker, promptTokens: prompt, textTokens: textTokens,
+                                           parameters: parameters, prefix: prefix?.state, uniforms: SplitMixUniforms(seed: seed),
                                            cancellation: cancellation)
-        return T3SpeechTokens(iterator: iterator, startSpeech: t3.config.startSpeechToken)
+        return T3SpeechTokens(iterator: iterator, startSpeech: t3.config.startSpeechToken,
+                              prefixUse: prefix.map { $0.reused ? .reused : .built } ?? .none)
     }
 }
 
 final class T3SpeechTokens: SpeechTokenStream {
     let iterator: T3TokenIterator
     let startSpeech: Int
+    let prefixUse: PrefixUse
     private(set) var steps = 0
 
-    init(iterator: T3TokenIterator, startSpeech: Int) {
+    init(iterator: T3TokenIterator, startSpeech: Int, prefixUse: PrefixUse) {
         self.iterator = iterator
         self.startSpeech = startSpeech
+        self.prefixUse = prefixUse
     }
 
     func nextSpeechToken() -> Int? {

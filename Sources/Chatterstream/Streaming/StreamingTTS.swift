@@ -69,6 +69,9 @@ public final class StreamingTTS: Sendable {
     /// Runs are executed here, one at a time, first come first served.
     private let inference = DispatchQueue(label: "chatterstream.inference", qos: .userInitiated)
     private let voices = ConditioningCache()
+    /// T3 conditioning prefixes of the last few voices (at most 4, ≈ 74 MB each for full-size Turbo in
+    /// f32; see `T3PrefixCache`), so that a repeated voice skips most of each T3 prefill.
+    let prefixes = T3PrefixCache(capacity: 4)
 
     /// - `store`: where `.family` models are fetched and cached (default: the Hugging Face hub as the
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
@@ -189,8 +192,9 @@ public final class StreamingTTS: Sendable {
                                            emit: { continuation.yield($0) })
                     run.onDecodeStep = onDecodeStep
                     run.encoding = encoding
+                    run.prefixes = prefixes
                     let done = try run.run(textPieces: pieces, voice: conditioning)
-                    logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks")
+                    logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks; T3 conditioning prefix reused for \(done.prefixesReused), built for \(done.prefixesBuilt) pieces")
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)

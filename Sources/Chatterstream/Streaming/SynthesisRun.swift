@@ -17,6 +17,9 @@ struct SynthesisStatistics: Sendable {
     var speechTokens = 0
     var samples = 0
     var chunks = 0
+    /// Text pieces whose T3 prefill reused a cached conditioning prefix, and pieces that built one.
+    var prefixesReused = 0
+    var prefixesBuilt = 0
 }
 
 /// One synthesis, run synchronously: T3 on the calling thread, S3Gen + post-processing on a second
@@ -33,6 +36,8 @@ struct SynthesisRun {
     let emit: @Sendable (AudioChunk) -> Void
     /// Called after each decode step with the total so far (tests observe cancellation latency).
     var onDecodeStep: (@Sendable (Int) -> Void)?
+    /// Conditioning prefixes of recent voices; nil runs every prefill in full.
+    var prefixes: T3PrefixCache?
 
     /// Seeds of the three random streams, derived so that none repeats another's numbers.
     var samplingSeed: UInt64 { SplitMix64.mix(seed ^ 0x5333_4733) }
@@ -61,7 +66,7 @@ struct SynthesisRun {
         }
         renderer.stackSize = 8 << 20
         renderer.start()
-        var steps = 0, tokens = 0
+        var steps = 0, tokens = 0, prefixesReused = 0, prefixesBuilt = 0
         var generationError: Error?
         do {
             var chunker = TokenChunker(config: config.chunking)
@@ -69,7 +74,12 @@ struct SynthesisRun {
                 if cancellation.isCancelled { break }
                 let stream = try models.speech.tokens(conditioning: voice, textTokens: text, parameters: config.sampling,
                                                       seed: SplitMix64.mix(samplingSeed &+ UInt64(index)),
-                                                      cancellation: cancellation.t3)
+                                                      cancellation: cancellation.t3, prefixes: prefixes)
+                switch stream.prefixUse {
+                case .reused: prefixesReused += 1
+                case .built: prefixesBuilt += 1
+                case .none: break
+                }
                 while let token = stream.nextSpeechToken() {
                     tokens += 1
                     onDecodeStep?(steps + stream.steps)
@@ -100,6 +110,8 @@ struct SynthesisRun {
         if cancellation.isCancelled { throw StreamingTTSError.cancelled }
         statistics.decodeSteps = steps
         statistics.speechTokens = tokens
+        statistics.prefixesReused = prefixesReused
+        statistics.prefixesBuilt = prefixesBuilt
         return statistics
     }
 
