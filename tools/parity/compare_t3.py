@@ -275,6 +275,10 @@ def main():
         for label, uniforms, sample_params, ref_probs, ref_tokens, ref_speech in samples:
             out = run_stage(args.binary, "t3-sample", dict(inputs, uniforms=uniforms), sample_params, workdir, model)
             n = min(len(out["tokens"]), len(ref_tokens))
+            support = (ref_probs > 0).sum(-1)
+            print(f"t3-sample {label}: upstream's distributions keep {int(support.min())}–{int(support.max())} of "
+                  f"{ref_probs.shape[-1]} ids, top probability {ref_probs.max(-1).values.min():.3g}–"
+                  f"{ref_probs.max(-1).values.max():.3g}", flush=True)
             same = out["tokens"].tolist() == ref_tokens.tolist()
             # End to end, so the logits' own error (~1e-6 relative) shows through peaked distributions;
             # the chain alone is checked on identical logits by the Swift tests (≤ 1e-6).
