@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """Compares chatter-parity's T3 stages (t3-prefill, t3-decode-logits, t3-sample) with upstream
-chatterbox-tts 0.1.7, end to end through files.
+chatterbox-tts 0.1.7, end to end through files, for the original T3 (Llama, CFG) and for
+Chatterbox-Turbo's (GPT-2 medium, ``T3.inference_turbo``).
 
     swift build -c release --product chatter-parity
-    tools/fixtures/.venv/bin/python tools/parity/compare_t3.py                      # tiny fixture model
-    tools/fixtures/.venv/bin/python tools/parity/compare_t3.py --model DIR_OR_FILE  # a t3_cfg.safetensors
+    tools/fixtures/.venv/bin/python tools/parity/compare_t3.py                      # tiny original fixture
+    tools/fixtures/.venv/bin/python tools/parity/compare_t3.py --tiny-turbo         # tiny Turbo fixture
+    tools/fixtures/.venv/bin/python tools/parity/compare_t3.py --model DIR_OR_FILE  # a full-size checkpoint
 
 Without --model it uses the tiny upstream model stored in Tests/Fixtures/t3/tiny.safetensors
-(weights under ``tiny.w.``, 4 heads, speech start/stop 198/199) and its stored references. With
---model it loads the checkpoint into upstream ``T3`` (fp32) and computes the references live, with
-random inputs (speaker embedding, 150 prompt tokens, 40 text ids). Sampling replaces
+(weights under ``tiny.w.``, 4 heads, speech start/stop 198/199) and its stored references;
+``--tiny-turbo`` does the same with Tests/Fixtures/t3/turbo_tiny.safetensors (2 heads, start/stop
+62/63; both of its sampling cases). With --model (a T3 safetensors file, or a directory holding
+``t3_cfg.safetensors`` or ``t3_turbo_v1.safetensors``; Turbo when the file has ``tfmr.wpe.weight``)
+it loads the checkpoint into upstream ``T3`` (fp32) and computes the references live, with random
+inputs: original, a speaker embedding, 150 prompt tokens, 40 text ids, 20 teacher-forced steps and
+20 sampled tokens; Turbo, a speaker embedding, 375 prompt tokens, 40 GPT-2 text ids, 20
+teacher-forced steps and 50 sampled tokens (temperature 0.8, top_k 1000, top_p 0.95, repetition
+penalty 1.2: ``generate``'s defaults, applied in that order). Sampling replaces
 ``torch.multinomial`` by inverse-CDF draws from the same uniforms the stage receives.
 Exit status 1 if any check exceeds its tolerance.
 """
@@ -20,9 +28,11 @@ import sys
 import tempfile
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+MODEL_FILES = ("t3_cfg.safetensors", "t3_turbo_v1.safetensors")
 
 
 def run_stage(binary, stage, tensors, params, workdir, model):
@@ -38,16 +48,47 @@ def rel(ours, ref):
     return ((ours.double() - ref).abs().max() / ref.abs().max().clamp_min(1e-30)).item()
 
 
-def upstream_reference(model_path, steps=20):
-    """Live references from upstream T3 over a real checkpoint."""
-    from safetensors.torch import load_file as load
+def make_fake_multinomial(uniforms, seen, toks):
+    """torch.multinomial replaced by the inverse-CDF rule t3-sample applies to the same uniforms
+    (as tools/fixtures/fixturegen/t3.py and t3_turbo.py do)."""
+    it = iter(uniforms.tolist())
+
+    def fake_multinomial(p, num_samples=1, **_):
+        u = next(it)
+        row = p[0].to(torch.float64)
+        c = torch.cumsum(row, 0)
+        hits = ((c > u * c[-1]) & (row > 0)).nonzero()
+        tok = int(hits[0, 0]) if len(hits) else int(row.argmax())
+        seen.append(p[0].clone())
+        toks.append(tok)
+        return torch.tensor([[tok]])
+
+    return fake_multinomial
+
+
+def resolve_model(model_path):
+    if not os.path.isdir(model_path):
+        return model_path
+    for name in MODEL_FILES:
+        path = os.path.join(model_path, name)
+        if os.path.exists(path):
+            return path
+    sys.exit(f"{model_path}: no {' or '.join(MODEL_FILES)}")
+
+
+def is_turbo(path):
+    with safe_open(path, "pt") as f:
+        return "tfmr.wpe.weight" in f.keys()
+
+
+def upstream_reference(path, steps=20):
+    """Live references from upstream T3 over a real original (Llama, CFG) checkpoint."""
     from chatterbox.models.t3 import T3
     from chatterbox.models.t3.modules.cond_enc import T3Cond
     from chatterbox.models.t3.inference.t3_hf_backend import T3HuggingfaceBackend
 
-    path = os.path.join(model_path, "t3_cfg.safetensors") if os.path.isdir(model_path) else model_path
     model = T3()
-    model.load_state_dict(load(path))
+    model.load_state_dict(load_file(path))
     model.eval()
     hp = model.hp
     g = torch.Generator().manual_seed(1)
@@ -84,30 +125,83 @@ def upstream_reference(model_path, steps=20):
             past = out.past_key_values
         ref["cfg_logits"] = torch.stack(rows)
 
-        seen, toks, it = [], [], iter(uniforms.tolist())
-
-        def fake_multinomial(p, num_samples=1, **_):
-            u = next(it)
-            row = p[0].to(torch.float64)
-            c = torch.cumsum(row, 0)
-            hits = ((c > u * c[-1]) & (row > 0)).nonzero()
-            tok = int(hits[0, 0]) if len(hits) else int(row.argmax())
-            seen.append(p[0].clone())
-            toks.append(tok)
-            return torch.tensor([[tok]])
-
+        seen, toks = [], []
         real = torch.multinomial
-        torch.multinomial = fake_multinomial
+        torch.multinomial = make_fake_multinomial(uniforms, seen, toks)
         try:
             model.inference(t3_cond=cond_obj(), text_tokens=text2, max_new_tokens=steps, temperature=0.8,
                             cfg_weight=cfg_weight, repetition_penalty=1.2, min_p=0.05, top_p=1.0)
         finally:
             torch.multinomial = real
-        ref["probs"], ref["tokens"] = torch.stack(seen), torch.tensor(toks)
     inputs = {"speaker_emb": speaker, "prompt_tokens": prompt, "text_tokens": text}
     params = {"exaggeration": exaggeration, "cfg_weight": cfg_weight}
-    sample = dict(temperature=0.8, repetition_penalty=1.2, min_p=0.05, top_p=1.0, max_new_tokens=steps)
-    return path, inputs, params, forced, uniforms, sample, ref
+    sample = dict(params, temperature=0.8, repetition_penalty=1.2, min_p=0.05, top_p=1.0, max_new_tokens=steps)
+    samples = [("sample", uniforms, sample, torch.stack(seen), torch.tensor(toks), None)]
+    return inputs, params, forced, ref, samples
+
+
+def turbo_reference(path, steps=20, draws=50):
+    """Live references from upstream's Turbo T3 (GPT-2 medium), built as ChatterboxTurboTTS.from_local
+    builds it, over a real t3_turbo_v1.safetensors."""
+    from chatterbox.models.t3 import T3
+    from chatterbox.models.t3.modules.cond_enc import T3Cond
+    from chatterbox.models.t3.modules.t3_config import T3Config
+
+    hp = T3Config(text_tokens_dict_size=50276)
+    hp.llama_config_name = "GPT2_medium"
+    hp.speech_tokens_dict_size = 6563
+    hp.input_pos_emb = None
+    hp.speech_cond_prompt_len = 375
+    hp.use_perceiver_resampler = False
+    hp.emotion_adv = False
+    model = T3(hp)
+    state = load_file(path)
+    if "model" in state.keys():
+        state = state["model"][0]
+    model.load_state_dict(state)
+    del state
+    del model.tfmr.wte
+    model.eval()
+    g = torch.Generator().manual_seed(1)
+    speaker = torch.nn.functional.normalize(torch.randn(1, 256, generator=g), dim=-1)
+    prompt = torch.randint(0, hp.start_speech_token, (hp.speech_cond_prompt_len,), generator=g)
+    text = torch.randint(0, 50257, (40,), generator=g)   # GPT-2's own vocabulary (no added tokens)
+    forced = torch.randint(0, hp.start_speech_token, (steps,), generator=g)
+    uniforms = torch.rand(draws, generator=g, dtype=torch.float64)
+    settings = dict(temperature=0.8, top_k=1000, top_p=0.95, repetition_penalty=1.2)   # generate's defaults
+    # emotion_adv is off for Turbo: the value is ignored (generate passes exaggeration · ones).
+    cond_obj = lambda: T3Cond(speaker_emb=speaker, cond_prompt_speech_tokens=prompt[None],
+                              emotion_adv=0.5 * torch.ones(1, 1, 1))
+    ref = {}
+    with torch.inference_mode():
+        ref["cond"] = model.prepare_conditioning(cond_obj())
+        start = hp.start_speech_token * torch.ones_like(text[None, :1])
+        embeds, _ = model.prepare_input_embeds(t3_cond=cond_obj(), text_tokens=text[None], speech_tokens=start,
+                                               cfg_weight=0.0)
+        out = model.tfmr(inputs_embeds=embeds, use_cache=True)   # GPT-2 adds wpe at positions 0 … T0 − 1
+        hidden, past = out[0], out.past_key_values
+        ref["prefill_embeds"], ref["prefill_hidden"] = embeds, hidden
+        rows = [model.speech_head(hidden[:, -1:])[0, -1]]
+        ref["logits"] = rows[0][None].clone()
+        for i in range(steps):
+            # as inference_turbo: speech_emb only; GPT-2 adds wpe at T0 + i (the cache length)
+            out = model.tfmr(inputs_embeds=model.speech_emb(forced[i].view(1, 1)), past_key_values=past, use_cache=True)
+            past = out.past_key_values
+            rows.append(model.speech_head(out[0])[0, -1])
+        ref["cfg_logits"] = torch.stack(rows)
+
+        seen, toks = [], []
+        real = torch.multinomial
+        torch.multinomial = make_fake_multinomial(uniforms, seen, toks)
+        try:
+            predicted = model.inference_turbo(cond_obj(), text[None], max_gen_len=draws - 1, **settings)
+        finally:
+            torch.multinomial = real
+        post = predicted[0]
+        post = post[post < hp.start_speech_token]
+    inputs = {"speaker_emb": speaker, "prompt_tokens": prompt, "text_tokens": text}
+    samples = [("sample", uniforms, dict(settings, max_new_tokens=draws), torch.stack(seen), torch.tensor(toks), post)]
+    return inputs, {}, forced, ref, samples
 
 
 def fixture_reference():
@@ -118,40 +212,85 @@ def fixture_reference():
     params = {"exaggeration": 0.7, "cfg_weight": 0.5, "heads": 4, "start_speech": 198, "stop_speech": 199,
               "weight_prefix": "tiny.w."}
     ref = {"cond": t("cond"), "prefill_embeds": t("prefill_embeds"), "prefill_hidden": t("prefill_hidden"),
-           "logits": t("prefill_logits"), "cfg_logits": t("cfg_logits"),
-           "probs": t("probs", "sample_0"), "tokens": t("tokens", "sample_0")}
-    sample = dict(temperature=0.8, repetition_penalty=1.2, min_p=0.05, top_p=1.0, max_new_tokens=50)
-    return path, inputs, params, t("forced_tokens"), t("uniforms", "sample_0"), sample, ref
+           "logits": t("prefill_logits"), "cfg_logits": t("cfg_logits")}
+    # sample_0 of the fixture ran with exaggeration 0.5.
+    sample = dict(params, exaggeration=0.5, cfg_weight=0.5, temperature=0.8, repetition_penalty=1.2, min_p=0.05,
+                  top_p=1.0, max_new_tokens=50)
+    samples = [("sample_0", t("uniforms", "sample_0"), sample, t("probs", "sample_0"), t("tokens", "sample_0"), None)]
+    return path, inputs, params, t("forced_tokens"), ref, samples
+
+
+def tiny_turbo_reference():
+    """The tiny Turbo fixture of tools/fixtures/fixturegen/t3_turbo.py and its stored references."""
+    import json
+
+    path = os.path.join(ROOT, "Tests", "Fixtures", "t3", "turbo_tiny.safetensors")
+    f = load_file(path)
+    with safe_open(path, "pt") as handle:
+        cases = {c["name"]: c["params"] for c in json.loads(handle.metadata()["fixture"])["cases"]}
+    t = lambda role, case="tiny": f[f"{case}.{role}"]
+    tiny = cases["tiny"]
+    inputs = {"speaker_emb": t("speaker_emb"), "prompt_tokens": t("prompt_tokens"), "text_tokens": t("text_tokens")}
+    params = {"heads": tiny["heads"], "start_speech": tiny["start_speech"], "stop_speech": tiny["stop_speech"],
+              "weight_prefix": "tiny.w."}
+    ref = {"cond": t("cond"), "prefill_embeds": t("prefill_embeds"), "prefill_hidden": t("prefill_hidden"),
+           "logits": t("prefill_logits"), "cfg_logits": t("logits")}
+    samples = []
+    for name in sorted(c for c in cases if c.startswith("sample_")):
+        samples.append((name, t("uniforms", name), dict(params, **cases[name]), t("probs", name), t("tokens", name),
+                        t("post", name)))
+    return path, inputs, params, t("forced_tokens"), ref, samples
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "chatter-parity"))
-    parser.add_argument("--model", help="t3_cfg.safetensors or a directory holding it (default: the tiny fixture)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--model", help="t3_cfg.safetensors / t3_turbo_v1.safetensors or a directory holding one "
+                                      "(default: the tiny original fixture)")
+    mode.add_argument("--tiny-turbo", action="store_true", help="the tiny Turbo fixture (t3/turbo_tiny)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    if args.model:
-        model, inputs, params, forced, uniforms, sample, ref = upstream_reference(args.model)
-        sample_params = dict(params, exaggeration=0.5, cfg_weight=0.5, **sample)
+    live = args.model is not None
+    if live:
+        model = resolve_model(args.model)
+        turbo = is_turbo(model)
+        print(f"{model}: {'Turbo (GPT-2)' if turbo else 'original (Llama, CFG)'}", flush=True)
+        inputs, params, forced, ref, samples = (turbo_reference if turbo else upstream_reference)(model)
+    elif args.tiny_turbo:
+        turbo = True
+        model, inputs, params, forced, ref, samples = tiny_turbo_reference()
     else:
-        model, inputs, params, forced, uniforms, sample, ref = fixture_reference()
-        # sample_0 of the fixture ran with exaggeration 0.5.
-        sample_params = dict(params, exaggeration=0.5, cfg_weight=0.5, **sample)
+        turbo = False
+        model, inputs, params, forced, ref, samples = fixture_reference()
+    decode_label = "logits" if turbo else "CFG logits"
     checks = []
     with tempfile.TemporaryDirectory() as workdir:
         out = run_stage(args.binary, "t3-prefill", inputs, params, workdir, model)
         for name in ("cond", "prefill_embeds", "prefill_hidden", "logits"):
             checks.append((f"t3-prefill {name}", rel(out[name], ref[name]), 1e-4))
         out = run_stage(args.binary, "t3-decode-logits", dict(inputs, forced_tokens=forced), params, workdir, model)
-        checks.append((f"t3-decode-logits ({len(forced)} steps)", rel(out["cfg_logits"], ref["cfg_logits"]), 1e-4))
-        out = run_stage(args.binary, "t3-sample", dict(inputs, uniforms=uniforms), sample_params, workdir, model)
-        n = min(len(out["tokens"]), len(ref["tokens"]))
-        same = out["tokens"].tolist() == ref["tokens"].tolist()
-        # End to end, so the logits' own error (~1e-6 relative) shows through peaked distributions;
-        # the chain alone is checked on identical logits by the Swift tests (≤ 1e-6).
-        checks.append((f"t3-sample probs ({n} steps, abs, end to end)",
-                       (out["probs"][:n].double() - ref["probs"][:n].double()).abs().max().item(), 1e-6 if not args.model else 1e-3))
-        checks.append((f"t3-sample tokens identical: {same}", 0.0 if same else 1.0, 0.0))
+        checks.append((f"t3-decode-logits ({len(forced)} steps, {decode_label})", rel(out["cfg_logits"], ref["cfg_logits"]),
+                       1e-4))
+        for label, uniforms, sample_params, ref_probs, ref_tokens, ref_speech in samples:
+            out = run_stage(args.binary, "t3-sample", dict(inputs, uniforms=uniforms), sample_params, workdir, model)
+            n = min(len(out["tokens"]), len(ref_tokens))
+            support = (ref_probs > 0).sum(-1)
+            print(f"t3-sample {label}: upstream's distributions keep {int(support.min())}–{int(support.max())} of "
+                  f"{ref_probs.shape[-1]} ids, top probability {ref_probs.max(-1).values.min():.3g}–"
+                  f"{ref_probs.max(-1).values.max():.3g}", flush=True)
+            same = out["tokens"].tolist() == ref_tokens.tolist()
+            # End to end, so the logits' own error (~1e-6 relative) shows through peaked distributions;
+            # the chain alone is checked on identical logits by the Swift tests (≤ 1e-6).
+            checks.append((f"t3-sample {label} probs ({n} steps, abs, end to end)",
+                           (out["probs"][:n].double() - ref_probs[:n].double()).abs().max().item(),
+                           1e-3 if live else 1e-6))
+            checks.append((f"t3-sample {label} tokens identical ({len(out['tokens'])} vs {len(ref_tokens)}): {same}",
+                           0.0 if same else 1.0, 0.0))
+            if ref_speech is not None:
+                same = out["speech_tokens"].tolist() == ref_speech.tolist()
+                checks.append((f"t3-sample {label} speech_tokens identical ({len(out['speech_tokens'])} vs "
+                               f"{len(ref_speech)}): {same}", 0.0 if same else 1.0, 0.0))
     failures = 0
     for label, err, tol in checks:
         ok = err <= tol
