@@ -20,10 +20,13 @@ with the same forward calls as ``T3.inference`` (``output_attentions=True,
 output_hidden_states=True``, KV cache), without the sampling chain.
 """
 import json
+import os
 import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from upstream_configs import turbo_t3_config  # noqa: E402
 
 
 def timings(prefill_length, prefill_ms, step_ms, logits):
@@ -55,13 +58,7 @@ def main():
 
     turbo = request.get("family") == "turbo"
     if turbo:  # as tts_turbo.ChatterboxTurboTTS.from_local
-        hp = T3Config(text_tokens_dict_size=50276)
-        hp.llama_config_name = "GPT2_medium"
-        hp.speech_tokens_dict_size = 6563
-        hp.input_pos_emb = None
-        hp.speech_cond_prompt_len = 375
-        hp.use_perceiver_resampler = False
-        hp.emotion_adv = False
+        hp = turbo_t3_config()
     else:
         hp = T3Config.english_only()
     start = time.perf_counter()

@@ -24,6 +24,9 @@ import time
 import torch
 from safetensors.torch import save_file
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from upstream_configs import turbo_t3_config  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ASSETS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "assets"))
 
@@ -97,13 +100,7 @@ def main():
         random_conds(os.path.join(args.out, "conds.pt"), 150, generator)
     elif args.family == "chatterbox-turbo":
         save_safetensors("ve.safetensors", VoiceEncoder().state_dict())
-        hp = T3Config(text_tokens_dict_size=50276)  # overrides exactly as tts_turbo.py
-        hp.llama_config_name = "GPT2_medium"
-        hp.speech_tokens_dict_size = 6563
-        hp.input_pos_emb = None
-        hp.speech_cond_prompt_len = 375
-        hp.use_perceiver_resampler = False
-        hp.emotion_adv = False
+        hp = turbo_t3_config()  # overrides exactly as tts_turbo.py
         save_safetensors("t3_turbo_v1.safetensors", T3(hp).state_dict())
         save_safetensors("s3gen_meanflow.safetensors", S3Gen(meanflow=True).state_dict())
         for name in ["vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "tokenizer_config.json"]:

@@ -31,6 +31,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from upstream_configs import turbo_t3_config  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODEL_FILES = ("t3_cfg.safetensors", "t3_turbo_v1.safetensors")
 
@@ -145,15 +148,8 @@ def turbo_reference(path, steps=20, draws=50):
     builds it, over a real t3_turbo_v1.safetensors."""
     from chatterbox.models.t3 import T3
     from chatterbox.models.t3.modules.cond_enc import T3Cond
-    from chatterbox.models.t3.modules.t3_config import T3Config
 
-    hp = T3Config(text_tokens_dict_size=50276)
-    hp.llama_config_name = "GPT2_medium"
-    hp.speech_tokens_dict_size = 6563
-    hp.input_pos_emb = None
-    hp.speech_cond_prompt_len = 375
-    hp.use_perceiver_resampler = False
-    hp.emotion_adv = False
+    hp = turbo_t3_config()
     model = T3(hp)
     state = load_file(path)
     if "model" in state.keys():
