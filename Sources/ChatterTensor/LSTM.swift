@@ -49,9 +49,10 @@ public struct LSTMState: Sendable {
 /// `torch.nn.LSTM(batch_first=True)`. Returns the last layer's hidden states `[B, T, H]` (or `[T, H]`)
 /// and the final state of every layer. The initial state defaults to zeros.
 ///
-/// Per layer, the input projection of all time steps is one GEMM; each step then adds h·W_hhᵀ with
-/// a GEMM writing straight into that step's rows of the projection, and the previous step's h is
-/// read in place from the output, so the recurrence copies nothing.
+/// Per layer, the input projection of all time steps is one GEMM. Each step then needs h·W_hhᵀ for a
+/// handful of rows (the batch) against the same [4H, H] weights: a skinny product that the GEMV
+/// kernel does in one pass over the weights, where sgemm repacked all of W_hh at every step (the
+/// VoiceEncoder's 3 × 160 steps spent most of their time packing).
 public func lstm(_ input: Tensor, layers: [LSTMLayer], initialState: LSTMState? = nil) -> (output: Tensor, state: LSTMState) {
     precondition(!layers.isEmpty, "lstm needs at least one layer")
     precondition(input.rank == 2 || input.rank == 3, "lstm expects input [B, T, I] or [T, I], got \(input.shape)")
@@ -78,13 +79,15 @@ public func lstm(_ input: Tensor, layers: [LSTMLayer], initialState: LSTMState? 
         let features = layerInput.shape[2]
         let gates = Tensor(zeros: [batch * steps, gateWidth])
         let output = Tensor(zeros: [batch, steps, hidden])
+        // The previous step's h of every row, gathered contiguous, and its h·W_hhᵀ.
+        let previousH = Tensor(zeros: [batch, hidden])
+        let recurrent = Tensor(zeros: [batch, gateWidth])
         var bias = [Float](repeating: 0, count: gateWidth)
         for b in [layer.biasIH, layer.biasHH].compactMap({ $0 }) {
             for (i, v) in b.scalars().enumerated() { bias[i] += v }
         }
         layerInput.withUnsafeFloats { xBuffer in
         layer.weightIH.contiguous().withUnsafeFloats { wih in
-        layer.weightHH.contiguous().withUnsafeFloats { whh in
         gates.withUnsafeMutableFloats { gBuffer in
         output.withUnsafeMutableFloats { outBuffer in
         finalH.withUnsafeMutableFloats { hState in
@@ -99,11 +102,16 @@ public func lstm(_ input: Tensor, layers: [LSTMLayer], initialState: LSTMState? 
                 // Rows b·T + t of the projection and of the output belong to step t.
                 let previous: UnsafePointer<Float> = t == 0 ? UnsafePointer(h0) : UnsafePointer(out + (t - 1) * hidden)
                 let previousStride = t == 0 ? hidden : steps * hidden
-                GEMMThreading.sgemm(transposeA: false, transposeB: true, m: batch, n: gateWidth, k: hidden,
-                                    alpha: 1, a: previous, lda: previousStride, b: whh.baseAddress!, ldb: hidden,
-                                    beta: 1, c: g + t * gateWidth, ldc: steps * gateWidth)
+                previousH.withUnsafeMutableFloats { p in
+                    for b in 0..<batch { (p.baseAddress! + b * hidden).update(from: previous + b * previousStride, count: hidden) }
+                }
+                gemv(previousH, weight: layer.weightHH, into: recurrent)
+                recurrent.withUnsafeFloats { rBuffer in
                 for b in 0..<batch {
                     let row = g + (b * steps + t) * gateWidth
+                    // The step's input projection (with both biases) plus its recurrent product.
+                    let hw = rBuffer.baseAddress! + b * gateWidth
+                    for j in 0..<gateWidth { row[j] += hw[j] }
                     let cell = c + b * hidden
                     let h = out + (b * steps + t) * hidden
                     for j in 0..<hidden {
@@ -115,11 +123,11 @@ public func lstm(_ input: Tensor, layers: [LSTMLayer], initialState: LSTMState? 
                         h[j] = outputGate * tanhf(cell[j])
                     }
                 }
+                }
             }
             if steps > 0 {
                 for b in 0..<batch { (h0 + b * hidden).update(from: out + (b * steps + steps - 1) * hidden, count: hidden) }
             }
-        }
         }
         }
         }
