@@ -53,21 +53,23 @@ struct FrequencyConv2d: Sendable {
         let (channels, height, width) = (x.shape[0], x.shape[1], x.shape[2])
         let pad = (kernelH - 1) / 2
         let outHeight = (height + 2 * pad - kernelH) / strideH + 1
-        let source = x.contiguous().scalars()
-        var stacked = [Float](repeating: 0, count: outHeight * channels * kernelH * width)
-        for h in 0..<outHeight {
-            for c in 0..<channels {
-                for i in 0..<kernelH {
-                    let row = h * strideH + i - pad
-                    guard row >= 0 && row < height else { continue }
-                    let dst = ((h * channels + c) * kernelH + i) * width
-                    let src = (c * height + row) * width
-                    for t in 0..<width { stacked[dst + t] = source[src + t] }
+        // Rows outside the image stay zero (the padding); every other row is one contiguous copy.
+        let stacked = Tensor(zeros: [outHeight, channels * kernelH, width])
+        x.contiguous().withUnsafeFloats { source in
+            stacked.withUnsafeMutableFloats { target in
+                for h in 0..<outHeight {
+                    for c in 0..<channels {
+                        for i in 0..<kernelH {
+                            let row = h * strideH + i - pad
+                            guard row >= 0 && row < height else { continue }
+                            (target.baseAddress! + ((h * channels + c) * kernelH + i) * width)
+                                .update(from: source.baseAddress! + (c * height + row) * width, count: width)
+                        }
+                    }
                 }
             }
         }
-        let y = conv1d(Tensor(shape: [outHeight, channels * kernelH, width], scalars: stacked), weight: weight,
-                       padding: (kernelW - 1) / 2)  // [Hout, Cout, W]
+        let y = conv1d(stacked, weight: weight, padding: (kernelW - 1) / 2)  // [Hout, Cout, W]
         return y.permuted([1, 0, 2]).contiguous()
     }
 }
