@@ -175,4 +175,54 @@ import TestSupport
             _ = try T3PrefixState(model: turbo.model, conditioning: Tensor(zeros: [turbo.model.maxSequenceLength, turbo.config.hiddenSize]))
         }
     }
+
+    /// A prefix written to disk and read back (memory-mapped) drives a decoder to bit-identical logits;
+    /// a file for other weights, another model's shapes, another format or a bare conditioning is
+    /// refused with `prefixMismatch`.
+    @Test func aPrefixFileRoundTripsExactly() throws {
+        let llama = try TinyT3(), turbo = try TinyTurboT3()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("t3-prefix-file-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let exaggeration = llama.tiny.float("exaggeration")
+        let cases: [(String, T3, T3ConditioningInputs, [Int], Float)] = [
+            ("llama", llama.model, T3ConditioningInputs(config: llama.config, speakerEmbedding: try llama.speaker,
+                                                        promptTokens: try llama.prompt, exaggeration: exaggeration), try llama.text, 0.5),
+            ("turbo", turbo.model, T3ConditioningInputs(config: turbo.config, speakerEmbedding: try turbo.speaker,
+                                                        promptTokens: try turbo.prompt, exaggeration: 0), try turbo.text, 0),
+        ]
+        for (label, model, inputs, text, cfgWeight) in cases {
+            let path = directory.appendingPathComponent("\(label).safetensors").path
+            let built = try T3PrefixState(model: model, inputs: inputs)
+            try built.write(to: path, fingerprint: "weights \(label)")
+            let read = try T3PrefixState(contentsOf: path, model: model, fingerprint: "weights \(label)")
+            #expect(read.inputs == inputs && read.conditioningLength == built.conditioningLength && read.byteCount == built.byteCount)
+            let a = try T3Decoder(model: model, prefix: built, textTokens: text, cfgWeight: cfgWeight, maxNewTokens: 4)
+            let b = try T3Decoder(model: model, prefix: read, textTokens: text, cfgWeight: cfgWeight, maxNewTokens: 4)
+            for token in Self.forced(model.config).prefix(3) {
+                #expect(a.logits == b.logits, "\(label): logits from the file must be identical")
+                try a.feed(token)
+                try b.feed(token)
+            }
+            do {
+                _ = try T3PrefixState(contentsOf: path, model: model, fingerprint: "other weights")
+                Issue.record("\(label): a file for other weights was accepted")
+            } catch let T3Error.prefixMismatch(reason) {
+                print("\(label): other weights refused (\(reason))")
+            }
+            let other = label == "llama" ? turbo.model : llama.model
+            do {
+                _ = try T3PrefixState(contentsOf: path, model: other, fingerprint: "weights \(label)")
+                Issue.record("\(label): a file for another model's shapes was accepted")
+            } catch let T3Error.prefixMismatch(reason) {
+                print("\(label) file on the other model refused (\(reason))")
+            }
+        }
+        let bare = try T3PrefixState(model: turbo.model, conditioning: try turbo.model.conditioning(
+            speakerEmbedding: try turbo.speaker, promptTokens: try turbo.prompt, exaggeration: 0))
+        #expect(throws: T3Error.self) { try bare.write(to: directory.appendingPathComponent("bare.safetensors").path, fingerprint: "x") }
+        let foreign = directory.appendingPathComponent("foreign.safetensors").path
+        try SafetensorsWriter.write([("x", Tensor(zeros: [2]))], metadata: ["format": "something else"], to: foreign)
+        #expect(throws: T3Error.self) { try T3PrefixState(contentsOf: foreign, model: turbo.model, fingerprint: "x") }
+    }
 }

@@ -102,4 +102,63 @@ import TestSupport
         #expect(try cache.prefix(model: t3, inputs: inputs(1))?.reused == false)
         #expect(try T3PrefixCache(capacity: 0).prefix(model: t3, inputs: inputs(0)) == nil)
     }
+
+    /// The built-in voice's prefix kept on disk: the next "process" (a fresh cache attached to the
+    /// same file) starts warm with the same audio; a file for other weights or a damaged one is
+    /// refused, not trusted, and rewritten after the next build.
+    @Test(arguments: [0, 1]) func aPersistedBuiltinPrefixStartsTheNextProcessWarm(engine index: Int) throws {
+        let engine = Self.engines[index]
+        let t3 = try #require(engine.models.t3)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("prefix-persist-\(getpid())-\(index)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let voice = engine.models.builtinVoice.t3
+        func persistence(_ fingerprint: String) -> T3PrefixPersistence {
+            T3PrefixPersistence(path: directory.appendingPathComponent("t3-prefix-builtin.safetensors").path, fingerprint: fingerprint,
+                                speakerEmbedding: voice.speakerEmb, promptTokens: voice.condPromptSpeechTokens ?? [])
+        }
+        var config = engine.config
+        config.maxLength = 8
+        let cold = try Self.run(engine, "Kept for next time.", config: config, prefixes: nil)
+
+        let first = T3PrefixCache()
+        #expect(first.attach(persistence("weights A"), model: t3) == .absent)
+        let built = try Self.run(engine, "Kept for next time.", config: config, prefixes: first)
+        #expect(first.builds == 1)
+        let written = try first.persistPending()
+        #expect(written == persistence("weights A").path)
+        let again = try first.persistPending()
+        #expect(again == nil, "written once")
+
+        let next = T3PrefixCache()
+        #expect(next.attach(persistence("weights A"), model: t3) == .loaded)
+        let warm = try Self.run(engine, "Kept for next time.", config: config, prefixes: next)
+        #expect(next.builds == 0 && next.hits == 1, "\(engine.label): the file must serve the first run")
+        let nothing = try next.persistPending()
+        #expect(nothing == nil)
+        #expect(!cold.samples.isEmpty && built.samples == cold.samples && warm.samples == cold.samples)
+
+        // Other weights: refused, then replaced after the next build.
+        let other = T3PrefixCache()
+        guard case .rejected = other.attach(persistence("weights B"), model: t3) else {
+            Issue.record("a prefix for other weights must be refused")
+            return
+        }
+        _ = try Self.run(engine, "Kept for next time.", config: config, prefixes: other)
+        let rewritten = try other.persistPending()
+        #expect(other.builds == 1 && rewritten != nil)
+        #expect(T3PrefixCache().attach(persistence("weights B"), model: t3) == .loaded)
+
+        // A damaged file is refused with the reader's reason, never a crash.
+        let path = persistence("weights B").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Atomically, as a rename: the cache above still maps the old file.
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: path), options: .atomic)
+        let outcome = T3PrefixCache().attach(persistence("weights B"), model: t3)
+        print("\(engine.label): persisted prefix \(bytes.count) bytes; warm run identical to cold: \(warm.samples == cold.samples); truncated file: \(outcome)")
+        guard case .rejected = outcome else {
+            Issue.record("a truncated prefix file must be refused")
+            return
+        }
+    }
 }

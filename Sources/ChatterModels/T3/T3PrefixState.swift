@@ -95,6 +95,22 @@ public struct T3PrefixState: Sendable {
         self.hidden = hidden.reshaped([length, c.hiddenSize])
     }
 
+    /// A state from its parts, as `T3PrefixState(contentsOf:model:fingerprint:)` reads them back.
+    init(modelID: UInt64, conditioningLength: Int, layers: Int, heads: Int, headDim: Int, inputs: T3ConditioningInputs?,
+         keys: [Tensor], values: [Tensor], conditioning: Tensor, hidden: Tensor) {
+        self.modelID = modelID
+        self.conditioningLength = conditioningLength
+        rows = 1
+        self.layers = layers
+        self.heads = heads
+        self.headDim = headDim
+        self.inputs = inputs
+        self.keys = keys
+        self.values = values
+        self.conditioning = conditioning
+        self.hidden = hidden
+    }
+
     /// Bytes held by the keys, values, conditioning and hidden states.
     public var byteCount: Int {
         (keys + values).reduce(0) { $0 + $1.byteCount } + conditioning.byteCount + hidden.byteCount

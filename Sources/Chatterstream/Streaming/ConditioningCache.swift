@@ -65,6 +65,9 @@ final class ConditioningCache: @unchecked Sendable {
 /// Memory bound: `capacity` entries of `T3PrefixState.byteCount` each, ≈ 74 MB for full-size Turbo
 /// in f32 (24 layers × 376 positions × 1024 × keys and values × 4 B) and ≈ 8.4 MB for the original
 /// model (30 × 34 × 1024 × 2 × 4 B), so the default capacity of 4 holds at most ≈ 300 MB.
+///
+/// With a `T3PrefixPersistence` attached, the built-in voice's prefix is also kept on disk beside the
+/// model, so a new process starts that voice warm; see `attach(_:model:)` and `persistPending()`.
 final class T3PrefixCache: @unchecked Sendable {
     let capacity: Int
     private let lock = NSLock()
@@ -72,9 +75,65 @@ final class T3PrefixCache: @unchecked Sendable {
     private var order: [T3ConditioningInputs] = []  // least recently used first
     private var hitCount = 0
     private var buildCount = 0
+    private var persistence: T3PrefixPersistence?
+    /// The file is missing, stale or unreadable: the next covered prefix built is written.
+    private var persistedFileWanted = false
+    private var pendingPersist: T3PrefixState?
     /// Lookups served from the cache, and prefixes computed (for tests and benchmarks).
     var hits: Int { lock.withLock { hitCount } }
     var builds: Int { lock.withLock { buildCount } }
+
+    /// What `attach` found on disk.
+    enum PersistedPrefix: Equatable {
+        /// Read and cached: the built-in voice starts warm.
+        case loaded
+        /// No file yet; the first build of the built-in voice's prefix writes one.
+        case absent
+        /// A file for other weights, another format or damaged: it is rewritten at the next build.
+        case rejected(String)
+    }
+
+    /// Attaches `persistence` and loads its file into the cache when it belongs to `model`.
+    @discardableResult
+    func attach(_ persistence: T3PrefixPersistence, model: T3) -> PersistedPrefix {
+        let outcome: PersistedPrefix
+        var loaded: T3PrefixState?
+        if !FileManager.default.fileExists(atPath: persistence.path) {
+            outcome = .absent
+        } else {
+            do {
+                let state = try T3PrefixState(contentsOf: persistence.path, model: model, fingerprint: persistence.fingerprint)
+                guard let inputs = state.inputs, persistence.covers(inputs) else {
+                    throw T3Error.prefixMismatch(reason: "\(persistence.path) holds another voice")
+                }
+                loaded = state
+                outcome = .loaded
+            } catch {
+                outcome = .rejected("\(error)")
+            }
+        }
+        lock.withLock {
+            self.persistence = persistence
+            persistedFileWanted = outcome != .loaded
+            if let loaded, let inputs = loaded.inputs, capacity > 0 { store(loaded, for: inputs) }
+        }
+        return outcome
+    }
+
+    /// Writes the built-in voice's prefix if one was built since `attach` found no usable file, and
+    /// returns the path written (nil when there was nothing to write). Called by the engine after a
+    /// run, off the path to first audio; a failure (read-only model directory, full disk) is thrown
+    /// for the caller to log, and the cache keeps working from memory.
+    @discardableResult
+    func persistPending() throws -> String? {
+        let (state, persistence) = lock.withLock { () -> (T3PrefixState?, T3PrefixPersistence?) in
+            defer { pendingPersist = nil }
+            return (pendingPersist, self.persistence)
+        }
+        guard let state, let persistence else { return nil }
+        try state.write(to: persistence.path, fingerprint: persistence.fingerprint)
+        return persistence.path
+    }
 
     /// `capacity` 0 turns the cache off (every prefill then runs in full).
     init(capacity: Int = 4) {
@@ -96,13 +155,39 @@ final class T3PrefixCache: @unchecked Sendable {
         let state = try T3PrefixState(model: model, inputs: inputs)
         lock.withLock {
             buildCount += 1
-            order.removeAll { $0 == inputs }
-            entries[inputs] = state
-            order.append(inputs)
-            while order.count > capacity { entries[order.removeFirst()] = nil }
+            store(state, for: inputs)
+            if persistedFileWanted, let persistence, persistence.covers(inputs) {
+                persistedFileWanted = false
+                pendingPersist = state
+            }
         }
         return (state, false)
     }
 
+    /// Caches `state` as the most recently used entry (the lock is held).
+    private func store(_ state: T3PrefixState, for inputs: T3ConditioningInputs) {
+        order.removeAll { $0 == inputs }
+        entries[inputs] = state
+        order.append(inputs)
+        while order.count > capacity { entries[order.removeFirst()] = nil }
+    }
+
     var count: Int { lock.withLock { entries.count } }
+}
+
+/// Where a model's built-in voice keeps its T3 conditioning prefix on disk, and the weights it
+/// must have been computed with.
+struct T3PrefixPersistence: Sendable {
+    /// The file (`t3-prefix-builtin.safetensors` in the converted model directory).
+    let path: String
+    /// Identifies T3's weights: the manifest's sha256 and dtype of `t3.safetensors`.
+    let fingerprint: String
+    /// The built-in voice.
+    let speakerEmbedding: [Float]
+    let promptTokens: [Int]
+
+    /// Whether `inputs` are the built-in voice's (at any exaggeration: the file holds the first built).
+    func covers(_ inputs: T3ConditioningInputs) -> Bool {
+        inputs.speakerEmbedding == speakerEmbedding && inputs.promptTokens == promptTokens
+    }
 }

@@ -106,6 +106,16 @@ struct SpeechModels: Sendable {
     var trailingSilenceTokens: Int = 0
     /// Compute dtype of T3's matrices, for `info`.
     var precision: String
+    /// Where the built-in voice's T3 conditioning prefix is kept on disk (models loaded from a
+    /// converted directory; nil for models built in memory).
+    var prefixPersistence: T3PrefixPersistence?
+
+    /// The T3 that conditioning prefixes are computed with.
+    var t3: T3? { (speech as? T3SpeechTokenModel)?.t3 }
+
+    /// The built-in voice's T3 conditioning prefix, beside the weights (not in the manifest: it is
+    /// derived, rewritten whenever it does not match them).
+    static let builtinPrefixFileName = "t3-prefix-builtin.safetensors"
 
     /// Loads a converted model directory (weights-format.md).
     static func load(directory: URL, watermarker: PerthWatermarker?) throws -> SpeechModels {
@@ -121,14 +131,22 @@ struct SpeechModels: Sendable {
             let frontEnd: any TextTokenizer = config.isTurbo
                 ? try TurboTokenizer(directory: directory)
                 : try EnglishTokenizer(contentsOf: model.path(of: EnglishTokenizer.fileName))
+            let builtinVoice = try Conditionals(store: conds, family: model.family.rawValue)
+            let t3Entry = model.manifest.files.first { $0.name == "t3.safetensors" }
+            let persistence = t3Entry.map {
+                T3PrefixPersistence(path: directory.appendingPathComponent(builtinPrefixFileName).path,
+                                    fingerprint: "t3.safetensors sha256 \($0.sha256) \($0.dtype ?? "F32")",
+                                    speakerEmbedding: builtinVoice.t3.speakerEmb,
+                                    promptTokens: builtinVoice.t3.condPromptSpeechTokens ?? [])
+            }
             return SpeechModels(
                 family: model.family, frontEnd: frontEnd, speech: T3SpeechTokenModel(t3: t3),
                 s3gen: try S3Gen(weights: try model.file(s3genFile(model)), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
                                  vocoder: shapes?.hift ?? .chatterbox),
-                builtinVoice: try Conditionals(store: conds, family: model.family.rawValue),
+                builtinVoice: builtinVoice,
                 cloneVoice: try cloner(model), watermarker: watermarker,
                 // `tts_turbo.generate` appends three S3GEN_SIL tokens to every utterance.
-                trailingSilenceTokens: config.isTurbo ? 3 : 0, precision: precision)
+                trailingSilenceTokens: config.isTurbo ? 3 : 0, precision: precision, prefixPersistence: persistence)
         case .chatterboxMultilingual:
             throw StreamingTTSError.modelUnusable("the \(model.family.rawValue) family cannot be synthesised by this build yet (model at \(directory.path))")
         }

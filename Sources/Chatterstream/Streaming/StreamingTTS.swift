@@ -69,6 +69,11 @@ public final class StreamingTTS: Sendable {
     /// Runs are executed here, one at a time, first come first served.
     private let inference = DispatchQueue(label: "chatterstream.inference", qos: .userInitiated)
     private let voices = ConditioningCache()
+    /// The file beside a converted model where the engine keeps the built-in voice's T3 conditioning
+    /// prefix (written after the first run that computes it, read at load; rewritten when it does
+    /// not match the weights). Deleting it only costs the next process one cold prefill.
+    public static let builtinVoicePrefixFileName = SpeechModels.builtinPrefixFileName
+
     /// T3 conditioning prefixes of the last few voices (at most 4, ≈ 74 MB each for full-size Turbo in
     /// f32; see `T3PrefixCache`), so that a repeated voice skips most of each T3 prefill.
     let prefixes = T3PrefixCache(capacity: 4)
@@ -128,12 +133,20 @@ public final class StreamingTTS: Sendable {
             if precision != .auto, models.precision.lowercased() != precision.rawValue {
                 throw StreamingTTSError.modelUnusable("T3 in \(directory.path) is \(models.precision), not \(precision.rawValue): convert it with `chatter-convert <upstream dir> <out dir> --dtype t3=\(precision.rawValue)`, or use precision .auto")
             }
+            var builtinVoice = ""
+            if let persistence = models.prefixPersistence, let t3 = models.t3 {
+                switch prefixes.attach(persistence, model: t3) {
+                case .loaded: builtinVoice = ", built-in voice warm"
+                case .absent: break
+                case let .rejected(reason): logger.debug("ignoring \(persistence.path) (\(reason)); it is rewritten after the next run")
+                }
+            }
             state.withLock {
                 $0.models = models
                 $0.device = resolvedDevice
                 $0.watermarkStatus = status
             }
-            logger.info("loaded \(models.family.rawValue) from \(directory.path) (T3 \(models.precision), watermark \(status))")
+            logger.info("loaded \(models.family.rawValue) from \(directory.path) (T3 \(models.precision), watermark \(status)\(builtinVoice))")
         }
         return self
     }
@@ -195,6 +208,12 @@ public final class StreamingTTS: Sendable {
                     run.prefixes = prefixes
                     let done = try run.run(textPieces: pieces, voice: conditioning)
                     logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks; T3 conditioning prefix reused for \(done.prefixesReused), built for \(done.prefixesBuilt) pieces")
+                    // Once per model, after the audio: keep the built-in voice's prefix for the next process.
+                    do {
+                        if let path = try prefixes.persistPending() { logger.debug("wrote the built-in voice's T3 conditioning prefix to \(path)") }
+                    } catch {
+                        logger.debug("could not keep the built-in voice's T3 conditioning prefix on disk: \(error)")
+                    }
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)
