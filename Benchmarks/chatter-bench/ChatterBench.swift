@@ -39,7 +39,7 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "Seconds of 24 kHz audio the perth suite watermarks per call.")
     var perthSeconds: Int = 10
 
-    @Option(help: "Full-size T3 f32 weights for the t3 suite: a safetensors file or a directory holding t3*.safetensors.")
+    @Option(help: "Full-size T3 f32 weights for the t3 suite: a safetensors file or a directory holding t3.safetensors (or an upstream t3_*.safetensors).")
     var t3Model: String?
 
     @Option(help: "The upstream checkpoint file (or directory) PyTorch loads in the t3 suite; default: --t3-model. Needed when --t3-model is a converted Turbo T3 (its Conv1D weights are stored transposed).")

@@ -37,9 +37,13 @@ struct T3Bench {
             throw TensorError.missingTensor(path: path, tensor: "(no such file)")
         }
         guard isDirectory.boolValue else { return try SafetensorsFile(path: path) }
-        let names = try FileManager.default.contentsOfDirectory(atPath: path)
-            .filter { $0.hasPrefix("t3") && $0.hasSuffix(".safetensors") }.sorted()
-        guard let name = names.first else { throw TensorError.missingTensor(path: path, tensor: "t3*.safetensors") }
+        // The T3 weight files a directory can hold (converted, or upstream's three), by name: other
+        // safetensors beside them (the engine's built-in voice prefix) are not weights.
+        let known = ["t3.safetensors", "t3_cfg.safetensors", "t3_turbo_v1.safetensors", "t3_mtl23ls_v2.safetensors"]
+        let present = Set(try FileManager.default.contentsOfDirectory(atPath: path))
+        guard let name = known.first(where: present.contains) else {
+            throw TensorError.missingTensor(path: path, tensor: known.joined(separator: " or "))
+        }
         return try SafetensorsFile(path: (path as NSString).appendingPathComponent(name))
     }
 

@@ -114,7 +114,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: directory) }
         let voice = engine.models.builtinVoice.t3
         func persistence(_ fingerprint: String) -> T3PrefixPersistence {
-            T3PrefixPersistence(path: directory.appendingPathComponent("t3-prefix-builtin.safetensors").path, fingerprint: fingerprint,
+            T3PrefixPersistence(path: directory.appendingPathComponent("builtin-voice-t3-prefix.safetensors").path, fingerprint: fingerprint,
                                 speakerEmbedding: voice.speakerEmb, promptTokens: voice.condPromptSpeechTokens ?? [])
         }
         var config = engine.config

@@ -178,7 +178,7 @@ final class T3PrefixCache: @unchecked Sendable {
 /// Where a model's built-in voice keeps its T3 conditioning prefix on disk, and the weights it
 /// must have been computed with.
 struct T3PrefixPersistence: Sendable {
-    /// The file (`t3-prefix-builtin.safetensors` in the converted model directory).
+    /// The file (`builtin-voice-t3-prefix.safetensors` in the converted model directory).
     let path: String
     /// Identifies T3's weights: the manifest's sha256 and dtype of `t3.safetensors`.
     let fingerprint: String

@@ -115,7 +115,7 @@ struct SpeechModels: Sendable {
 
     /// The built-in voice's T3 conditioning prefix, beside the weights (not in the manifest: it is
     /// derived, rewritten whenever it does not match them).
-    static let builtinPrefixFileName = "t3-prefix-builtin.safetensors"
+    static let builtinPrefixFileName = "builtin-voice-t3-prefix.safetensors"
 
     /// Loads a converted model directory (weights-format.md).
     static func load(directory: URL, watermarker: PerthWatermarker?) throws -> SpeechModels {
