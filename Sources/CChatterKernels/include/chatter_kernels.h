@@ -11,15 +11,20 @@
 extern "C" {
 #endif
 
-/// Instruction-set levels the kernels know.
+/// Instruction-set levels the kernels know, each a superset of the one below. AVX512_BF16 is AVX-512
+/// (F + BW) plus the bf16 dot product `vdpbf16ps` (CPUID leaf 7 subleaf 1, EAX bit 5: Cooper Lake,
+/// Sapphire Rapids, Zen 4/5); only the bf16 GEMM uses it, every other kernel runs its AVX-512
+/// variant at that level.
 typedef enum {
     CHATTER_ISA_PORTABLE = 0,
     CHATTER_ISA_AVX2 = 1,
     CHATTER_ISA_AVX512 = 2,
+    CHATTER_ISA_AVX512_BF16 = 3,
 } chatter_isa;
 
 /// The level the kernels run at on this CPU (cpuid on x86-64; portable elsewhere), possibly lowered
-/// by the environment variable CHATTERSTREAM_ISA=portable|avx2|avx512.
+/// by the environment variable CHATTERSTREAM_ISA=portable|avx2|avx512|avx512_bf16 (avx512 keeps the
+/// AVX-512 kernels but turns the bf16 GEMM off).
 chatter_isa chatter_kernels_isa(void);
 
 /// A human-readable name of `isa`.
