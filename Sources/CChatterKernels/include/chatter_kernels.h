@@ -62,6 +62,32 @@ chatter_isa chatter_gemv_q8_0_isa(chatter_isa isa, const float *x, size_t ldx, s
                                   const uint8_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                   size_t n_begin, size_t n_end);
 
+/// GEMM over bf16 weights for prefill (compute-bound: many activation rows), with the bf16 dot
+/// product `vdpbf16ps`; needs `chatter_kernels_isa() >= CHATTER_ISA_AVX512_BF16`:
+///
+///     c[i * ldc + n] (+)= bias[n] + Σ_{t < k} bf16(a[i * lda + t]) · w[n * ldw + t]
+///
+/// `w` is bf16 [N, K] row-major (PyTorch `linear` layout, read only: it may be a mapped file), `a`
+/// f32 [M, K], rounded to bf16 (round to nearest even, as torch rounds the activations of a bf16
+/// matmul) when packed; products are exact in f32 and accumulation is f32. Two steps:
+///
+/// 1. `chatter_gemm_bf16_pack_a` converts strips of CHATTER_GEMM_BF16_MR rows of `a` into the
+///    buffer (`chatter_gemm_bf16_packed_a_bytes(m, k)` bytes, 64-byte aligned); callers split the
+///    strips ⌈m / MR⌉ across threads.
+/// 2. `chatter_gemm_bf16_run` computes rows [row_begin, row_end) (row_begin a multiple of MR) ×
+///    columns [n_begin, n_end) of `c` from the packed rows; callers split that rectangle across
+///    threads. `accumulate` adds to `c` instead of overwriting it; `bias` may be NULL.
+///
+/// Both return 1 when done, 0 (doing nothing) when the CPU (or CHATTERSTREAM_ISA) does not allow
+/// avx512_bf16, or when row_begin is not a multiple of CHATTER_GEMM_BF16_MR.
+#define CHATTER_GEMM_BF16_MR 8
+size_t chatter_gemm_bf16_packed_a_bytes(size_t m, size_t k);
+int chatter_gemm_bf16_pack_a(const float *a, size_t lda, size_t m, size_t k, void *packed,
+                             size_t strip_begin, size_t strip_end);
+int chatter_gemm_bf16_run(const void *packed, size_t m, size_t k, const uint16_t *w, size_t ldw,
+                          const float *bias, float *c, size_t ldc, size_t row_begin, size_t row_end,
+                          size_t n_begin, size_t n_end, int accumulate);
+
 /// Softmax, in place, of `count` rows of length n (row r starts at rows + r · ld), bit-identical to
 /// ChatterTensor's Swift `SoftmaxKernel.softmaxRow` (same exp polynomial and summation order, no
 /// FMA) at every ISA. A row holding NaN gives NaN; an all −inf row gives NaN, as in torch.
