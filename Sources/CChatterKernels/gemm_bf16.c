@@ -8,7 +8,7 @@
 //   two bf16 (low half = even k). One 4-byte broadcast of a word feeds `vdpbf16ps` for 16 columns.
 //   Rounding is round-to-nearest-even (`vcvtne2ps2bf16`), what torch does to the f32 activations of
 //   a bf16 matmul, so this path reproduces a bf16 PyTorch prefill, not the f32-activation one: each
-//   activation carries a relative rounding error ≤ 2⁻⁹.
+//   activation carries a relative rounding error ≤ 2⁻⁸ (bf16 keeps 8 significant bits).
 // - W (weights, bf16 [N, K], PyTorch `linear` layout, never written: it is usually a mapped file)
 //   is packed per call into micro-panels of NR = 32 columns × KC k-values, in k-pair-interleaved
 //   order: group j holds the pairs (w[n][2j], w[n][2j+1]) of the 32 columns n in order, i.e. two

@@ -154,8 +154,8 @@ func linearBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: Kern
 /// Why rounding the activations is acceptable: it is what the reference does. A bf16 PyTorch model
 /// multiplies bf16 activations by bf16 weights with f32 accumulation (oneDNN, the same instruction),
 /// so this path follows upstream bf16 more closely than the f32-activation sgemm path; against f32
-/// activations each product gains a relative error ≤ 2⁻⁹ (one bf16 rounding), ~1e-3 on a layer's
-/// output, well inside the 2e-2 bf16-vs-f32 logit bound the T3 tests hold.
+/// activations each product gains a relative error ≤ 2⁻⁸ (one bf16 rounding: 8 significant bits),
+/// ~1e-3 on a layer's output, well inside the 2e-2 bf16-vs-f32 logit bound the T3 tests hold.
 ///
 /// Work split: the activations are rounded and packed once (strips of `CHATTER_GEMM_BF16_MR` rows,
 /// split across the pool), then the output is cut into tiles of 128 columns (and into row blocks

@@ -94,7 +94,7 @@ import TestSupport
             // The default path: with avx512_bf16 and more than 8 rows, the bf16 GEMM rounds the
             // activations to bf16 (as torch's bf16 matmul). Against the f32 product of the rounded
             // activations only the summation order differs, hence 1e-5 rather than 0; against the
-            // unrounded ones the error would be up to 2⁻⁹ of each product, by design.
+            // unrounded ones the error would be up to 2⁻⁸ of each product (bf16 unit roundoff), by design.
             let rows = x.shape.dropLast().reduce(1, *)
             let rounds = rows > gemvMaxRows && KernelISA.current >= .avx512bf16
             let activations = rounds ? x.converted(to: .bf16).converted(to: .f32) : x
