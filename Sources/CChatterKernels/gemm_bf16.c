@@ -27,8 +27,6 @@
 // for the remaining row count.
 #include "chatter_kernels.h"
 
-#include <string.h>
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
