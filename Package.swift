@@ -83,6 +83,7 @@ let package = Package(
         // ISA-dispatched C kernels (run-time cpuid selection), used by ChatterTensor only.
         .target(
             name: "CChatterKernels",
+            exclude: ["README.md"],
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
 
         // Layer 3: the tensor library.

@@ -236,7 +236,8 @@ chatter_isa chatter_gemv_f32_isa(chatter_isa isa, const float *x, size_t ldx, si
         chatter_gemv_f32_isa(isa, x, ldx, MAX_ROWS, k, w, ldw, bias, y, ldy, n_begin, n_end);
 #if defined(__x86_64__)
     float tail[MAX_ROWS][16];
-    if (isa == CHATTER_ISA_AVX512) {
+    if (isa >= CHATTER_ISA_AVX512) {  // the bf16 level runs the AVX-512 kernel
+        isa = CHATTER_ISA_AVX512;
         fill_tail(x, ldx, m, k, 16, tail);
         f32_avx512[m - 1](x, ldx, k, w, ldw, bias, y, ldy, n_begin, n_end, (const float (*)[16])tail);
         return isa;
@@ -261,7 +262,8 @@ chatter_isa chatter_gemv_bf16_isa(chatter_isa isa, const float *x, size_t ldx, s
         chatter_gemv_bf16_isa(isa, x, ldx, MAX_ROWS, k, w, ldw, bias, y, ldy, n_begin, n_end);
 #if defined(__x86_64__)
     float tail[MAX_ROWS][16];
-    if (isa == CHATTER_ISA_AVX512) {
+    if (isa >= CHATTER_ISA_AVX512) {  // the bf16 level runs the AVX-512 kernel
+        isa = CHATTER_ISA_AVX512;
         fill_tail(x, ldx, m, k, 16, tail);
         bf16_avx512[m - 1](x, ldx, k, w, ldw, bias, y, ldy, n_begin, n_end, (const float (*)[16])tail);
         return isa;

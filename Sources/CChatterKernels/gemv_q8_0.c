@@ -191,7 +191,8 @@ chatter_isa chatter_gemv_q8_0_isa(chatter_isa isa, const float *x, size_t ldx, s
     for (; m > MAX_ROWS; m -= MAX_ROWS, x += MAX_ROWS * ldx, y += MAX_ROWS * ldy)
         chatter_gemv_q8_0_isa(isa, x, ldx, MAX_ROWS, k, w, ldw, bias, y, ldy, n_begin, n_end);
 #if defined(__x86_64__)
-    if (isa == CHATTER_ISA_AVX512) {
+    if (isa >= CHATTER_ISA_AVX512) {  // the bf16 level runs the AVX-512 kernel
+        isa = CHATTER_ISA_AVX512;
         q8_avx512[m - 1](x, ldx, k / QK, w, ldw, bias, y, ldy, n_begin, n_end);
         return isa;
     }

@@ -127,7 +127,8 @@ chatter_isa chatter_softmax_rows_isa(chatter_isa isa, float *rows, size_t count,
     chatter_isa best = chatter_kernels_isa();
     if (isa > best) isa = best;
 #if defined(__x86_64__)
-    if (isa == CHATTER_ISA_AVX512) { softmax_rows_avx512(rows, count, n, ld); return isa; }
+    if (isa >= CHATTER_ISA_AVX512) {  // the bf16 level has no GEMV / softmax of its own
+        isa = CHATTER_ISA_AVX512; softmax_rows_avx512(rows, count, n, ld); return isa; }
     if (isa == CHATTER_ISA_AVX2) { softmax_rows_avx2(rows, count, n, ld); return isa; }
 #endif
     softmax_rows_portable(rows, count, n, ld);

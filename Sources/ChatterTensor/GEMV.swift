@@ -96,8 +96,8 @@ func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: 
     withExtendedLifetime((input, weights, biasValues)) {}
 }
 
-/// The next unclaimed tile of one `gemv` call, shared by the threads running it.
-private final class TileCounter: Sendable {
+/// The next unclaimed tile of one `gemv` (or bf16 GEMM) call, shared by the threads running it.
+final class TileCounter: Sendable {
     private let next = Atomic<Int>(0)
     func claim() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
 }

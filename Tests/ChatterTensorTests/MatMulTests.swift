@@ -58,7 +58,10 @@ import TestSupport
     }
 
     /// A bf16 weight larger than one widening block (4 MiB of f32) is multiplied block by block
-    /// into the right output columns, bias included.
+    /// into the right output columns, bias included (the widen + sgemm path, forced by capping the
+    /// kernels at avx512). The default path (the avx512_bf16 GEMM where the CPU has it) rounds the
+    /// activations to bf16 first, so it is compared with the f32 product of the rounded activations:
+    /// the same operands, only the f32 summation order differs (1e-5 of max|ref|, as MatMulTests).
     @Test func bf16LinearAcrossWideningBlocks() {
         var random = SplitMix64(seed: 0xB16)
         let out = 600, inFeatures = 4096, rows = 12  // blocks of 256 output features: 256 + 256 + 88
@@ -66,8 +69,12 @@ import TestSupport
         let x = Tensor(shape: [rows, inFeatures], scalars: (0..<(rows * inFeatures)).map { _ in random.nextFloat() })
         let bias = Tensor(shape: [out], scalars: (0..<out).map { _ in random.nextFloat() })
         let widened = weight.converted(to: .f32)
-        expectParity(linear(x, weight: weight, bias: bias), linear(x, weight: widened, bias: bias), tolerance: 1e-6, "bf16 linear, 3 blocks, bias")
-        expectParity(linear(x, weight: weight), linear(x, weight: widened), tolerance: 1e-6, "bf16 linear, 3 blocks")
+        expectParity(linear(x, weight: weight, bias: bias, isa: .avx512), linear(x, weight: widened, bias: bias), tolerance: 1e-6,
+                     "bf16 linear, 3 blocks, bias")
+        expectParity(linear(x, weight: weight, isa: .avx512), linear(x, weight: widened), tolerance: 1e-6, "bf16 linear, 3 blocks")
+        let activations = KernelISA.current >= .avx512bf16 ? x.converted(to: .bf16).converted(to: .f32) : x
+        expectParity(linear(x, weight: weight, bias: bias), linear(activations, weight: widened, bias: bias), tolerance: Self.tolerance,
+                     "bf16 linear, default path (\(KernelISA.current)), bias")
     }
 
     @Test func linearWithManyRowsMatchesTorch() throws {
@@ -80,10 +87,19 @@ import TestSupport
             // Rows may arrive with extra leading axes.
             let shaped = linear(x.unsqueezed(0), weight: weight, bias: bias)
             expectParity(shaped.reshaped(expected.shape), expected, tolerance: Self.tolerance, "\(testCase) 3-D")
-            // bf16 weights with many rows are widened and take the sgemm path.
+            // bf16 weights with many rows, capped below avx512_bf16: widened exactly, the same sgemm.
             let bf16 = weight.converted(to: .bf16)
             let widened = linear(x, weight: bf16.converted(to: .f32), bias: bias)
-            expectParity(linear(x, weight: bf16, bias: bias), widened, tolerance: 0, "\(testCase) bf16")
+            expectParity(linear(x, weight: bf16, bias: bias, isa: .avx512), widened, tolerance: 0, "\(testCase) bf16 widened")
+            // The default path: with avx512_bf16 and more than 8 rows, the bf16 GEMM rounds the
+            // activations to bf16 (as torch's bf16 matmul). Against the f32 product of the rounded
+            // activations only the summation order differs, hence 1e-5 rather than 0; against the
+            // unrounded ones the error would be up to 2⁻⁸ of each product (bf16 unit roundoff), by design.
+            let rows = x.shape.dropLast().reduce(1, *)
+            let rounds = rows > gemvMaxRows && KernelISA.current >= .avx512bf16
+            let activations = rounds ? x.converted(to: .bf16).converted(to: .f32) : x
+            expectParity(linear(x, weight: bf16, bias: bias), linear(activations, weight: bf16.converted(to: .f32), bias: bias),
+                         tolerance: rounds ? Self.tolerance : 0, "\(testCase) bf16 default path (\(KernelISA.current))")
         }
     }
 

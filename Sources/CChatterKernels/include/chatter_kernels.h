@@ -11,15 +11,20 @@
 extern "C" {
 #endif
 
-/// Instruction-set levels the kernels know.
+/// Instruction-set levels the kernels know, each a superset of the one below. AVX512_BF16 is AVX-512
+/// (F + BW) plus the bf16 dot product `vdpbf16ps` (CPUID leaf 7 subleaf 1, EAX bit 5: Cooper Lake,
+/// Sapphire Rapids, Zen 4/5); only the bf16 GEMM uses it, every other kernel runs its AVX-512
+/// variant at that level.
 typedef enum {
     CHATTER_ISA_PORTABLE = 0,
     CHATTER_ISA_AVX2 = 1,
     CHATTER_ISA_AVX512 = 2,
+    CHATTER_ISA_AVX512_BF16 = 3,
 } chatter_isa;
 
 /// The level the kernels run at on this CPU (cpuid on x86-64; portable elsewhere), possibly lowered
-/// by the environment variable CHATTERSTREAM_ISA=portable|avx2|avx512.
+/// by the environment variable CHATTERSTREAM_ISA=portable|avx2|avx512|avx512_bf16 (avx512 keeps the
+/// AVX-512 kernels but turns the bf16 GEMM off).
 chatter_isa chatter_kernels_isa(void);
 
 /// A human-readable name of `isa`.
@@ -56,6 +61,32 @@ void chatter_gemv_q8_0(const float *x, size_t ldx, size_t m, size_t k, const uin
 chatter_isa chatter_gemv_q8_0_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
                                   const uint8_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                   size_t n_begin, size_t n_end);
+
+/// GEMM over bf16 weights for prefill (compute-bound: many activation rows), with the bf16 dot
+/// product `vdpbf16ps`; needs `chatter_kernels_isa() >= CHATTER_ISA_AVX512_BF16`:
+///
+///     c[i * ldc + n] (+)= bias[n] + Σ_{t < k} bf16(a[i * lda + t]) · w[n * ldw + t]
+///
+/// `w` is bf16 [N, K] row-major (PyTorch `linear` layout, read only: it may be a mapped file), `a`
+/// f32 [M, K], rounded to bf16 (round to nearest even, as torch rounds the activations of a bf16
+/// matmul) when packed; products are exact in f32 and accumulation is f32. Two steps:
+///
+/// 1. `chatter_gemm_bf16_pack_a` converts strips of CHATTER_GEMM_BF16_MR rows of `a` into the
+///    buffer (`chatter_gemm_bf16_packed_a_bytes(m, k)` bytes, 64-byte aligned); callers split the
+///    strips ⌈m / MR⌉ across threads.
+/// 2. `chatter_gemm_bf16_run` computes rows [row_begin, row_end) (row_begin a multiple of MR) ×
+///    columns [n_begin, n_end) of `c` from the packed rows; callers split that rectangle across
+///    threads. `accumulate` adds to `c` instead of overwriting it; `bias` may be NULL.
+///
+/// Both return 1 when done, 0 (doing nothing) when the CPU (or CHATTERSTREAM_ISA) does not allow
+/// avx512_bf16, or when row_begin is not a multiple of CHATTER_GEMM_BF16_MR.
+#define CHATTER_GEMM_BF16_MR 8
+size_t chatter_gemm_bf16_packed_a_bytes(size_t m, size_t k);
+int chatter_gemm_bf16_pack_a(const float *a, size_t lda, size_t m, size_t k, void *packed,
+                             size_t strip_begin, size_t strip_end);
+int chatter_gemm_bf16_run(const void *packed, size_t m, size_t k, const uint16_t *w, size_t ldw,
+                          const float *bias, float *c, size_t ldc, size_t row_begin, size_t row_end,
+                          size_t n_begin, size_t n_end, int accumulate);
 
 /// Softmax, in place, of `count` rows of length n (row r starts at rows + r · ld), bit-identical to
 /// ChatterTensor's Swift `SoftmaxKernel.softmaxRow` (same exp polynomial and summation order, no
