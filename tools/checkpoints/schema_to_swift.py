@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Sources/Chatterstream/ModelStore/PublishedSchemas.swift from the schemas that
+"""Writes Sources/Chatterstream/Generated/PublishedSchemas.swift from the schemas that
 make_random_checkpoint.py --schema-out produced (one per family):
 
     tools/fixtures/.venv/bin/python tools/checkpoints/schema_to_swift.py \
@@ -14,7 +14,7 @@ import os
 import sys
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Sources", "Chatterstream",
-                   "ModelStore", "PublishedSchemas.swift")
+                   "Generated", "PublishedSchemas.swift")
 DTYPES = {"float32": "F32", "int64": "I64", "float16": "F16", "bfloat16": "BF16"}
 CASES = {"chatterbox": "chatterbox", "chatterbox-turbo": "chatterboxTurbo", "chatterbox-multilingual": "chatterboxMultilingual"}
 
