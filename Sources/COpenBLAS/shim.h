@@ -1,3 +1,2 @@
-// Debian's libopenblas-dev (cblas) and liblapacke-dev (lapacke).
+// Debian's libopenblas-dev: cblas (sgemm for every GEMM; see GEMMThreading).
 #include <cblas.h>
-#include <lapacke.h>

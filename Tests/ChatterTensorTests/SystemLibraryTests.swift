@@ -7,17 +7,12 @@ import Testing
 /// The Debian system libraries are found, link, and behave (catches a missing -dev package or a
 /// broken module map before any model code needs them).
 @Suite struct SystemLibraryTests {
-    @Test func openBLASMultipliesAndLAPACKESolves() {
-        var a: [Float] = [1, 2, 3, 4]  // row-major 2×2
+    @Test func openBLASMultiplies() {
+        let a: [Float] = [1, 2, 3, 4]  // row-major 2×2
         let b: [Float] = [5, 6, 7, 8]
         var c = [Float](repeating: 0, count: 4)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 2, 2, 2, 1, a, 2, b, 2, 0, &c, 2)
         #expect(c == [19, 22, 43, 50])
-        var rhs: [Float] = [5, 11]  // solve [[1,2],[3,4]] x = [5, 11] → x = [1, 2]
-        var pivots = [Int32](repeating: 0, count: 2)
-        let info = LAPACKE_sgesv(LAPACK_ROW_MAJOR, 2, 1, &a, 2, &pivots, &rhs, 1)
-        #expect(info == 0)
-        #expect(abs(rhs[0] - 1) < 1e-6 && abs(rhs[1] - 2) < 1e-6)
     }
 
     @Test func opusEncodesAFrame() throws {
