@@ -58,17 +58,21 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
-        // Layer 1: system libraries (Debian: libopenblas-dev, liblapacke-dev, libopus-dev, libogg-dev,
-        // libsoxr-dev, libsndfile1-dev, libmp3lame-dev).
+        // Layer 1: system libraries (Debian: libopenblas-dev, libopus-dev, libogg-dev, libsoxr-dev,
+        // libsndfile1-dev, libmp3lame-dev), each linked for what the comment beside it says.
+        // OpenBLAS: cblas_sgemm for every GEMM (GEMMThreading splits the large ones over our pool).
         .systemLibrary(
             name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+            providers: [.apt(["libopenblas-dev"])]),
+        // libopus: the Ogg Opus streaming encoder (and `OggOpusDecoder`, which checks it).
         .systemLibrary(
             name: "COpus", path: "Sources/COpus", pkgConfig: "opus",
             providers: [.apt(["libopus-dev"])]),
+        // Ogg framing for the Opus stream.
         .systemLibrary(
             name: "COgg", path: "Sources/COgg", pkgConfig: "ogg",
             providers: [.apt(["libogg-dev"])]),
+        // libsoxr: the HQ resampler behind reference recordings at any rate (librosa's soxr_hq).
         .systemLibrary(
             name: "CSoxr", path: "Sources/CSoxr", pkgConfig: "soxr",
             providers: [.apt(["libsoxr-dev"])]),
@@ -76,6 +80,7 @@ let package = Package(
         .systemLibrary(
             name: "CLame", path: "Sources/CLame",
             providers: [.apt(["libmp3lame-dev"])]),
+        // libsndfile: reading FLAC, Ogg, MP3 and AIFF reference recordings (WAV is our own reader).
         .systemLibrary(
             name: "CSndfile", path: "Sources/CSndfile", pkgConfig: "sndfile",
             providers: [.apt(["libsndfile1-dev"])]),
@@ -109,7 +114,8 @@ let package = Package(
             dependencies: ["ChatterTensor", "ChatterAudio"],
             swiftSettings: [.unsafeFlags(["-O"])]),
 
-        // Layer 6: the public library (model store today; the streaming pipeline later).
+        // Layer 6: the public library: the streaming engine (`Streaming/`) and the model store
+        // (`ModelStore/`: download, verify, convert, cache; its tensor schemas in `Generated/`).
         .target(
             name: "Chatterstream",
             dependencies: ["ChatterTensor", "ChatterAudio", "ChatterModels",
@@ -128,12 +134,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The CLI's folder is `chatterstream-cli`, not `chatterstream`: a name that differs from the
+        // library's `Chatterstream` only in case collides on case-insensitive file systems.
         .executableTarget(
             name: "chatterstream",
             dependencies: [
                 "Chatterstream", "ChatterAudio", "ChatterstreamServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            path: "Sources/chatterstream-cli"),
         .executableTarget(
             name: "chatter-parity",
             dependencies: [
@@ -170,8 +179,17 @@ let package = Package(
         .testTarget(
             name: "ChatterModelsTests",
             dependencies: ["TestSupport", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
+        // The tiny engine (fixture weights, real tokenizer) and a loopback HTTP client, shared by the
+        // library's and the server's tests.
+        .target(
+            name: "ChatterstreamTestSupport",
+            dependencies: ["TestSupport", "Chatterstream", "ChatterModels", "ChatterTensor"],
+            path: "Tests/ChatterstreamTestSupport"),
         .testTarget(
             name: "ChatterstreamTests",
-            dependencies: ["TestSupport", "Chatterstream", "ChatterstreamServer", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
+            dependencies: ["TestSupport", "ChatterstreamTestSupport", "Chatterstream", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
+        .testTarget(
+            name: "ChatterstreamServerTests",
+            dependencies: ["TestSupport", "ChatterstreamTestSupport", "ChatterstreamServer", "Chatterstream", "ChatterModels", "ChatterAudio"]),
     ]
 )

@@ -2,6 +2,7 @@ import ChatterModels
 import ChatterTensor
 import Foundation
 import Testing
+import ChatterstreamTestSupport
 import TestSupport
 @testable import Chatterstream
 

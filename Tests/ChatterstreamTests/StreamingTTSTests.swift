@@ -3,13 +3,14 @@ import ChatterTensor
 import Foundation
 import Synchronization
 import Testing
+import ChatterstreamTestSupport
 import TestSupport
 @testable import ChatterModels
 @testable import Chatterstream
 
 /// The streaming engine end to end on the tiny fixture models (TinySpeechModels).
 @Suite(.serialized) struct StreamingTTSTests {
-    static let models = try! TinySpeechModels.make()
+    static var models: SpeechModels { TinySpeechModels.shared }
 
     static func collect(_ stream: AsyncThrowingStream<AudioChunk, Error>) async throws -> [AudioChunk] {
         var chunks: [AudioChunk] = []
@@ -203,7 +204,7 @@ import TestSupport
 @Suite struct VoiceCloningPlumbingTests {
     @Test func recordingsAreClonedOnceAndTheirErrorsSurface() async throws {
         let calls = Mutex<[Float]>([])
-        var models = StreamingTTSTests.models
+        var models = TinySpeechModels.shared
         let builtin = models.builtinVoice
         models.cloneVoice = { url, exaggeration in
             calls.withLock { $0.append(exaggeration) }

@@ -2,6 +2,7 @@ import ChatterTensor
 import Foundation
 import Synchronization
 import Testing
+import ChatterstreamTestSupport
 import TestSupport
 @testable import ChatterModels
 @testable import Chatterstream
@@ -16,7 +17,7 @@ import TestSupport
     }
 
     static let engines = [
-        Engine(models: StreamingTTSTests.models, config: TinySpeechModels.config, label: "original (Llama, CFG)"),
+        Engine(models: TinySpeechModels.shared, config: TinySpeechModels.config, label: "original (Llama, CFG)"),
         Engine(models: TurboStreamingTests.models, config: TinyTurboModels.config, label: "Turbo (GPT-2)"),
     ]
 

@@ -92,7 +92,7 @@ func s3genFile(_ model: ConvertedModel) -> String {
 }
 
 /// Everything a synthesis needs, loaded once.
-struct SpeechModels: Sendable {
+package struct SpeechModels: Sendable {
     var family: ModelFamily
     var frontEnd: any TextTokenizer
     var speech: any SpeechTokenModel

@@ -3,13 +3,14 @@ import ChatterstreamServer
 import Foundation
 import Synchronization
 import Testing
+import ChatterstreamTestSupport
 import TestSupport
 @testable import Chatterstream
 
 /// `chatterstream serve` end to end: the HTTP server on 127.0.0.1 (free port) over the tiny engine,
 /// talked to as a client would (URLSession; a raw socket for hanging up mid-stream; ffmpeg for HLS).
 @Suite(.serialized) struct SpeechServerTests {
-    static var engine: StreamingTTS { StreamingTTS(models: StreamingTTSTests.models, config: TinySpeechModels.config) }
+    static var engine: StreamingTTS { StreamingTTS(models: TinySpeechModels.shared, config: TinySpeechModels.config) }
 
     /// The PCM the engine makes for `text` with `seed`, asked directly.
     static func directPCM(_ text: String, seed: UInt64, encoding: ChunkEncoding? = nil) async throws -> (pcm: Data, encoded: Data) {
@@ -172,7 +173,7 @@ import TestSupport
     @Test func hlsPlaylistGrowsToEndListAndEverySegmentIsServed() async throws {
         var tokens = TinySpeechModels.config
         tokens.maxLength = 58
-        let engine = StreamingTTS(models: StreamingTTSTests.models, config: tokens)
+        let engine = StreamingTTS(models: TinySpeechModels.shared, config: tokens)
         try await RunningSpeechServer.with(engine: engine) { server in
             let created = try await server.post("/v1/hls", json: ["text": "A playlist that grows as it is spoken.", "seed": 21])
             print("POST /v1/hls → \(created.status) \(created.text)")

@@ -9,16 +9,16 @@ import TestSupport
 /// of `s3gen/e2e` (its token table widened to T3's 198 speech ids), the real English tokenizer, and
 /// a built-in voice from the fixtures' prompts. Random weights: the audio is noise-like, but every
 /// stage of the pipeline runs as it does at full size.
-enum TinySpeechModels {
-    static func random(_ shape: [Int], seed: UInt64, scale: Float = 0.05) -> Tensor {
+package enum TinySpeechModels {
+    package static func random(_ shape: [Int], seed: UInt64, scale: Float = 0.05) -> Tensor {
         var rng = SplitMix64(seed: seed)
         return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in (rng.nextFloat() * 2 - 1) * scale })
     }
 
-    static let t3Fixture = try! Fixture("t3/tiny")
-    static let s3genFixture = try! Fixture("s3gen/e2e")
+    package static let t3Fixture = try! Fixture("t3/tiny")
+    package static let s3genFixture = try! Fixture("s3gen/e2e")
 
-    static var t3Config: T3Config {
+    package static var t3Config: T3Config {
         let tiny = t3Fixture.cases.first { $0.name == "tiny" }!
         return T3Config(hiddenSize: tiny.int("hidden"), layers: tiny.int("layers"), heads: tiny.int("heads"),
                               headDim: tiny.int("head_dim"), intermediateSize: tiny.int("intermediate"),
@@ -29,15 +29,15 @@ enum TinySpeechModels {
                               perceiverHeads: tiny.int("perceiver_heads"))
     }
 
-    static let textVocabulary = 704
+    package static let textVocabulary = 704
 
     /// The tiny T3's upstream weights, text table widened to the English tokenizer.
-    static var t3Weights: OverlayWeights {
+    package static var t3Weights: OverlayWeights {
         OverlayWeights(base: t3Fixture.file.scoped("tiny.w."),
                        overrides: ["text_emb.weight": random([textVocabulary, t3Config.hiddenSize], seed: 1, scale: 1)])
     }
 
-    static var hift: HiFTConfig {
+    package static var hift: HiFTConfig {
         let model = s3genFixture.case("model")!
         var hift = HiFTConfig.chatterbox
         hift.baseChannels = model.int("base_channels")
@@ -45,10 +45,10 @@ enum TinySpeechModels {
         return hift
     }
 
-    static var decoderHeads: Int { s3genFixture.case("model")!.int("dec_heads") }
+    package static var decoderHeads: Int { s3genFixture.case("model")!.int("dec_heads") }
 
     /// The reduced S3Gen's upstream weights (`flow.*`, `mel2wav.*`), token table widened to T3's speech ids.
-    static var s3genWeights: OverlayWeights {
+    package static var s3genWeights: OverlayWeights {
         let base = s3genFixture.file.scoped("model.")
         let width = try! base.tensor("flow.input_embedding.weight").shape[1]
         return OverlayWeights(base: base, overrides: [
@@ -56,9 +56,12 @@ enum TinySpeechModels {
         ])
     }
 
-    static var tokenizerURL: URL { Fixture.root.appendingPathComponent("tokenizers/chatterbox-en/tokenizer.json") }
+    package static var tokenizerURL: URL { Fixture.root.appendingPathComponent("tokenizers/chatterbox-en/tokenizer.json") }
 
-    static func make(watermarker: PerthWatermarker? = nil) throws -> SpeechModels {
+    /// One engine's models for every test that needs no other (loading them takes a while).
+    package static let shared = try! make()
+
+    package static func make(watermarker: PerthWatermarker? = nil) throws -> SpeechModels {
         let t3 = try T3(weights: t3Weights, config: t3Config)
         let s3gen = try S3Gen(weights: s3genWeights, decoderHeads: decoderHeads, vocoder: hift)
         let voice = try builtinVoice()
@@ -69,7 +72,7 @@ enum TinySpeechModels {
     }
 
     /// Upstream `Conditionals` tensors of the built-in voice (as a converted model's conds.safetensors).
-    static func voiceTensors() throws -> [String: Tensor] {
+    package static func voiceTensors() throws -> [String: Tensor] {
         let tiny = t3Fixture.cases.first { $0.name == "tiny" }!
         let wave = s3genFixture.case("wave")!
         return [
@@ -81,20 +84,20 @@ enum TinySpeechModels {
         ]
     }
 
-    static func builtinVoice() throws -> Conditionals {
+    package static func builtinVoice() throws -> Conditionals {
         try Conditionals(store: InMemoryWeights(try voiceTensors()))
     }
 
     /// Writes every tensor of `store` under `keys` to a safetensors file.
-    static func write(_ store: some WeightStore, keys: [String], to url: URL) throws {
+    package static func write(_ store: some WeightStore, keys: [String], to url: URL) throws {
         try SafetensorsWriter.write(try keys.sorted().map { (name: $0, tensor: try store.tensor($0)) }, to: url.path)
     }
 
     /// Sampling that runs long enough to make several chunks, quickly: the CFM takes 2 steps.
-    static var config: StreamConfig { testConfig(maxLength: 50, seed: 7) }
+    package static var config: StreamConfig { testConfig(maxLength: 50, seed: 7) }
 
     /// Small chunks (10, then 15 tokens) so a short utterance makes several.
-    static func testConfig(maxLength: Int, seed: UInt64) -> StreamConfig {
+    package static func testConfig(maxLength: Int, seed: UInt64) -> StreamConfig {
         var c = StreamConfig()
         c.firstChunkTokens = 10
         c.subsequentChunkTokens = 15

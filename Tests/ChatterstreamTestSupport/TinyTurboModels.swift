@@ -8,12 +8,12 @@ import TestSupport
 /// table widened to the real Turbo tokenizer's 50,276 ids and its position table to 256), the reduced
 /// meanflow flow of `s3gen/flow_meanflow` with the reduced HiFT of `s3gen/e2e`, the real GPT-2 BPE
 /// tokenizer with its tags, and a built-in voice from the fixtures' prompts.
-enum TinyTurboModels {
-    static let t3Fixture = try! Fixture("t3/turbo_tiny")
-    static let flowFixture = try! Fixture("s3gen/flow_meanflow")
-    static let positions = 256
+package enum TinyTurboModels {
+    package static let t3Fixture = try! Fixture("t3/turbo_tiny")
+    package static let flowFixture = try! Fixture("s3gen/flow_meanflow")
+    package static let positions = 256
 
-    static var t3Config: T3Config {
+    package static var t3Config: T3Config {
         let tiny = t3Fixture.cases.first { $0.name == "tiny" }!
         return T3Config(backbone: .gpt2(maxPositions: positions), hiddenSize: tiny.int("hidden"),
                         layers: tiny.int("layers"), heads: tiny.int("heads"), headDim: tiny.int("head_dim"),
@@ -24,7 +24,7 @@ enum TinyTurboModels {
                         perceiverResampler: false, emotionConditioning: false, speechPromptLength: tiny.int("prompt_length"))
     }
 
-    static func make() throws -> SpeechModels {
+    package static func make() throws -> SpeechModels {
         let config = t3Config
         let t3 = try T3(weights: OverlayWeights(base: t3Fixture.file.scoped("tiny.w."), overrides: [
             "text_emb.weight": TinySpeechModels.random([50_276, config.hiddenSize], seed: 3, scale: 1),
@@ -67,5 +67,5 @@ enum TinyTurboModels {
         }
     }
 
-    static var config: StreamConfig { TinySpeechModels.testConfig(maxLength: 40, seed: 11) }
+    package static var config: StreamConfig { TinySpeechModels.testConfig(maxLength: 40, seed: 11) }
 }

@@ -8,14 +8,14 @@ import Darwin
 /// A blocking TCP connection to 127.0.0.1 that speaks just enough HTTP/1.1 to send a request, read
 /// part of a streamed answer and hang up in the middle: what a client that disconnects does, which
 /// URLSession does not let a test time precisely.
-final class LoopbackHTTPConnection {
+package final class LoopbackHTTPConnection {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
     private var descriptor: Int32
 
-    init(port: Int, receiveTimeoutSeconds: Int = 30) throws {
+    package init(port: Int, receiveTimeoutSeconds: Int = 30) throws {
         #if canImport(Glibc)
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -38,7 +38,7 @@ final class LoopbackHTTPConnection {
     }
 
     /// Sends a POST with a JSON body.
-    func post(_ path: String, json: Data) throws {
+    package func post(_ path: String, json: Data) throws {
         var request = Data("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(json.count)\r\n\r\n".utf8)
         request.append(json)
         try request.withUnsafeBytes { raw in
@@ -53,7 +53,7 @@ final class LoopbackHTTPConnection {
 
     /// Reads until the response head and at least `bodyBytes` bytes after it have arrived; returns
     /// the head. Throws on timeout or when the server closes first.
-    func readHead(thenAtLeast bodyBytes: Int) throws -> String {
+    package func readHead(thenAtLeast bodyBytes: Int) throws -> String {
         var received = Data()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -69,7 +69,7 @@ final class LoopbackHTTPConnection {
     }
 
     /// Everything the server sends until it closes the connection (or the receive timeout passes).
-    func readToEnd() throws -> Data {
+    package func readToEnd() throws -> Data {
         var received = Data()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
@@ -80,7 +80,7 @@ final class LoopbackHTTPConnection {
         }
     }
 
-    func close() {
+    package func close() {
         guard descriptor >= 0 else { return }
         #if canImport(Glibc)
         _ = Glibc.close(descriptor)
