@@ -47,7 +47,7 @@ struct TinyTurboT3 {
 @Suite struct T3TurboTests {
     @Test func prefillMatchesUpstream() throws {
         let t = try TinyTurboT3()
-        #expect(t.model.config.isTurbo && t.model.gpt2Blocks.count == 2 && t.model.llamaBlocks.isEmpty)
+        #expect(t.model.procedure is T3TurboProcedure && t.model.gpt2Blocks.count == 2 && t.model.llamaBlocks.isEmpty)
         let cond = try t.model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0.5)
         #expect(cond.shape == [t.config.conditioningLength(promptTokens: 12), 32])
         expectParity(cond.unsqueezed(0), try t.fixture.tensor(t.tiny, "cond"), tolerance: 1e-5, "t3 turbo conditioning")

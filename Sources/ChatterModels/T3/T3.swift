@@ -26,6 +26,8 @@ public final class T3: @unchecked Sendable {
     /// (a `T3PrefixState`) records it, so that it is never used with another model, even one of the
     /// same config (other weights, another precision). An object address could be reused once freed.
     public let instanceID: UInt64
+    /// How this backbone is driven (`T3.inference` or `T3.inference_turbo`), from `config.backbone`.
+    public let procedure: any T3Procedure
     let layers: T3Layers
     let speechHead: Tensor
     let speechHeadBias: Tensor?
@@ -42,6 +44,7 @@ public final class T3: @unchecked Sendable {
     public init(weights: some WeightStore, config: T3Config? = nil) throws {
         let config = try config ?? T3Config.inferred(from: weights)
         self.config = config
+        procedure = config.procedure
         instanceID = t3InstanceCounter.add(1, ordering: .relaxed).newValue
         let d = config.hiddenSize
         switch config.backbone {
@@ -119,12 +122,12 @@ public final class T3: @unchecked Sendable {
             throw T3Error.invalidParameter(name: "exaggeration", value: Double(exaggeration), reason: "must be finite")
         }
         let speaker = Tensor(shape: [1, config.speakerEmbeddingSize], scalars: speakerEmbedding)
-        let prompt = gather(speechEmbedding, promptTokens, plus: config.isTurbo ? nil : speechPositions, Array(promptTokens.indices))
+        let prompt = gather(speechEmbedding, promptTokens, plus: procedure.promptHasSpeechPositions ? speechPositions : nil, Array(promptTokens.indices))
         return conditionEncoder(speakerEmbedding: speaker, promptEmbeddings: prompt, exaggeration: exaggeration)
     }
 
     /// The text ids the model reads, checking length and range: Llama models wrap the tokenizer's
-    /// ids in the start/stop text tokens (`_ensure_BOT_EOT`); Turbo reads them as they are.
+    /// ids in the start/stop text tokens (`_ensure_BOT_EOT`); Turbo reads them as they are (`procedure`).
     public func wrapText(_ textTokens: [Int]) throws -> [Int] {
         guard !textTokens.isEmpty else { throw T3Error.emptyText }
         guard textTokens.count <= config.maxTextTokens else {
@@ -133,7 +136,7 @@ public final class T3: @unchecked Sendable {
         for token in textTokens where token < 0 || token >= config.textVocabularySize {
             throw T3Error.tokenOutOfRange(kind: "text", token: token, vocabularySize: config.textVocabularySize)
         }
-        return config.isTurbo ? textTokens : [config.startTextToken] + textTokens + [config.stopTextToken]
+        return procedure.wrap(textTokens: textTokens, config: config)
     }
 
     /// The prefill input [B, T0, D] (B = 2 with CFG, else 1):
@@ -154,20 +157,7 @@ public final class T3: @unchecked Sendable {
 
     /// Each batch row's prefill rows after the conditioning, [T0 − len_cond, D] each.
     private func prefillSuffixRows(wrappedText: [Int], classifierFree: Bool) -> [Tensor] {
-        if config.isTurbo {
-            let text = gather(textEmbedding, wrappedText, plus: nil, [])
-            let bos = gather(speechEmbedding, [config.startSpeechToken], plus: nil, [])
-            return [concatenate([text, bos], axis: 0)]
-        }
-        let positions = Array(wrappedText.indices)
-        let text = gather(textEmbedding, wrappedText, plus: textPositions, positions)
-        let bos = speechStepEmbedding(token: config.startSpeechToken, speechPosition: 0)
-        var rows = [concatenate([text, bos, bos], axis: 0)]
-        if classifierFree {
-            let uncondText = gather(nil, [], plus: textPositions, positions)
-            rows.append(concatenate([uncondText, bos, bos], axis: 0))
-        }
-        return rows
+        procedure.prefillSuffixRows(model: self, wrappedText: wrappedText, classifierFree: classifierFree)
     }
 
     /// `speech_emb[token] + speech_pos_emb[speechPosition]`, [1, D].
