@@ -36,14 +36,17 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
     /// The HiFT vocoder's configuration.
     public var vocoder: HiFTConfig
 
-    public init(name: String, hubRepository: String, publishedFiles: [PublishedFile], conversion: [ConversionStep],
-                textTokenizer: TextTokenizerKind, voiceRecipe: ConditionalsBuilder.Recipe, samplingDefaults: T3SamplingParameters,
-                trailingSilenceTokens: Int = 0, synthesizes: Bool = true, t3: T3Config, s3genDecoderHeads: Int = 8,
-                vocoder: HiFTConfig = .chatterbox) {
+    /// `voiceEncoderFile`, `t3File` and `s3genFile`: the upstream weight files, converted (and
+    /// downloaded) in that order; `carried`: the rest of the published files (built-in voice, tokenizer files).
+    public init(name: String, hubRepository: String, voiceEncoderFile: PublishedFile, t3File: PublishedFile, s3genFile: PublishedFile,
+                carried: [PublishedFile], textTokenizer: TextTokenizerKind, voiceRecipe: ConditionalsBuilder.Recipe,
+                samplingDefaults: T3SamplingParameters, trailingSilenceTokens: Int = 0, synthesizes: Bool = true, t3: T3Config,
+                s3genDecoderHeads: Int = 8, vocoder: HiFTConfig = .chatterbox) {
         self.name = name
         self.hubRepository = hubRepository
-        self.publishedFiles = publishedFiles
-        self.conversion = conversion
+        publishedFiles = [voiceEncoderFile, t3File, s3genFile] + carried
+        conversion = [ConversionStep(source: voiceEncoderFile.name, group: .voiceEncoder),
+                      ConversionStep(source: t3File.name, group: .t3), ConversionStep(source: s3genFile.name, group: .s3gen)]
         self.textTokenizer = textTokenizer
         self.voiceRecipe = voiceRecipe
         self.samplingDefaults = samplingDefaults

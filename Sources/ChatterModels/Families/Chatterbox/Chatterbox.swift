@@ -3,10 +3,7 @@
 extension ModelVariant {
     public static let chatterbox = ModelVariant(
         name: "chatterbox", hubRepository: "ResembleAI/chatterbox",
-        publishedFiles: [PublishedFile.ve, .t3Original, .s3gen, .tokenizerEnglish, .condsOriginal],
-        conversion: [ConversionStep(source: PublishedFile.ve.name, group: .voiceEncoder),
-                     ConversionStep(source: PublishedFile.t3Original.name, group: .t3),
-                     ConversionStep(source: PublishedFile.s3gen.name, group: .s3gen)],
+        voiceEncoderFile: .ve, t3File: .t3Original, s3genFile: .s3gen, carried: [.tokenizerEnglish, .condsOriginal],
         textTokenizer: .english, voiceRecipe: .chatterbox, samplingDefaults: T3SamplingParameters(), t3: .english)
 }
 

@@ -4,10 +4,7 @@
 extension ModelVariant {
     public static let chatterboxMultilingual = ModelVariant(
         name: "chatterbox-multilingual", hubRepository: "ResembleAI/chatterbox",
-        publishedFiles: [PublishedFile.vePickle, .t3Multilingual, .s3genPickle, .tokenizerMultilingual, .condsOriginal],
-        conversion: [ConversionStep(source: PublishedFile.vePickle.name, group: .voiceEncoder),
-                     ConversionStep(source: PublishedFile.t3Multilingual.name, group: .t3),
-                     ConversionStep(source: PublishedFile.s3genPickle.name, group: .s3gen)],
+        voiceEncoderFile: .vePickle, t3File: .t3Multilingual, s3genFile: .s3genPickle, carried: [.tokenizerMultilingual, .condsOriginal],
         textTokenizer: .multilingualGraphemes, voiceRecipe: .chatterbox, samplingDefaults: T3SamplingParameters(),
         synthesizes: false, t3: .multilingual)
 }

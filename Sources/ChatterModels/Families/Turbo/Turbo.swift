@@ -4,11 +4,8 @@
 extension ModelVariant {
     public static let chatterboxTurbo = ModelVariant(
         name: "chatterbox-turbo", hubRepository: "ResembleAI/chatterbox-turbo",
-        publishedFiles: [PublishedFile.ve, .t3Turbo, .s3genMeanflow, .condsTurbo, .vocab, .merges, .addedTokens,
-                         .specialTokensMap, .tokenizerConfig],
-        conversion: [ConversionStep(source: PublishedFile.ve.name, group: .voiceEncoder),
-                     ConversionStep(source: PublishedFile.t3Turbo.name, group: .t3),
-                     ConversionStep(source: PublishedFile.s3genMeanflow.name, group: .s3gen)],
+        voiceEncoderFile: .ve, t3File: .t3Turbo, s3genFile: .s3genMeanflow,
+        carried: [.condsTurbo, .vocab, .merges, .addedTokens, .specialTokensMap, .tokenizerConfig],
         textTokenizer: .gpt2, voiceRecipe: .chatterboxTurbo, samplingDefaults: .turbo, trailingSilenceTokens: 3, t3: .turbo)
 }
 
