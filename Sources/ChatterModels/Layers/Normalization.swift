@@ -20,6 +20,9 @@ struct LayerNorm: Sendable {
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: eps) }
+
+    /// Into a preallocated `output` (the decode step).
+    func callAsFunction(_ x: Tensor, into output: Tensor) { layerNorm(x, weight: weight, bias: bias, eps: eps, into: output) }
 }
 
 /// An eval-mode BatchNorm over channels (`running_mean`, `running_var`, and `weight` / `bias` unless
@@ -38,4 +41,20 @@ struct BatchNorm1d: Sendable {
     func callAsFunction(_ x: Tensor) -> Tensor {
         batchNorm(x, runningMean: mean, runningVar: variance, weight: weight, bias: bias, eps: 1e-5)
     }
+}
+
+/// An RMSNorm over the last axis (Llama), loaded from `<prefix>weight`.
+struct RMSNorm: Sendable {
+    let weight: Tensor
+    let eps: Float
+
+    init(_ weights: some WeightStore, _ prefix: String, features: Int, eps: Float) throws {
+        weight = try weights.float32(prefix + "weight", shape: [features])
+        self.eps = eps
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor { rmsNorm(x, weight: weight, eps: eps) }
+
+    /// Into a preallocated `output` (the decode step).
+    func callAsFunction(_ x: Tensor, into output: Tensor) { rmsNorm(x, weight: weight, eps: eps, into: output) }
 }

@@ -112,7 +112,8 @@ struct FlowDecoderStage: Sendable {
 /// `flow.decoder.estimator.*`. Inputs [B, 80, N]; output velocity [B, 80, N].
 public struct ConditionalDecoder: Sendable {
     let timeLinear1, timeLinear2: Linear
-    let timeMixer: Tensor?
+    /// `time_embed_mixer` (meanflow only), no bias.
+    let timeMixer: Linear?
     let down: FlowDecoderStage
     let downConv: Conv1d
     let mid: [FlowDecoderStage]
@@ -129,7 +130,7 @@ public struct ConditionalDecoder: Sendable {
         timeLinear2 = try Linear(weights, "time_mlp.linear_2.")
         timeEmbeddingDim = timeLinear1.inFeatures
         timeMixer = weights.contains("time_embed_mixer.weight")
-            ? try weights.float32("time_embed_mixer.weight", shape: [timeLinear2.outFeatures, 2 * timeLinear2.outFeatures])
+            ? try Linear(weights, "time_embed_mixer.", out: timeLinear2.outFeatures, in: 2 * timeLinear2.outFeatures, bias: false)
             : nil
         down = try FlowDecoderStage(weights.scoped("down_blocks.0."), heads: heads)
         downConv = try Conv1d(weights, "down_blocks.0.2.")
@@ -176,7 +177,7 @@ public struct ConditionalDecoder: Sendable {
         let temb = mlp(t)
         guard let timeMixer else { return temb }
         precondition(r?.count == t.count, "the meanflow estimator needs one r per t")
-        return linear(concatenate([temb, mlp(r!)], axis: 1), weight: timeMixer)
+        return timeMixer(concatenate([temb, mlp(r!)], axis: 1))
     }
 
     /// One estimator pass. x, mu, cond [B, 80, N]; spks [B, 80]; t (and r for meanflow) per row.

@@ -6,9 +6,9 @@ private let t3InstanceCounter = Atomic<UInt64>(0)
 
 /// The backbone's layers and final norm, by kind (see `T3Backbone`).
 enum T3Layers {
-    case llama(blocks: [LlamaBlock], finalNorm: Tensor, rotary: RotaryEmbedding)
+    case llama(blocks: [LlamaBlock], finalNorm: RMSNorm, rotary: RotaryEmbedding)
     /// `positions` is `tfmr.wpe.weight` [maxPositions, D], added to the input at absolute positions.
-    case gpt2(blocks: [GPT2Block], positions: EmbeddingTable, finalNormWeight: Tensor, finalNormBias: Tensor)
+    case gpt2(blocks: [GPT2Block], positions: EmbeddingTable, finalNorm: LayerNorm)
 }
 
 /// T3, the speech-token language model: conditioning, text and speech embeddings, a Llama
@@ -29,8 +29,8 @@ public final class T3: @unchecked Sendable {
     /// How this backbone is driven (`T3.inference` or `T3.inference_turbo`), from `config.backbone`.
     public let procedure: any T3Procedure
     let layers: T3Layers
-    let speechHead: Tensor
-    let speechHeadBias: Tensor?
+    /// `speech_head` (GPT-2: with a bias; upstream `nn.Linear(..., bias=self.is_gpt)`).
+    let speechHead: Linear
     let textEmbedding: EmbeddingTable
     let speechEmbedding: EmbeddingTable
     /// Learned text / speech position tables (`hp.input_pos_emb == "learned"`; nil in Turbo).
@@ -51,19 +51,17 @@ public final class T3: @unchecked Sendable {
         case .llama:
             layers = .llama(
                 blocks: try (0..<config.layers).map { try LlamaBlock(weights: weights.scoped("tfmr.layers.\($0)."), config: config) },
-                finalNorm: try weights.float32("tfmr.norm.weight", shape: [d]),
+                finalNorm: try RMSNorm(weights, "tfmr.norm.", features: d, eps: config.rmsNormEps),
                 rotary: RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, llama3Scaling: config.ropeScaling))
-            speechHeadBias = nil
         case let .gpt2(maxPositions):
             layers = .gpt2(
                 blocks: try (0..<config.layers).map { try GPT2Block(weights: weights.scoped("tfmr.h.\($0)."), config: config) },
                 positions: EmbeddingTable(try weights.tensor("tfmr.wpe.weight", shape: [maxPositions, d])),
-                finalNormWeight: try weights.float32("tfmr.ln_f.weight", shape: [d]),
-                finalNormBias: try weights.float32("tfmr.ln_f.bias", shape: [d]))
-            // Upstream: `nn.Linear(..., bias=self.is_gpt)`.
-            speechHeadBias = try weights.float32("speech_head.bias", shape: [config.speechVocabularySize])
+                finalNorm: try LayerNorm(weights, "tfmr.ln_f.", features: d, eps: config.layerNormEps))
         }
-        speechHead = try weights.matrix("speech_head.weight", shape: [config.speechVocabularySize, d])
+        // Upstream: `nn.Linear(..., bias=self.is_gpt)`.
+        speechHead = try Linear(weights, "speech_head.", out: config.speechVocabularySize, in: d, bias: config.backbone != .llama,
+                                format: .kernelNative)
         textEmbedding = EmbeddingTable(try weights.tensor("text_emb.weight", shape: [config.textVocabularySize, d]))
         speechEmbedding = EmbeddingTable(try weights.tensor("speech_emb.weight", shape: [config.speechVocabularySize, d]))
         if config.learnedTokenPositions {
@@ -79,7 +77,7 @@ public final class T3: @unchecked Sendable {
     /// The Llama blocks (empty for GPT-2), for inspection in tests.
     var llamaBlocks: [LlamaBlock] { if case let .llama(blocks, _, _) = layers { blocks } else { [] } }
     /// The GPT-2 blocks (empty for Llama), for inspection in tests.
-    var gpt2Blocks: [GPT2Block] { if case let .gpt2(blocks, _, _, _) = layers { blocks } else { [] } }
+    var gpt2Blocks: [GPT2Block] { if case let .gpt2(blocks, _, _) = layers { blocks } else { [] } }
 
     /// Positions the backbone can hold: prefill plus generated tokens (GPT-2's `wpe` rows; Llama's
     /// rotary positions are unbounded, its speech position table bounds generation instead).
@@ -181,8 +179,8 @@ public final class T3: @unchecked Sendable {
                 for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
                 x = out
             }
-            return rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
-        case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
+            return finalNorm(x)
+        case let .gpt2(blocks, positions, finalNorm):
             // `GPT2Model.forward(inputs_embeds=…)`: position ids continue from the cache's length.
             let b = embeddings.shape[0], t = embeddings.shape[1], d = config.hiddenSize, offset = cache.length(layer: 0)
             var x = embeddings.copy()
@@ -190,7 +188,7 @@ public final class T3: @unchecked Sendable {
                 for r in 0..<b { for i in 0..<t { positions.read(row: offset + i, into: out.baseAddress! + (r * t + i) * d, accumulate: true) } }
             }
             for (index, block) in blocks.enumerated() { x = block(x, cache: cache, layer: index) }
-            return layerNorm(x, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps)
+            return finalNorm(x)
         }
     }
 
@@ -205,17 +203,16 @@ public final class T3: @unchecked Sendable {
                 let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
                 for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
             }
-            rmsNorm(scratch.hidden, weight: finalNorm, eps: config.rmsNormEps, into: scratch.norm)
-        case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
+            finalNorm(scratch.hidden, into: scratch.norm)
+        case let .gpt2(blocks, positions, finalNorm):
             let d = config.hiddenSize, position = cache.length(layer: 0), rows = scratch.hidden.shape[0]
             scratch.hidden.withUnsafeMutableFloats { x in
                 for r in 0..<rows { positions.read(row: position, into: x.baseAddress! + r * d, accumulate: true) }
             }
             for (index, block) in blocks.enumerated() { block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index) }
-            layerNorm(scratch.hidden, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps, into: scratch.norm)
+            finalNorm(scratch.hidden, into: scratch.norm)
         }
-        gemv(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), weight: speechHead, bias: speechHeadBias,
-             into: scratch.logits)
+        speechHead.decode(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), into: scratch.logits)
     }
 
     /// Writes `speech_emb[token] + speech_pos_emb[speechPosition]` (Turbo: `speech_emb[token]`)
@@ -232,8 +229,7 @@ public final class T3: @unchecked Sendable {
     /// Speech logits [B, V] of the last position of `hidden` [B, T, D].
     func lastLogits(_ hidden: Tensor) -> Tensor {
         let t = hidden.shape[1]
-        return linear(hidden.slice(1, (t - 1)..<t).contiguous().reshaped([hidden.shape[0], hidden.shape[2]]), weight: speechHead,
-                      bias: speechHeadBias)
+        return speechHead(hidden.slice(1, (t - 1)..<t).contiguous().reshaped([hidden.shape[0], hidden.shape[2]]))
     }
 
     /// A KV cache for `batch` rows and `capacity` positions.
