@@ -124,3 +124,47 @@ struct GPT2Block {
         addInPlace(x, s.projected)
     }
 }
+
+/// The GPT-2 backbone (`tfmr.h.*`, `tfmr.ln_f`) with learned absolute positions `tfmr.wpe` added to
+/// the input, position ids continuing from the cache's length (`GPT2Model.forward(inputs_embeds=…)`).
+struct GPT2Stack: T3Stack {
+    let blocks: [GPT2Block]
+    /// `tfmr.wpe.weight` [maxPositions, D].
+    let positions: EmbeddingTable
+    let finalNorm: LayerNorm
+    let width: Int
+    let maxSequenceLength: Int
+
+    init(weights: some WeightStore, config: T3Config) throws {
+        guard case let .gpt2(maxPositions) = config.backbone else {
+            preconditionFailure("GPT2Stack needs a GPT-2 config, got \(config.backbone)")
+        }
+        let d = config.hiddenSize
+        blocks = try (0..<config.layers).map { try GPT2Block(weights: weights.scoped("tfmr.h.\($0)."), config: config) }
+        positions = EmbeddingTable(try weights.tensor("tfmr.wpe.weight", shape: [maxPositions, d]))
+        finalNorm = try LayerNorm(weights, "tfmr.ln_f.", features: d, eps: config.layerNormEps)
+        width = d
+        maxSequenceLength = maxPositions
+    }
+
+    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead],
+                 probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
+        let b = embeddings.shape[0], t = embeddings.shape[1], d = width, offset = cache.length(layer: 0)
+        var x = embeddings.copy()
+        x.withUnsafeMutableFloats { out in
+            for r in 0..<b { for i in 0..<t { positions.read(row: offset + i, into: out.baseAddress! + (r * t + i) * d, accumulate: true) } }
+        }
+        for (index, block) in blocks.enumerated() { x = block(x, cache: cache, layer: index) }
+        return finalNorm(x)
+    }
+
+    func decode(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
+                probabilities: inout [T3AttentionHead: [Float]]) {
+        let d = width, position = cache.length(layer: 0), rows = scratch.hidden.shape[0]
+        scratch.hidden.withUnsafeMutableFloats { x in
+            for r in 0..<rows { positions.read(row: position, into: x.baseAddress! + r * d, accumulate: true) }
+        }
+        for (index, block) in blocks.enumerated() { block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index) }
+        finalNorm(scratch.hidden, into: scratch.norm)
+    }
+}

@@ -117,8 +117,46 @@ struct LlamaBlock {
     }
 }
 
+/// The Llama backbone (`tfmr.layers.*`, `tfmr.norm`) with its llama3-scaled rotary positions.
+struct LlamaStack: T3Stack {
+    let blocks: [LlamaBlock]
+    let finalNorm: RMSNorm
+    let rotary: RotaryEmbedding
+
+    init(weights: some WeightStore, config: T3Config) throws {
+        blocks = try (0..<config.layers).map { try LlamaBlock(weights: weights.scoped("tfmr.layers.\($0)."), config: config) }
+        finalNorm = try RMSNorm(weights, "tfmr.norm.", features: config.hiddenSize, eps: config.rmsNormEps)
+        rotary = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, llama3Scaling: config.ropeScaling)
+    }
+
+    /// Rotary positions are unbounded (the speech position table bounds generation instead).
+    var maxSequenceLength: Int { Int.max }
+
+    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead],
+                 probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
+        var x = embeddings
+        for (index, block) in blocks.enumerated() {
+            let heads = observe.filter { $0.layer == index }.map(\.head)
+            let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+            for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+            x = out
+        }
+        return finalNorm(x)
+    }
+
+    func decode(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
+                probabilities: inout [T3AttentionHead: [Float]]) {
+        for (index, block) in blocks.enumerated() {
+            let heads = observe.isEmpty ? [] : observe.filter { $0.layer == index }.map(\.head)
+            let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+            for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+        }
+        finalNorm(scratch.hidden, into: scratch.norm)
+    }
+}
+
 /// Buffers of one decode step, sized once per utterance (B rows of width D, heads·hd, intermediate, V).
-final class T3DecodeScratch {
+public final class T3DecodeScratch {
     let hidden: Tensor, norm: Tensor, q: Tensor, k: Tensor, v: Tensor, attended: Tensor
     /// GPT-2's fused q|k|v output of a one-row step, [1, 1, 3·heads·hd].
     let qkv: Tensor

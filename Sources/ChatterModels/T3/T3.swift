@@ -4,13 +4,6 @@ import Synchronization
 /// Source of `T3.instanceID`s (process-wide, never reused).
 private let t3InstanceCounter = Atomic<UInt64>(0)
 
-/// The backbone's layers and final norm, by kind (see `T3Backbone`).
-enum T3Layers {
-    case llama(blocks: [LlamaBlock], finalNorm: RMSNorm, rotary: RotaryEmbedding)
-    /// `positions` is `tfmr.wpe.weight` [maxPositions, D], added to the input at absolute positions.
-    case gpt2(blocks: [GPT2Block], positions: EmbeddingTable, finalNorm: LayerNorm)
-}
-
 /// T3, the speech-token language model: conditioning, text and speech embeddings, a Llama
 /// (original, multilingual) or GPT-2 (Turbo) backbone over a KV cache, and the speech head.
 ///
@@ -28,7 +21,8 @@ public final class T3: @unchecked Sendable {
     public let instanceID: UInt64
     /// How this backbone is driven (`T3.inference` or `T3.inference_turbo`), from `config.backbone`.
     public let procedure: any T3Procedure
-    let layers: T3Layers
+    /// The backbone's blocks and final norm (`procedure.loadStack`: `LlamaStack`, `GPT2Stack`).
+    let stack: any T3Stack
     /// `speech_head` (GPT-2: with a bias; upstream `nn.Linear(..., bias=self.is_gpt)`).
     let speechHead: Linear
     let textEmbedding: EmbeddingTable
@@ -47,18 +41,7 @@ public final class T3: @unchecked Sendable {
         procedure = config.procedure
         instanceID = t3InstanceCounter.add(1, ordering: .relaxed).newValue
         let d = config.hiddenSize
-        switch config.backbone {
-        case .llama:
-            layers = .llama(
-                blocks: try (0..<config.layers).map { try LlamaBlock(weights: weights.scoped("tfmr.layers.\($0)."), config: config) },
-                finalNorm: try RMSNorm(weights, "tfmr.norm.", features: d, eps: config.rmsNormEps),
-                rotary: RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, llama3Scaling: config.ropeScaling))
-        case let .gpt2(maxPositions):
-            layers = .gpt2(
-                blocks: try (0..<config.layers).map { try GPT2Block(weights: weights.scoped("tfmr.h.\($0)."), config: config) },
-                positions: EmbeddingTable(try weights.tensor("tfmr.wpe.weight", shape: [maxPositions, d])),
-                finalNorm: try LayerNorm(weights, "tfmr.ln_f.", features: d, eps: config.layerNormEps))
-        }
+        stack = try procedure.loadStack(weights: weights, config: config)
         // Upstream: `nn.Linear(..., bias=self.is_gpt)`.
         speechHead = try Linear(weights, "speech_head.", out: config.speechVocabularySize, in: d, bias: config.backbone != .llama,
                                 format: .kernelNative)
@@ -75,16 +58,13 @@ public final class T3: @unchecked Sendable {
     }
 
     /// The Llama blocks (empty for GPT-2), for inspection in tests.
-    var llamaBlocks: [LlamaBlock] { if case let .llama(blocks, _, _) = layers { blocks } else { [] } }
+    var llamaBlocks: [LlamaBlock] { (stack as? LlamaStack)?.blocks ?? [] }
     /// The GPT-2 blocks (empty for Llama), for inspection in tests.
-    var gpt2Blocks: [GPT2Block] { if case let .gpt2(blocks, _, _) = layers { blocks } else { [] } }
+    var gpt2Blocks: [GPT2Block] { (stack as? GPT2Stack)?.blocks ?? [] }
 
     /// Positions the backbone can hold: prefill plus generated tokens (GPT-2's `wpe` rows; Llama's
     /// rotary positions are unbounded, its speech position table bounds generation instead).
-    public var maxSequenceLength: Int {
-        if case let .gpt2(maxPositions) = config.backbone { return maxPositions }
-        return Int.max
-    }
+    public var maxSequenceLength: Int { stack.maxSequenceLength }
 
     // MARK: Embeddings
 
@@ -170,48 +150,14 @@ public final class T3: @unchecked Sendable {
     /// (layer, head) pairs for batch row 0, last query token (Llama only).
     func backbone(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead] = [],
                   probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
-        switch layers {
-        case let .llama(blocks, finalNorm, rotary):
-            var x = embeddings
-            for (index, block) in blocks.enumerated() {
-                let heads = observe.filter { $0.layer == index }.map(\.head)
-                let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
-                for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
-                x = out
-            }
-            return finalNorm(x)
-        case let .gpt2(blocks, positions, finalNorm):
-            // `GPT2Model.forward(inputs_embeds=…)`: position ids continue from the cache's length.
-            let b = embeddings.shape[0], t = embeddings.shape[1], d = config.hiddenSize, offset = cache.length(layer: 0)
-            var x = embeddings.copy()
-            x.withUnsafeMutableFloats { out in
-                for r in 0..<b { for i in 0..<t { positions.read(row: offset + i, into: out.baseAddress! + (r * t + i) * d, accumulate: true) } }
-            }
-            for (index, block) in blocks.enumerated() { x = block(x, cache: cache, layer: index) }
-            return finalNorm(x)
-        }
+        stack.forward(embeddings, cache: cache, observe: observe, probabilities: &probabilities)
     }
 
     /// One decode step over `scratch.hidden` [B, 1, D] (the fed token's embedding, overwritten),
     /// leaving the logits in `scratch.logits` [B, V]: no allocation unless heads are observed.
     func decodeBackbone(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
                         probabilities: inout [T3AttentionHead: [Float]]) {
-        switch layers {
-        case let .llama(blocks, finalNorm, rotary):
-            for (index, block) in blocks.enumerated() {
-                let heads = observe.isEmpty ? [] : observe.filter { $0.layer == index }.map(\.head)
-                let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
-                for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
-            }
-            finalNorm(scratch.hidden, into: scratch.norm)
-        case let .gpt2(blocks, positions, finalNorm):
-            let d = config.hiddenSize, position = cache.length(layer: 0), rows = scratch.hidden.shape[0]
-            scratch.hidden.withUnsafeMutableFloats { x in
-                for r in 0..<rows { positions.read(row: position, into: x.baseAddress! + r * d, accumulate: true) }
-            }
-            for (index, block) in blocks.enumerated() { block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index) }
-            finalNorm(scratch.hidden, into: scratch.norm)
-        }
+        stack.decode(scratch: scratch, cache: cache, observe: observe, probabilities: &probabilities)
         speechHead.decode(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), into: scratch.logits)
     }
 

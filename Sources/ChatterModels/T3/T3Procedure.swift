@@ -5,6 +5,8 @@ import ChatterTensor
 /// siblings). `T3Config.procedure` picks one from the backbone; the model, decoder and token
 /// iterator ask it rather than test for a family.
 public protocol T3Procedure: Sendable {
+    /// Loads the backbone's blocks and final norm (`tfmr.*`).
+    func loadStack(weights: some WeightStore, config: T3Config) throws -> any T3Stack
     /// Whether a positive CFG weight adds the unconditional batch row.
     var classifierFreeGuidance: Bool { get }
     /// Whether generated tokens take rows of the learned speech position table, so that it bounds
@@ -45,6 +47,10 @@ public struct T3LlamaProcedure: T3Procedure {
     public var speechPositionsBoundGeneration: Bool { true }
     public var promptHasSpeechPositions: Bool { true }
 
+    public func loadStack(weights: some WeightStore, config: T3Config) throws -> any T3Stack {
+        try LlamaStack(weights: weights, config: config)
+    }
+
     public func wrap(textTokens: [Int], config: T3Config) -> [Int] {
         [config.startTextToken] + textTokens + [config.stopTextToken]
     }
@@ -84,6 +90,10 @@ public struct T3TurboProcedure: T3Procedure {
     public var speechPositionsBoundGeneration: Bool { false }
     public var promptHasSpeechPositions: Bool { false }
 
+    public func loadStack(weights: some WeightStore, config: T3Config) throws -> any T3Stack {
+        try GPT2Stack(weights: weights, config: config)
+    }
+
     public func wrap(textTokens: [Int], config: T3Config) -> [Int] { textTokens }
 
     public func prefillSuffixRows(model: T3, wrappedText: [Int], classifierFree: Bool) -> [Tensor] {
@@ -103,4 +113,19 @@ public struct T3TurboProcedure: T3Procedure {
     public func speechTokens(_ tokens: [Int], config: T3Config) -> [Int] {
         T3Sampler.turboPostprocess(tokens, startSpeech: config.startSpeechToken, stopSpeech: config.stopSpeechToken)
     }
+}
+
+/// A T3 backbone's blocks and final norm over a KV cache (one implementation per architecture, in
+/// its block's file: `LlamaStack`, `GPT2Stack`).
+public protocol T3Stack {
+    /// Positions it can hold: prefill plus generated tokens.
+    var maxSequenceLength: Int { get }
+    /// Runs over `embeddings` [B, T, D] (positions continue from the cache), returning the
+    /// post-final-norm hidden states [B, T, D]; `observe` collects attention probabilities of
+    /// (layer, head) pairs for batch row 0, last query token (where the architecture records them).
+    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead],
+                 probabilities: inout [T3AttentionHead: [Float]]) -> Tensor
+    /// One decode step over `scratch.hidden` [B, 1, D], leaving the post-norm state in `scratch.norm`.
+    func decode(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
+                probabilities: inout [T3AttentionHead: [Float]])
 }
