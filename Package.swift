@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "chatter-convert",
             dependencies: [
-                "Chatterstream", "ChatterTensor",
+                "Chatterstream", "ChatterModels", "ChatterTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/chatter-convert"),

@@ -77,12 +77,13 @@ struct ConditionalsBench {
         note("conditionals: networks loaded from \(model) in \(rounded(loadSeconds, 3)) s; reference \(seconds) s")
         var ours: [String: Double] = [:]
         var shapes: [String: [String: Int]] = [:]
-        for (family, recipe) in [("chatterbox", ConditionalsBuilder.Recipe.chatterbox), ("chatterbox-turbo", .chatterboxTurbo)] {
+        for variant in [ModelVariant.chatterbox, .chatterboxTurbo] {
+            let family = variant.name
             var times: [Double] = []
             var conds: Conditionals?
             for _ in 0...repetitions {  // the first call warms up
                 let start = now()
-                conds = try builder.build(referenceURL: URL(fileURLWithPath: reference), recipe: recipe)
+                conds = try builder.build(referenceURL: URL(fileURLWithPath: reference), for: variant)
                 times.append(Double(now() - start) / 1e9)
             }
             ours[family] = median(Array(times.dropFirst()))

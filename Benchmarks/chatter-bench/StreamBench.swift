@@ -70,9 +70,9 @@ struct StreamBench {
     func streamedVersusOneShot(firstChunk: Int) throws -> [String: Any] {
         let converted = try ConvertedModel(directory: model)
         let shapes = converted.manifest.hyperparameters
-        let s3gen = try S3Gen(weights: try converted.file("s3gen.safetensors"), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
+        let s3gen = try S3Gen(weights: try converted.file(ConvertedFiles.s3gen), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
                               vocoder: shapes?.hift ?? .chatterbox)
-        let reference = try S3Gen.reference(from: try converted.file("conds.safetensors"))
+        let reference = try S3Gen.reference(from: try converted.file(ConvertedFiles.builtinVoice))
         var rng = SplitMix64(seed: 99)
         let tokens = (0..<maxTokens).map { _ in Int(rng.next() % 6561) }
         let start = now()

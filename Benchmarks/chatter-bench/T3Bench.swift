@@ -23,7 +23,7 @@ struct T3Bench {
     let textTokens = 40
     let exaggeration: Float = 0.5
     /// 0.5 for the original; Turbo has no guidance.
-    func cfgWeight(_ c: T3Config) -> Float { c.isTurbo ? 0 : 0.5 }
+    func cfgWeight(_ c: T3Config) -> Float { c.procedure.classifierFreeGuidance ? 0.5 : 0 }
     /// The prompt the family's conditionals carry (150 original, 375 Turbo).
     func promptTokens(_ c: T3Config) -> Int { c.speechPromptLength }
     /// CFG logit rows (prefill + first steps) compared between precisions and with upstream.
@@ -39,7 +39,7 @@ struct T3Bench {
         guard isDirectory.boolValue else { return try SafetensorsFile(path: path) }
         // The T3 weight files a directory can hold (converted, or upstream's three), by name: other
         // safetensors beside them (the engine's built-in voice prefix) are not weights.
-        let known = ["t3.safetensors", "t3_cfg.safetensors", "t3_turbo_v1.safetensors", "t3_mtl23ls_v2.safetensors"]
+        let known = [ConvertedFiles.t3] + ModelVariant.published.flatMap { $0.conversion.filter { $0.group == .t3 }.map(\.source) }
         let present = Set(try FileManager.default.contentsOfDirectory(atPath: path))
         guard let name = known.first(where: present.contains) else {
             throw TensorError.missingTensor(path: path, tensor: known.joined(separator: " or "))
@@ -51,7 +51,7 @@ struct T3Bench {
     /// rows (Llama: speech + speech position; GPT-2: speech + `wpe`).
     static func decodeParameters(_ c: T3Config) -> Int {
         let d = c.hiddenSize, inner = c.heads * c.headDim, ff = c.intermediateSize
-        if c.isTurbo {
+        if case .gpt2 = c.backbone {
             // qkv + out projections, fc + proj, their biases, two LayerNorms (weight + bias).
             let layer = 4 * d * inner + 2 * d * ff + (3 * inner + d + ff + d) + 4 * d
             return c.layers * layer + 2 * d + c.speechVocabularySize * (d + 1) + 2 * d
@@ -244,13 +244,14 @@ struct T3Bench {
         }
         var upstreamSummary = upstream
         upstreamSummary["results"] = nil
-        let model = config.isTurbo
+        let turbo = config.procedure is T3TurboProcedure
+        let model = turbo
             ? "T3 Turbo (GPT-2 medium, one row, no guidance); prefill = conditioning (speaker + \(promptTokens(config)) prompt speech "
                 + "embeddings) + T3Decoder init over cond|text(\(textTokens))|bos (\(f32.prefillLength) positions); "
             : "T3 original English, CFG weight \(cfgWeight(config)) (2 rows), exaggeration \(exaggeration); prefill = conditioning "
                 + "(speaker + perceiver over \(promptTokens(config)) prompt speech tokens) + T3Decoder init over cond|text(\(textTokens)+2)|bos|bos; "
         return [
-            "family": config.isTurbo ? "chatterbox-turbo" : "chatterbox",
+            "family": ModelVariant.published(matching: config)?.name ?? (turbo ? "chatterbox-turbo" : "chatterbox"),
             "method": model
                 + "warm prefill = T3Decoder init from a T3PrefixState of the same conditioning built once beforehand (a repeated voice; "
                 + "conditioning positions copied, backbone over the rest), median of \(prefillRepetitions); "
@@ -285,7 +286,7 @@ struct T3Bench {
             "weights": weightsFile, "threads": threads, "dtypes": ["f32", "bf16"],
             "speaker_embedding": inputs.speaker, "prompt_tokens": inputs.prompt, "text_tokens": inputs.text,
             "forced_tokens": inputs.forced, "cfg_weight": cfgWeight(config), "exaggeration": exaggeration,
-            "family": config.isTurbo ? "turbo" : "original",
+            "family": config.procedure is T3TurboProcedure ? "turbo" : "original",
             "prefill_repetitions": prefillRepetitions, "logit_rows": logitRows,
         ]
         let requestPath = NSTemporaryDirectory() + "chatter-bench-t3-\(ProcessInfo.processInfo.processIdentifier).json"

@@ -36,10 +36,10 @@ import TestSupport
         let folder = try TemporaryDirectory()
         let path = folder.path("reference.wav")
         try WAVFile.write(wav, sampleRate: 16_000, to: path.path, format: .float32)
-        let recipe = try #require(ConditionalsBuilder.Recipe.named(testCase.string("family")))
+        let family = try #require(ModelVariant.named(testCase.string("family")))
         let exaggeration = testCase.float("exaggeration")
         let start = Date()
-        let conds = try Self.builder().build(referenceURL: path, recipe: recipe, exaggeration: exaggeration)
+        let conds = try Self.builder().build(referenceURL: path, for: family, exaggeration: exaggeration)
         print("conditionals \(name): built in \(String(format: "%.2f", Date().timeIntervalSince(start))) s (debug build)")
 
         // T3 part: tokens identical, embedding within 1e-4 (the VoiceEncoder's own tolerance).
@@ -47,7 +47,7 @@ import TestSupport
         expectParity(conds.t3.speakerEmb, try fixture.tensor(testCase, "t3__speaker_emb").scalars(), tolerance: 1e-4,
                      "conditionals \(name) t3.speaker_emb")
         #expect(conds.t3.emotionAdv == (try fixture.tensor(testCase, "t3__emotion_adv").scalars()[0]))
-        #expect(conds.family == testCase.string("family"))
+        #expect(conds.family?.name == testCase.string("family"))
 
         // S3Gen part. Upstream keeps an odd 2P + 1-th prompt-mel frame; FlowReference drops it.
         let upstreamTokens = Self.ints(try fixture.tensor(testCase, "gen__prompt_token"))
@@ -69,7 +69,7 @@ import TestSupport
         let saved = folder.path("voice.conditionals.safetensors")
         try conds.write(to: saved)
         let loaded = try Conditionals(contentsOf: saved)
-        #expect(loaded.t3 == conds.t3 && loaded.gen.promptTokens == conds.gen.promptTokens && loaded.family == recipe.family)
+        #expect(loaded.t3 == conds.t3 && loaded.gen.promptTokens == conds.gen.promptTokens && loaded.family == family)
         #expect(loaded.gen.promptMel.scalars() == conds.gen.promptMel.scalars())
         #expect(loaded.gen.embedding.scalars() == conds.gen.embedding.scalars())
         let file = try SafetensorsFile(path: saved.path)
@@ -86,7 +86,7 @@ import TestSupport
     @Test(.enabled(if: FileManager.default.fileExists(atPath: turboConds), "needs ../shared/assets/chatterbox-turbo/conds.pt"))
     func loadsTheRealTurboBuiltInVoice() throws {
         let fixture = try Fixture("formats/turbo_conds")
-        let conds = try Conditionals(checkpoint: try TorchCheckpoint(path: Self.turboConds), family: "chatterbox-turbo")
+        let conds = try Conditionals(checkpoint: try TorchCheckpoint(path: Self.turboConds), family: .chatterboxTurbo)
         #expect(conds.t3.speakerEmb == (try fixture.tensor("t3__speaker_emb", "value").scalars()))
         #expect(conds.t3.speakerEmb.count == 256)
         #expect(conds.t3.condPromptSpeechTokens == Self.ints(try fixture.tensor("t3__cond_prompt_speech_tokens", "value")))
@@ -151,39 +151,39 @@ import TestSupport
         let speech = try Fixture("s3tokenizer/tokenizer").tensor("speech", "wav").scalars()
 
         #expect(throws: AudioFileError.fileNotFound(path: folder.filePath("missing.wav"))) {
-            try builder.build(referenceURL: folder.path("missing.wav"), recipe: .chatterbox)
+            try builder.build(referenceURL: folder.path("missing.wav"), for: .chatterbox)
         }
         try Data().write(to: folder.path("empty.wav"))
         #expect(throws: AudioFileError.empty(path: folder.filePath("empty.wav"))) {
-            try builder.build(referenceURL: folder.path("empty.wav"), recipe: .chatterbox)
+            try builder.build(referenceURL: folder.path("empty.wav"), for: .chatterbox)
         }
         try Data("{\"not\": \"audio\"}".utf8).write(to: folder.path("voice.json"))
-        #expect(throws: AudioFileError.self) { try builder.build(referenceURL: folder.path("voice.json"), recipe: .chatterbox) }
+        #expect(throws: AudioFileError.self) { try builder.build(referenceURL: folder.path("voice.json"), for: .chatterbox) }
         // A WAV cut inside its header.
         try WAVFile.write(speech, sampleRate: 16_000, to: folder.filePath("whole.wav"))
         let whole = try Data(contentsOf: folder.path("whole.wav"))
         try whole.prefix(30).write(to: folder.path("truncated-header.wav"))
-        #expect(throws: WAVError.self) { try builder.build(referenceURL: folder.path("truncated-header.wav"), recipe: .chatterbox) }
+        #expect(throws: WAVError.self) { try builder.build(referenceURL: folder.path("truncated-header.wav"), for: .chatterbox) }
         // A WAV whose data chunk is cut short: the frames present are used (libsndfile's behaviour).
         try whole.prefix(44 + 2 * 32_000).write(to: folder.path("truncated-data.wav"))
-        let partial = try builder.build(referenceURL: folder.path("truncated-data.wav"), recipe: .chatterbox)
+        let partial = try builder.build(referenceURL: folder.path("truncated-data.wav"), for: .chatterbox)
         #expect(partial.gen.promptTokens.count == 50, "2 s of speech → 50 prompt tokens")
         // A zero-length data chunk: nothing to clone.
         try WAVFile.write([], sampleRate: 16_000, to: folder.filePath("no-samples.wav"))
         #expect(throws: ConditionalsError.silentReference(path: folder.filePath("no-samples.wav"))) {
-            try builder.build(referenceURL: folder.path("no-samples.wav"), recipe: .chatterbox)
+            try builder.build(referenceURL: folder.path("no-samples.wav"), for: .chatterbox)
         }
 
         // Turbo needs more than 5 s; the original model takes what upstream takes (here 3 s).
         try WAVFile.write(speech, sampleRate: 16_000, to: folder.filePath("three-seconds.wav"), format: .float32)
         do {
-            _ = try builder.build(referenceURL: folder.path("three-seconds.wav"), recipe: .chatterboxTurbo)
+            _ = try builder.build(referenceURL: folder.path("three-seconds.wav"), for: .chatterboxTurbo)
             Issue.record("Turbo accepted a 3 s reference")
         } catch let error as ConditionalsError {
             guard case .referenceTooShort(_, let seconds, 5, "chatterbox-turbo") = error else { Issue.record("\(error)"); return }
             #expect(abs(seconds - Double(speech.count) / 16_000) < 1e-3)
         }
-        _ = try builder.build(referenceURL: folder.path("three-seconds.wav"), recipe: .chatterbox)
+        _ = try builder.build(referenceURL: folder.path("three-seconds.wav"), for: .chatterbox)
         // Very short references (16 kHz samples). Upstream (checked by hand with the same networks)
         // fails below 481 samples (the prompt mel's reflect padding), returns zero S3Gen prompt
         // tokens at 481–500 (a reference the flow cannot use: ours is a typed error), and from 800 on
@@ -195,7 +195,7 @@ import TestSupport
         for (samples, genTokens, t3Tokens) in expectations {
             try WAVFile.write(Array(speech[8000..<(8000 + samples)]), sampleRate: 16_000, to: folder.filePath("tiny.wav"), format: .float32)
             do {
-                let tiny = try builder.build(referenceURL: folder.path("tiny.wav"), recipe: .chatterbox)
+                let tiny = try builder.build(referenceURL: folder.path("tiny.wav"), for: .chatterbox)
                 #expect(tiny.gen.promptTokens.count == genTokens && tiny.t3.condPromptSpeechTokens?.count == t3Tokens, "\(samples) samples")
                 #expect(tiny.t3.speakerEmb.allSatisfy(\.isFinite) && tiny.gen.embedding.scalars().allSatisfy(\.isFinite))
             } catch let error as ConditionalsError {
@@ -207,19 +207,19 @@ import TestSupport
         // Digital silence: a typed error (upstream would produce NaN), for both families; Turbo's
         // loudness of silence is −∞ LUFS and leaves the signal alone.
         try WAVFile.write([Float](repeating: 0, count: 6 * 16_000), sampleRate: 16_000, to: folder.filePath("silence.wav"))
-        for recipe in [ConditionalsBuilder.Recipe.chatterbox, .chatterboxTurbo] {
+        for family in [ModelVariant.chatterbox, .chatterboxTurbo] {
             #expect(throws: ConditionalsError.silentReference(path: folder.filePath("silence.wav"))) {
-                try builder.build(referenceURL: folder.path("silence.wav"), recipe: recipe)
+                try builder.build(referenceURL: folder.path("silence.wav"), for: family)
             }
         }
         // Speech surrounded by long silences: finite everywhere.
         let padded = [Float](repeating: 0, count: 48_000) + speech + [Float](repeating: 0, count: 48_000)
         try WAVFile.write(padded, sampleRate: 16_000, to: folder.filePath("padded.wav"), format: .float32)
-        let quiet = try builder.build(referenceURL: folder.path("padded.wav"), recipe: .chatterboxTurbo)
+        let quiet = try builder.build(referenceURL: folder.path("padded.wav"), for: .chatterboxTurbo)
         #expect(quiet.t3.speakerEmb.allSatisfy(\.isFinite) && quiet.gen.promptMel.scalars().allSatisfy(\.isFinite)
                 && quiet.gen.embedding.scalars().allSatisfy(\.isFinite))
         #expect(throws: ConditionalsError.invalidExaggeration(.infinity)) {
-            try builder.build(referenceURL: folder.path("padded.wav"), recipe: .chatterbox, exaggeration: .infinity)
+            try builder.build(referenceURL: folder.path("padded.wav"), for: .chatterbox, exaggeration: .infinity)
         }
     }
 
@@ -245,14 +245,14 @@ import TestSupport
         var builder = try Self.builder()
         builder.maximumReferenceSeconds = 12
         let before = Self.residentBytes()
-        let conds = try builder.build(referenceURL: URL(fileURLWithPath: path), recipe: .chatterboxTurbo)
+        let conds = try builder.build(referenceURL: URL(fileURLWithPath: path), for: .chatterboxTurbo)
         let grown = Self.residentBytes() - before
         #expect(conds.gen.promptTokens.count == 250, "10 s S3Gen prompt")
         #expect(conds.t3.condPromptSpeechTokens?.count == 300, "12 s read → 300 of the 375 T3 prompt tokens")
         print("one-hour reference: resident memory grew by \(grown >> 20) MiB")
         #expect(grown < 300 << 20, "resident memory grew by \(grown >> 20) MiB")
         builder.maximumReferenceSeconds = 0
-        #expect(throws: ConditionalsError.self) { try builder.build(referenceURL: URL(fileURLWithPath: path), recipe: .chatterbox) }
+        #expect(throws: ConditionalsError.self) { try builder.build(referenceURL: URL(fileURLWithPath: path), for: .chatterbox) }
         let head = try AudioFile.read(path: path, maxSeconds: 12)
         #expect(head.samples.count == 12 * 16_000 && head.isPartial)
     }

@@ -103,7 +103,7 @@ struct TinyT3 {
             tensors[String(key.dropFirst("tiny.w.".count))] = tensor.rank >= 2 ? tensor.converted(to: .bf16) : tensor
         }
         let bf16 = try T3(weights: InMemoryWeights(tensors, source: "bf16"), config: t.config)
-        #expect(bf16.llamaBlocks[0].qProj.dtype == .bf16 && bf16.llamaBlocks[0].downProj.dtype == .bf16 && bf16.speechHead.dtype == .bf16)
+        #expect(bf16.llamaBlocks[0].qProj.weight.dtype == .bf16 && bf16.llamaBlocks[0].downProj.weight.dtype == .bf16 && bf16.speechHead.weight.dtype == .bf16)
         let forced = try t.ints(t.tiny, "forced_tokens")
         #expect(forced.count >= 19)
         func run(_ model: T3) throws -> [[Float]] {

@@ -47,7 +47,7 @@ struct TinyTurboT3 {
 @Suite struct T3TurboTests {
     @Test func prefillMatchesUpstream() throws {
         let t = try TinyTurboT3()
-        #expect(t.model.config.isTurbo && t.model.gpt2Blocks.count == 2 && t.model.llamaBlocks.isEmpty)
+        #expect(t.model.procedure is T3TurboProcedure && t.model.gpt2Blocks.count == 2 && t.model.llamaBlocks.isEmpty)
         let cond = try t.model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0.5)
         #expect(cond.shape == [t.config.conditioningLength(promptTokens: 12), 32])
         expectParity(cond.unsqueezed(0), try t.fixture.tensor(t.tiny, "cond"), tolerance: 1e-5, "t3 turbo conditioning")
@@ -88,7 +88,7 @@ struct TinyTurboT3 {
                                      metadata: [GPT2Conv1DLayout.metadataKey: GPT2Conv1DLayout.transposedValue])
         let model = try T3(weights: marked, config: t.config)
         let storedQKV = try marked.tensor("tfmr.h.0.attn.c_attn.weight")
-        #expect(model.gpt2Blocks[0].qProj.storage === storedQKV.storage, "the [out, in] weight is used in place")
+        #expect(model.gpt2Blocks[0].qProj.weight.storage === storedQKV.storage, "the [out, in] weight is used in place")
         let forced = try t.ints(t.tiny, "forced_tokens")
         let cond = try model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0)
         let decoder = try T3Decoder(model: model, conditioning: cond, textTokens: try t.text, cfgWeight: 0, maxNewTokens: forced.count)
@@ -102,7 +102,7 @@ struct TinyTurboT3 {
         #expect(throws: TensorError.self) { try T3(weights: InMemoryWeights(transposed, source: "unmarked"), config: t.config) }
 
         let bf16 = try T3(weights: InMemoryWeights(try t.tensors { $1.rank >= 2 ? $1.converted(to: .bf16) : $1 }), config: t.config)
-        #expect(bf16.gpt2Blocks[1].fcProj.dtype == .bf16 && bf16.speechHead.dtype == .bf16)
+        #expect(bf16.gpt2Blocks[1].fcProj.weight.dtype == .bf16 && bf16.speechHead.weight.dtype == .bf16)
         // Embedding tables stay bf16 too (rows widened as they are read).
         #expect(bf16.textEmbedding.tensor.dtype == .bf16 && bf16.speechEmbedding.tensor.dtype == .bf16)
         let reduced = try T3Decoder(model: bf16, conditioning: try bf16.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0),

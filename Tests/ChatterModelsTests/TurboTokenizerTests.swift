@@ -77,6 +77,6 @@ import TestSupport
         #expect(throws: TokenizerError.self) { try TurboTokenizer(directory: directory.url) }
         // The family's loader picks the tokenizer by what the directory holds.
         #expect(try TextTokenizers.load(at: Self.tokenizerDirectory) is TurboTokenizer)
-        #expect(try TextTokenizers.load(directory: Self.tokenizerDirectory, for: .turbo) is TurboTokenizer)
+        #expect(try TextTokenizers.load(directory: Self.tokenizerDirectory, for: .chatterboxTurbo) is TurboTokenizer)
     }
 }

@@ -66,7 +66,8 @@ package enum TinySpeechModels {
         let s3gen = try S3Gen(weights: s3genWeights, decoderHeads: decoderHeads, vocoder: hift)
         let voice = try builtinVoice()
         let tokenizer = try EnglishTokenizer(contentsOf: tokenizerURL)
-        return SpeechModels(family: .chatterbox, frontEnd: tokenizer,
+        return SpeechModels(variant: ModelVariant.chatterbox.resized(t3: t3Config, s3genDecoderHeads: decoderHeads, vocoder: hift),
+                            frontEnd: tokenizer,
                             speech: T3SpeechTokenModel(t3: t3), s3gen: s3gen, builtinVoice: voice,
                             cloneVoice: nil, watermarker: watermarker, precision: "F32")
     }

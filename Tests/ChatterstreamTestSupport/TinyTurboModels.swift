@@ -49,10 +49,12 @@ package enum TinyTurboModels {
             "gen.prompt_token": try flowFixture.tensor("mel", "prompt_token"),
             "gen.prompt_feat": try flowFixture.tensor("mel", "prompt_feat"),
             "gen.embedding": try flowFixture.tensor("mel", "embedding"),
-        ]), family: ModelFamily.chatterboxTurbo.rawValue)
+        ]), family: .chatterboxTurbo)
         let tokenizer = try TurboTokenizer(directory: Fixture.root.appendingPathComponent("../Assets/tokenizers/chatterbox-turbo").standardized)
-        return SpeechModels(family: .chatterboxTurbo, frontEnd: tokenizer, speech: T3SpeechTokenModel(t3: t3), s3gen: s3gen,
-                            builtinVoice: voice, cloneVoice: nil, watermarker: nil, trailingSilenceTokens: 3, precision: "F32")
+        let variant = ModelVariant.chatterboxTurbo.resized(t3: config, s3genDecoderHeads: flowFixture.case("model")!.int("dec_heads"),
+                                                           vocoder: TinySpeechModels.hift)
+        return SpeechModels(variant: variant, frontEnd: tokenizer, speech: T3SpeechTokenModel(t3: t3), s3gen: s3gen,
+                            builtinVoice: voice, cloneVoice: nil, watermarker: nil, precision: "F32")
     }
 
     /// `flow.*` keys from `flow` except what `rest` overrides; everything else from `rest`.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatterModels
 import ChatterTensor
 import Chatterstream
 import Foundation

@@ -20,8 +20,8 @@ struct ConditionalsStage: ParityStage {
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
         guard let reference = context.parameter("reference") else { throw StageError.missingParameter("reference") }
         let family = context.string("family", default: "chatterbox")
-        guard let recipe = ConditionalsBuilder.Recipe.named(family) else {
-            throw StageError.badParameter("family", family, ConditionalsBuilder.Recipe.all.map(\.family).joined(separator: ", "))
+        guard let variant = ModelVariant.named(family) else {
+            throw StageError.badParameter("family", family, ModelVariant.published.map(\.name).joined(separator: ", "))
         }
         let ve = try SafetensorsFile(path: try context.modelFile("ve.safetensors"))
         var s3genPath = try context.modelFile("s3gen.safetensors")
@@ -30,7 +30,7 @@ struct ConditionalsStage: ParityStage {
         var builder = try ConditionalsBuilder(ve: ve, s3gen: try SafetensorsFile(path: s3genPath))
         builder.maximumReferenceSeconds = Double(try context.float("max_seconds", default: 60))
         let loaded = Date()
-        let conds = try builder.build(referenceURL: URL(fileURLWithPath: reference), recipe: recipe,
+        let conds = try builder.build(referenceURL: URL(fileURLWithPath: reference), for: variant,
                                       exaggeration: try context.float("exaggeration", default: 0.5))
         FileHandle.standardError.write(Data(String(format: "conditionals: load %.0f ms, build %.0f ms\n",
                                                    loaded.timeIntervalSince(start) * 1000,

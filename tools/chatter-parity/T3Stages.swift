@@ -39,8 +39,8 @@ struct T3StageInputs {
         speaker = try context.tensor("speaker_emb").converted(to: .f32).scalars()
         prompt = try Self.ints(context, "prompt_tokens", optional: true)
         text = try Self.ints(context, "text_tokens")
-        exaggeration = try context.float("exaggeration", default: config.isTurbo ? 0 : 0.5)
-        cfgWeight = config.isTurbo ? 0 : try context.float("cfg_weight", default: 0.5)
+        exaggeration = try context.float("exaggeration", default: config.emotionConditioning ? 0.5 : 0)
+        cfgWeight = config.procedure.classifierFreeGuidance ? try context.float("cfg_weight", default: 0.5) : 0
     }
 
     static func ints(_ context: StageContext, _ name: String, optional: Bool = false) throws -> [Int] {
@@ -123,7 +123,7 @@ struct T3SampleStage: ParityStage {
             ? u.withUnsafeRawBytes { Array($0.bindMemory(to: Double.self)) }
             : u.converted(to: .f32).scalars().map(Double.init)
         try require(!uniforms.isEmpty, "uniforms must not be empty")
-        let turbo = t3.model.config.isTurbo
+        let turbo = t3.model.procedure is T3TurboProcedure
         let topK = try context.int("top_k", default: turbo ? 1000 : 0)
         let parameters = T3SamplingParameters(
             temperature: try context.float("temperature", default: 0.8), cfgWeight: t3.cfgWeight, exaggeration: t3.exaggeration,

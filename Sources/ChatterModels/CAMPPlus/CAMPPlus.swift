@@ -17,23 +17,6 @@ public enum CAMPPlusError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// An eval-mode BatchNorm's parameters (`weight`/`bias` absent when `affine=False`);
-/// `num_batches_tracked` is never read.
-struct BatchNormParams: Sendable {
-    let mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?
-
-    init(_ weights: any WeightStore, channels: Int, affine: Bool = true) throws {
-        mean = try weights.float32("running_mean", shape: [channels])
-        variance = try weights.float32("running_var", shape: [channels])
-        weight = affine ? try weights.float32("weight", shape: [channels]) : nil
-        bias = affine ? try weights.float32("bias", shape: [channels]) : nil
-    }
-
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        batchNorm(x, runningMean: mean, runningVar: variance, weight: weight, bias: bias, eps: 1e-5)
-    }
-}
-
 /// A bias-free 2-D convolution with stride (strideH, 1) and "same" padding (kernel 3 → pad 1,
 /// kernel 1 → pad 0), run as one conv1d over time per output frequency row: the kh input rows of
 /// each output row are stacked as channels (c·kh + i), matching weight `[Cout, Cin, kh, kw]`
@@ -83,8 +66,8 @@ struct FrequencyConv2d: Sendable {
 /// read from the weights, so reduced test configurations of the upstream class load too.
 public struct CAMPPlus: Sendable {
     struct ResBlock: Sendable {
-        let conv1: FrequencyConv2d, bn1: BatchNormParams, conv2: FrequencyConv2d, bn2: BatchNormParams
-        let shortcut: (FrequencyConv2d, BatchNormParams)?
+        let conv1: FrequencyConv2d, bn1: BatchNorm1d, conv2: FrequencyConv2d, bn2: BatchNorm1d
+        let shortcut: (FrequencyConv2d, BatchNorm1d)?
 
         func callAsFunction(_ x: Tensor) -> Tensor {
             let inner = relu(bn1(conv1(x).unsqueezed(0)).reshapedTo3())
@@ -95,36 +78,38 @@ public struct CAMPPlus: Sendable {
     }
 
     struct DenseLayer: Sendable {
-        let bn1: BatchNormParams, linear1: Tensor, bn2: BatchNormParams
-        let local: Tensor, dilation: Int
-        let camW1: Tensor, camB1: Tensor, camW2: Tensor, camB2: Tensor
+        let bn1: BatchNorm1d, linear1: Conv1d, bn2: BatchNorm1d
+        /// `cam_layer.linear_local`, dilated, "same" padding.
+        let local: Conv1d
+        /// `cam_layer.linear1` / `linear2`: the context attention.
+        let cam1: Conv1d, cam2: Conv1d
 
         func callAsFunction(_ x: Tensor) -> Tensor {  // [1, C, T] → [1, growth, T]
-            let h = relu(bn2(conv1d(relu(bn1(x)), weight: linear1)))
-            let y = conv1d(h, weight: local, padding: dilation * (local.shape[2] - 1) / 2, dilation: dilation)
+            let h = relu(bn2(linear1(relu(bn1(x)))))
+            let y = local(h)
             let context = CAMPPlus.globalPlusSegmentMeans(h)
-            let a = sigmoid(conv1d(relu(conv1d(context, weight: camW1, bias: camB1)), weight: camW2, bias: camB2))
+            let a = sigmoid(cam2(relu(cam1(context))))
             return mul(y, a)
         }
     }
 
     struct Transit: Sendable {
-        let bn: BatchNormParams, linear: Tensor
-        func callAsFunction(_ x: Tensor) -> Tensor { conv1d(relu(bn(x)), weight: linear) }
+        let bn: BatchNorm1d, linear: Conv1d
+        func callAsFunction(_ x: Tensor) -> Tensor { linear(relu(bn(x))) }
     }
 
     public static let featureBins = 80
     static let dilations = [1, 2, 2]
 
-    let conv1: FrequencyConv2d, bn1: BatchNormParams
+    let conv1: FrequencyConv2d, bn1: BatchNorm1d
     let resBlocks: [ResBlock]
-    let conv2: FrequencyConv2d, bn2: BatchNormParams
-    let tdnn: Tensor, tdnnBN: BatchNormParams
+    let conv2: FrequencyConv2d, bn2: BatchNorm1d
+    let tdnn: Conv1d, tdnnBN: BatchNorm1d
     let blocks: [[DenseLayer]]
     let transits: [Transit]
-    let outBN: BatchNormParams
-    let dense: Tensor, denseBN: BatchNormParams
-    public var embeddingSize: Int { dense.shape[0] }
+    let outBN: BatchNorm1d
+    let dense: Conv1d, denseBN: BatchNorm1d
+    public var embeddingSize: Int { dense.outChannels }
 
     /// Loads the network from keys `head.*` and `xvector.*` (scope the S3Gen checkpoint with
     /// `.scoped("speaker_encoder.")`). Throws `TensorError` for missing or wrong-shaped tensors.
@@ -132,7 +117,7 @@ public struct CAMPPlus: Sendable {
         let head = weights.scoped("head.")
         let m = try head.tensor("conv1.weight").shape.first ?? 0
         conv1 = try FrequencyConv2d(head, "conv1.weight", out: m, in: 1, kernel: 3, strideH: 1)
-        bn1 = try BatchNormParams(head.scoped("bn1."), channels: m)
+        bn1 = try BatchNorm1d(head.scoped("bn1."), channels: m)
         var res: [ResBlock] = []
         for layer in ["layer1", "layer2"] {
             for index in 0..<2 {
@@ -140,23 +125,23 @@ public struct CAMPPlus: Sendable {
                 let stride = index == 0 ? 2 : 1
                 res.append(ResBlock(
                     conv1: try FrequencyConv2d(w, "conv1.weight", out: m, in: m, kernel: 3, strideH: stride),
-                    bn1: try BatchNormParams(w.scoped("bn1."), channels: m),
+                    bn1: try BatchNorm1d(w.scoped("bn1."), channels: m),
                     conv2: try FrequencyConv2d(w, "conv2.weight", out: m, in: m, kernel: 3, strideH: 1),
-                    bn2: try BatchNormParams(w.scoped("bn2."), channels: m),
+                    bn2: try BatchNorm1d(w.scoped("bn2."), channels: m),
                     shortcut: stride == 1 ? nil : (
                         try FrequencyConv2d(w, "shortcut.0.weight", out: m, in: m, kernel: 1, strideH: stride),
-                        try BatchNormParams(w.scoped("shortcut.1."), channels: m))))
+                        try BatchNorm1d(w.scoped("shortcut.1."), channels: m))))
             }
         }
         resBlocks = res
         conv2 = try FrequencyConv2d(head, "conv2.weight", out: m, in: m, kernel: 3, strideH: 2)
-        bn2 = try BatchNormParams(head.scoped("bn2."), channels: m)
+        bn2 = try BatchNorm1d(head.scoped("bn2."), channels: m)
 
         let x = weights.scoped("xvector.")
         let headChannels = m * (Self.featureBins / 8)
         let initChannels = try x.tensor("tdnn.linear.weight").shape.first ?? 0
-        tdnn = try x.float32("tdnn.linear.weight", shape: [initChannels, headChannels, 5])
-        tdnnBN = try BatchNormParams(x.scoped("tdnn.nonlinear.batchnorm."), channels: initChannels)
+        tdnn = try Conv1d(x, "tdnn.linear", out: initChannels, in: headChannels, kernel: 5, bias: false, stride: 2, padding: 2)
+        tdnnBN = try BatchNorm1d(x.scoped("tdnn.nonlinear.batchnorm."), channels: initChannels)
         let bottleneck = try x.tensor("block1.tdnnd1.linear1.weight").shape.first ?? 0
         let growth = try x.tensor("block1.tdnnd1.cam_layer.linear_local.weight").shape.first ?? 0
         var channels = initChannels
@@ -167,30 +152,28 @@ public struct CAMPPlus: Sendable {
                 let w = x.scoped("block\(b + 1).tdnnd\(layers.count + 1).")
                 let c = channels + growth * layers.count
                 layers.append(DenseLayer(
-                    bn1: try BatchNormParams(w.scoped("nonlinear1.batchnorm."), channels: c),
-                    linear1: try w.float32("linear1.weight", shape: [bottleneck, c, 1]),
-                    bn2: try BatchNormParams(w.scoped("nonlinear2.batchnorm."), channels: bottleneck),
-                    local: try w.float32("cam_layer.linear_local.weight", shape: [growth, bottleneck, 3]),
-                    dilation: dilation,
-                    camW1: try w.float32("cam_layer.linear1.weight", shape: [bottleneck / 2, bottleneck, 1]),
-                    camB1: try w.float32("cam_layer.linear1.bias", shape: [bottleneck / 2]),
-                    camW2: try w.float32("cam_layer.linear2.weight", shape: [growth, bottleneck / 2, 1]),
-                    camB2: try w.float32("cam_layer.linear2.bias", shape: [growth])))
+                    bn1: try BatchNorm1d(w.scoped("nonlinear1.batchnorm."), channels: c),
+                    linear1: try Conv1d(w, "linear1", out: bottleneck, in: c, kernel: 1, bias: false),
+                    bn2: try BatchNorm1d(w.scoped("nonlinear2.batchnorm."), channels: bottleneck),
+                    local: try Conv1d(w, "cam_layer.linear_local", out: growth, in: bottleneck, kernel: 3, bias: false,
+                                      padding: dilation * (3 - 1) / 2, dilation: dilation),
+                    cam1: try Conv1d(w, "cam_layer.linear1", out: bottleneck / 2, in: bottleneck, kernel: 1),
+                    cam2: try Conv1d(w, "cam_layer.linear2", out: growth, in: bottleneck / 2, kernel: 1)))
             }
             guard !layers.isEmpty else { throw TensorError.missingTensor(path: weights.source, tensor: "xvector.block\(b + 1).tdnnd1.linear1.weight") }
             channels += growth * layers.count
             blocks.append(layers)
             let t = x.scoped("transit\(b + 1).")
-            transits.append(Transit(bn: try BatchNormParams(t.scoped("nonlinear.batchnorm."), channels: channels),
-                                    linear: try t.float32("linear.weight", shape: [channels / 2, channels, 1])))
+            transits.append(Transit(bn: try BatchNorm1d(t.scoped("nonlinear.batchnorm."), channels: channels),
+                                    linear: try Conv1d(t, "linear", out: channels / 2, in: channels, kernel: 1, bias: false)))
             channels /= 2
         }
         self.blocks = blocks
         self.transits = transits
-        outBN = try BatchNormParams(x.scoped("out_nonlinear.batchnorm."), channels: channels)
+        outBN = try BatchNorm1d(x.scoped("out_nonlinear.batchnorm."), channels: channels)
         let embedding = try x.tensor("dense.linear.weight").shape.first ?? 0
-        dense = try x.float32("dense.linear.weight", shape: [embedding, 2 * channels, 1])
-        denseBN = try BatchNormParams(x.scoped("dense.nonlinear.batchnorm."), channels: embedding, affine: false)
+        dense = try Conv1d(x, "dense.linear", out: embedding, in: 2 * channels, kernel: 1, bias: false)
+        denseBN = try BatchNorm1d(x.scoped("dense.nonlinear.batchnorm."), channels: embedding, affine: false)
     }
 
     /// The x-vector `[embeddingSize]` of a raw Kaldi fbank `[T, 80]`, after subtracting each bin's
@@ -224,14 +207,14 @@ public struct CAMPPlus: Sendable {
         for block in resBlocks { image = block(image) }
         image = relu(bn2(conv2(image).unsqueezed(0)).reshapedTo3())
         var x = image.reshaped([1, image.shape[0] * image.shape[1], frames])  // row c·H' + f
-        x = relu(tdnnBN(conv1d(x, weight: tdnn, stride: 2, padding: 2)))
+        x = relu(tdnnBN(tdnn(x)))
         for (layers, transit) in zip(blocks, transits) {
             for layer in layers { x = concatenate([x, layer(x)], axis: 1) }
             x = transit(x)
         }
         x = relu(outBN(x))
         let stats = Self.meanAndStd(x)  // [1, 2C, 1]
-        return denseBN(conv1d(stats, weight: dense)).reshaped([embeddingSize])
+        return denseBN(dense(stats)).reshaped([embeddingSize])
     }
 
     /// mean over time plus the 100-frame segment means (`avg_pool1d(ceil_mode=True)`, the last

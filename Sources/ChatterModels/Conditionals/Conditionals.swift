@@ -36,10 +36,11 @@ public struct Conditionals: Sendable {
     public var t3: T3Part
     /// The S3Gen reference (`prompt_token`, `prompt_feat`, `embedding`).
     public var gen: FlowReference
-    /// The model family the voice was built for, when known (`chatterbox`, `chatterbox-turbo`).
-    public var family: String?
+    /// The model family the voice was built for, when known (saved as its name; a name this build
+    /// does not know reads back as nil).
+    public var family: ModelVariant?
 
-    public init(t3: T3Part, gen: FlowReference, family: String? = nil) {
+    public init(t3: T3Part, gen: FlowReference, family: ModelVariant? = nil) {
         self.t3 = t3
         self.gen = gen
         self.family = family
@@ -58,18 +59,18 @@ public struct Conditionals: Sendable {
                 throw ConditionalsError.unsupportedVersion(path: path, version: version, supported: Self.formatVersion)
             }
         }
-        try self.init(store: file, family: file.metadata["family"])
+        try self.init(store: file, family: file.metadata["family"].flatMap(ModelVariant.named))
     }
 
     /// The built-in voice of an upstream `conds.pt` (`Conditionals.save`: `{"t3": T3Cond.__dict__,
     /// "gen": ref_dict}`); its tensors may be strided views (`prompt_feat` is saved transposed).
-    public init(checkpoint: TorchCheckpoint, family: String? = nil) throws {
+    public init(checkpoint: TorchCheckpoint, family: ModelVariant? = nil) throws {
         let tensors = Dictionary(checkpoint.tensors().map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
         try self.init(store: InMemoryWeights(tensors, source: checkpoint.path), family: family)
     }
 
     /// From any store holding the upstream key names.
-    public init(store: some WeightStore, family: String? = nil) throws {
+    public init(store: some WeightStore, family: ModelVariant? = nil) throws {
         let path = store.source
         func fail(_ key: String?, _ reason: String) -> ConditionalsError { .invalidFile(path: path, tensor: key, reason: reason) }
         func tensor(_ key: String) throws -> Tensor {
@@ -145,7 +146,7 @@ public struct Conditionals: Sendable {
     /// Writes our conditionals file, atomically (a failed write leaves no partial file).
     public func write(to url: URL) throws {
         var metadata = ["format": Self.format, "formatVersion": String(Self.formatVersion)]
-        if let family { metadata["family"] = family }
+        if let family { metadata["family"] = family.name }
         try SafetensorsWriter.write(tensors, metadata: metadata, to: url.path)
     }
 }

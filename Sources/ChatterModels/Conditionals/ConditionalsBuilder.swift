@@ -29,9 +29,9 @@ import Foundation
 ///   one S3Gen prompt token (from ~30 ms; upstream raises below 481 samples at 16 kHz and returns an
 ///   empty prompt just above); shorter ones are `.referenceUnusable`. Turbo needs more than 5 s.
 public struct ConditionalsBuilder: Sendable {
-    /// What a model family's `prepare_conditionals` does with the reference.
+    /// What a model family's `prepare_conditionals` does with the reference (each family's is
+    /// defined in its folder under `Families/` and held by its `ModelVariant.voiceRecipe`).
     public struct Recipe: Sendable, Equatable {
-        public var family: String
         /// `t3.hp.speech_cond_prompt_len` (nil: no prompt tokens).
         public var t3PromptTokens: Int?
         /// `ENC_COND_LEN` / 16 kHz.
@@ -43,30 +43,14 @@ public struct ConditionalsBuilder: Sendable {
         /// Turbo's `assert len(wav) / sr > 5.0` (nil: any length upstream's front ends accept).
         public var minimumSeconds: Double?
 
-        public init(family: String, t3PromptTokens: Int?, t3PromptSeconds: Double, s3genPromptSeconds: Double,
+        public init(t3PromptTokens: Int?, t3PromptSeconds: Double, s3genPromptSeconds: Double,
                     targetLoudnessLUFS: Double?, minimumSeconds: Double?) {
-            self.family = family
             self.t3PromptTokens = t3PromptTokens
             self.t3PromptSeconds = t3PromptSeconds
             self.s3genPromptSeconds = s3genPromptSeconds
             self.targetLoudnessLUFS = targetLoudnessLUFS
             self.minimumSeconds = minimumSeconds
         }
-
-        /// `ChatterboxTTS` (and `ChatterboxMultilingualTTS`, which prepares conditionals the same way).
-        public static let chatterbox = Recipe(family: "chatterbox", t3PromptTokens: 150, t3PromptSeconds: 6,
-                                              s3genPromptSeconds: 10, targetLoudnessLUFS: nil, minimumSeconds: nil)
-        public static let chatterboxMultilingual = Recipe(family: "chatterbox-multilingual", t3PromptTokens: 150,
-                                                          t3PromptSeconds: 6, s3genPromptSeconds: 10,
-                                                          targetLoudnessLUFS: nil, minimumSeconds: nil)
-        /// `ChatterboxTurboTTS` (`speech_cond_prompt_len` 375 set in `from_local`).
-        public static let chatterboxTurbo = Recipe(family: "chatterbox-turbo", t3PromptTokens: 375, t3PromptSeconds: 15,
-                                                   s3genPromptSeconds: 10, targetLoudnessLUFS: -27, minimumSeconds: 5)
-
-        public static let all: [Recipe] = [.chatterbox, .chatterboxTurbo, .chatterboxMultilingual]
-
-        /// The recipe of a model family by its name (`ModelFamily.rawValue`), or nil.
-        public static func named(_ family: String) -> Recipe? { all.first { $0.family == family } }
     }
 
     public static let s3genRate = 24_000
@@ -93,25 +77,26 @@ public struct ConditionalsBuilder: Sendable {
                   speakerEncoder: try CAMPPlus(weights: s3gen.scoped("speaker_encoder.")))
     }
 
-    /// The conditionals of the reference audio file at `referenceURL`.
-    public func build(referenceURL: URL, recipe: Recipe, exaggeration: Float = 0.5) throws -> Conditionals {
+    /// The conditionals of the reference audio file at `referenceURL` for a model of `family`.
+    public func build(referenceURL: URL, for family: ModelVariant, exaggeration: Float = 0.5) throws -> Conditionals {
         guard exaggeration.isFinite else { throw ConditionalsError.invalidExaggeration(exaggeration) }
         let path = referenceURL.path
         guard maximumReferenceSeconds.isFinite, maximumReferenceSeconds > 0 else {
             throw ConditionalsError.referenceUnusable(path: path, reason: "maximumReferenceSeconds is \(maximumReferenceSeconds); it must be a positive number of seconds")
         }
         let audio = try AudioFile.load(path: path, sampleRate: Self.s3genRate, maxSeconds: maximumReferenceSeconds)
-        return try build(reference24k: audio.samples, recipe: recipe, exaggeration: exaggeration, source: path)
+        return try build(reference24k: audio.samples, for: family, exaggeration: exaggeration, source: path)
     }
 
     /// The conditionals of a reference already decoded and resampled to 24 kHz (step 1 done);
     /// `source` names it in errors.
-    public func build(reference24k: [Float], recipe: Recipe, exaggeration: Float = 0.5,
+    public func build(reference24k: [Float], for family: ModelVariant, exaggeration: Float = 0.5,
                       source: String = "reference audio") throws -> Conditionals {
         guard exaggeration.isFinite else { throw ConditionalsError.invalidExaggeration(exaggeration) }
+        let recipe = family.voiceRecipe
         let seconds = Double(reference24k.count) / Double(Self.s3genRate)
         if let minimum = recipe.minimumSeconds, !(seconds > minimum) {
-            throw ConditionalsError.referenceTooShort(path: source, seconds: seconds, minimumSeconds: minimum, family: recipe.family)
+            throw ConditionalsError.referenceTooShort(path: source, seconds: seconds, minimumSeconds: minimum, family: family.name)
         }
         guard reference24k.contains(where: { $0 != 0 }) else { throw ConditionalsError.silentReference(path: source) }
         guard reference24k.allSatisfy(\.isFinite) else {
@@ -134,7 +119,7 @@ public struct ConditionalsBuilder: Sendable {
             }
             let speaker = try voiceEncoder.embed(wav16).scalars()
             return Conditionals(t3: .init(speakerEmb: speaker, condPromptSpeechTokens: promptTokens, emotionAdv: exaggeration),
-                                gen: gen, family: recipe.family)
+                                gen: gen, family: family)
         } catch let error as ConditionalsError {
             throw error
         } catch VoiceEncoderError.silent {

@@ -6,10 +6,8 @@ import Foundation
 /// after all but the last.
 struct PerthConvStack: Sendable {
     struct Layer: Sendable {
-        let weight: Tensor
-        let bias: Tensor
+        let conv: Conv1d
         let activation: Bool
-        var padding: Int { (weight.shape[2] - 1) / 2 }
     }
     let layers: [Layer]
 
@@ -17,9 +15,8 @@ struct PerthConvStack: Sendable {
         var layers: [Layer] = []
         for index in 0..<7 {
             let (cin, cout, kernel) = index == 0 ? (input, hidden, 1) : index == 6 ? (hidden, output, 1) : (hidden, hidden, 7)
-            let weight = try weights.float32("\(index).conv.weight", shape: [cout, cin, kernel]).contiguous()
-            let bias = try weights.float32("\(index).conv.bias", shape: [cout]).contiguous()
-            layers.append(Layer(weight: weight, bias: bias, activation: index < 6))
+            layers.append(Layer(conv: try Conv1d(weights, "\(index).conv", out: cout, in: cin, kernel: kernel, padding: (kernel - 1) / 2),
+                                activation: index < 6))
         }
         self.layers = layers
     }
@@ -28,7 +25,7 @@ struct PerthConvStack: Sendable {
     func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
         for layer in layers {
-            h = conv1d(h, weight: layer.weight, bias: layer.bias, padding: layer.padding)
+            h = layer.conv(h)
             if layer.activation { leakyReLUInPlace(h, slope: 0.01) }
         }
         return h

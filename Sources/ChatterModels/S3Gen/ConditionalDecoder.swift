@@ -2,19 +2,19 @@ import ChatterTensor
 import Foundation
 
 /// LayerNorm over the channel axis of [B, C, T] (the decoder's `Transpose → LayerNorm → Transpose`).
-func flowChannelLayerNorm(_ x: Tensor, _ norm: FlowLayerNorm) -> Tensor {
+func flowChannelLayerNorm(_ x: Tensor, _ norm: LayerNorm) -> Tensor {
     layerNormOverChannels(x, weight: norm.weight, bias: norm.bias, eps: norm.eps)
 }
 
 /// `CausalBlock1D`: Mish(LN_channels(CausalConv1d k3(x))) on [B, C, T] (masks are all ones at the
 /// lengths this port runs, so the `·mask` products are dropped).
 struct FlowCausalBlock: Sendable {
-    let conv: FlowConv1d
-    let norm: FlowLayerNorm
+    let conv: Conv1d
+    let norm: LayerNorm
 
     init(_ weights: some WeightStore) throws {
-        conv = try FlowConv1d(weights, "block.0.")
-        norm = try FlowLayerNorm(weights, "block.2.", eps: 1e-5)
+        conv = try Conv1d(weights, "block.0.")
+        norm = try LayerNorm(weights, "block.2.", eps: 1e-5)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor {
@@ -27,14 +27,14 @@ struct FlowCausalBlock: Sendable {
 /// `CausalResnetBlock1D`: h = block1(x) + Linear(Mish(temb)); out = block2(h) + res_conv₁ₓ₁(x).
 struct FlowResnetBlock: Sendable {
     let block1, block2: FlowCausalBlock
-    let mlp: FlowLinear
-    let resConv: FlowConv1d
+    let mlp: Linear
+    let resConv: Conv1d
 
     init(_ weights: some WeightStore) throws {
         block1 = try FlowCausalBlock(weights.scoped("block1."))
         block2 = try FlowCausalBlock(weights.scoped("block2."))
-        mlp = try FlowLinear(weights, "mlp.1.")
-        resConv = try FlowConv1d(weights, "res_conv.")
+        mlp = try Linear(weights, "mlp.1.")
+        resConv = try Conv1d(weights, "res_conv.")
     }
 
     /// x [B, Cin, T], mishTime = Mish(temb) [B, 1024] → [B, Cout, T].
@@ -51,22 +51,22 @@ struct FlowResnetBlock: Sendable {
 /// diffusers `BasicTransformerBlock` as the decoder uses it: self-attention only (q/k/v without
 /// bias, 1/√d scale, no mask), exact-GELU feed-forward, LayerNorm eps 1e-5, on [B, T, C].
 struct FlowTransformerBlock: Sendable {
-    let norm1, norm3: FlowLayerNorm
-    let toQ, toK, toV, toOut: FlowLinear
+    let norm1, norm3: LayerNorm
+    let toQ, toK, toV, toOut: Linear
     /// to_q ‖ to_k ‖ to_v stacked [3·inner, C]: one GEMM (one OpenBLAS dispatch, one C pass) for all three.
     let qkv: Tensor
-    let ff1, ff2: FlowLinear
+    let ff1, ff2: Linear
     let heads: Int
 
     init(_ weights: some WeightStore, heads: Int) throws {
-        norm1 = try FlowLayerNorm(weights, "norm1.", eps: 1e-5)
-        norm3 = try FlowLayerNorm(weights, "norm3.", eps: 1e-5)
-        toQ = try FlowLinear(weights, "attn1.to_q.", bias: false)
-        toK = try FlowLinear(weights, "attn1.to_k.", bias: false)
-        toV = try FlowLinear(weights, "attn1.to_v.", bias: false)
-        toOut = try FlowLinear(weights, "attn1.to_out.0.")
-        ff1 = try FlowLinear(weights, "ff.net.0.proj.")
-        ff2 = try FlowLinear(weights, "ff.net.2.")
+        norm1 = try LayerNorm(weights, "norm1.", eps: 1e-5)
+        norm3 = try LayerNorm(weights, "norm3.", eps: 1e-5)
+        toQ = try Linear(weights, "attn1.to_q.", bias: false)
+        toK = try Linear(weights, "attn1.to_k.", bias: false)
+        toV = try Linear(weights, "attn1.to_v.", bias: false)
+        toOut = try Linear(weights, "attn1.to_out.0.")
+        ff1 = try Linear(weights, "ff.net.0.proj.")
+        ff2 = try Linear(weights, "ff.net.2.")
         guard toQ.outFeatures % heads == 0 else {
             throw TensorError.invalidArgument("\(weights.source): attention width \(toQ.outFeatures) does not split into \(heads) heads")
         }
@@ -111,37 +111,38 @@ struct FlowDecoderStage: Sendable {
 /// The CFM estimator `ConditionalDecoder` (causal, one channel level: no temporal resampling),
 /// `flow.decoder.estimator.*`. Inputs [B, 80, N]; output velocity [B, 80, N].
 public struct ConditionalDecoder: Sendable {
-    let timeLinear1, timeLinear2: FlowLinear
-    let timeMixer: Tensor?
+    let timeLinear1, timeLinear2: Linear
+    /// `time_embed_mixer` (meanflow only), no bias.
+    let timeMixer: Linear?
     let down: FlowDecoderStage
-    let downConv: FlowConv1d
+    let downConv: Conv1d
     let mid: [FlowDecoderStage]
     let up: FlowDecoderStage
-    let upConv: FlowConv1d
+    let upConv: Conv1d
     let finalBlock: FlowCausalBlock
-    let finalProj: FlowConv1d
+    let finalProj: Conv1d
     /// Width of the time sinusoid (= the packed input channels, 320 upstream).
     public let timeEmbeddingDim: Int
 
     /// `heads` is not recoverable from the weights (8 upstream: 512 = 8 × 64).
     public init(weights: some WeightStore, heads: Int = 8) throws {
-        timeLinear1 = try FlowLinear(weights, "time_mlp.linear_1.")
-        timeLinear2 = try FlowLinear(weights, "time_mlp.linear_2.")
+        timeLinear1 = try Linear(weights, "time_mlp.linear_1.")
+        timeLinear2 = try Linear(weights, "time_mlp.linear_2.")
         timeEmbeddingDim = timeLinear1.inFeatures
         timeMixer = weights.contains("time_embed_mixer.weight")
-            ? try weights.float32("time_embed_mixer.weight", shape: [timeLinear2.outFeatures, 2 * timeLinear2.outFeatures])
+            ? try Linear(weights, "time_embed_mixer.", out: timeLinear2.outFeatures, in: 2 * timeLinear2.outFeatures, bias: false)
             : nil
         down = try FlowDecoderStage(weights.scoped("down_blocks.0."), heads: heads)
-        downConv = try FlowConv1d(weights, "down_blocks.0.2.")
+        downConv = try Conv1d(weights, "down_blocks.0.2.")
         var stages: [FlowDecoderStage] = []
         while weights.contains("mid_blocks.\(stages.count).0.mlp.1.weight") {
             stages.append(try FlowDecoderStage(weights.scoped("mid_blocks.\(stages.count)."), heads: heads))
         }
         mid = stages
         up = try FlowDecoderStage(weights.scoped("up_blocks.0."), heads: heads)
-        upConv = try FlowConv1d(weights, "up_blocks.0.2.")
+        upConv = try Conv1d(weights, "up_blocks.0.2.")
         finalBlock = try FlowCausalBlock(weights.scoped("final_block."))
-        finalProj = try FlowConv1d(weights, "final_proj.")
+        finalProj = try Conv1d(weights, "final_proj.")
     }
 
     /// Whether this is the meanflow (Turbo) estimator, which embeds both t and r.
@@ -176,7 +177,7 @@ public struct ConditionalDecoder: Sendable {
         let temb = mlp(t)
         guard let timeMixer else { return temb }
         precondition(r?.count == t.count, "the meanflow estimator needs one r per t")
-        return linear(concatenate([temb, mlp(r!)], axis: 1), weight: timeMixer)
+        return timeMixer(concatenate([temb, mlp(r!)], axis: 1))
     }
 
     /// One estimator pass. x, mu, cond [B, 80, N]; spks [B, 80]; t (and r for meanflow) per row.

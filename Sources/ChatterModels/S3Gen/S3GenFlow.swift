@@ -7,9 +7,9 @@ import Foundation
 ///     let mel = try flow.inference(tokens: t, reference: ref, noise: .init(seed: 1))  // [80, 2T]
 public struct S3GenFlow: Sendable {
     public let inputEmbedding: Tensor  // [vocab, D]
-    let speakerAffine: FlowLinear
+    let speakerAffine: Linear
     public let encoder: UpsampleConformerEncoder
-    let encoderProj: FlowLinear
+    let encoderProj: Linear
     public let cfm: CausalCFM
 
     public var vocabulary: Int { inputEmbedding.shape[0] }
@@ -21,10 +21,10 @@ public struct S3GenFlow: Sendable {
 
     /// `weights` addressed without the `flow.` prefix. `decoderHeads`: 8 upstream.
     public init(weights: some WeightStore, decoderHeads: Int = 8) throws {
-        inputEmbedding = try weights.flowFloat32("input_embedding.weight")
-        speakerAffine = try FlowLinear(weights, "spk_embed_affine_layer.")
+        inputEmbedding = try weights.anyShapeFloat32("input_embedding.weight")
+        speakerAffine = try Linear(weights, "spk_embed_affine_layer.")
         encoder = try UpsampleConformerEncoder(weights: weights.scoped("encoder."))
-        encoderProj = try FlowLinear(weights, "encoder_proj.")
+        encoderProj = try Linear(weights, "encoder_proj.")
         cfm = CausalCFM(estimator: try ConditionalDecoder(weights: weights.scoped("decoder.estimator."), heads: decoderHeads))
     }
 

@@ -24,18 +24,18 @@ public func espnetRelativePositions(count n: Int, dim d: Int) -> Tensor {
 /// `RelPositionMultiHeadedAttention` (ESPnet / WeNet "rel_selfattn") without masks (batch 1, full
 /// bidirectional attention, as Chatterbox runs it).
 struct FlowRelPositionAttention: Sendable {
-    let q, k, v, out: FlowLinear
-    let pos: FlowLinear
+    let q, k, v, out: Linear
+    let pos: Linear
     let biasU: Tensor, biasV: Tensor  // [H, dk]
     let heads: Int
 
     init(_ weights: some WeightStore) throws {
-        q = try FlowLinear(weights, "linear_q.")
-        k = try FlowLinear(weights, "linear_k.")
-        v = try FlowLinear(weights, "linear_v.")
-        out = try FlowLinear(weights, "linear_out.")
-        pos = try FlowLinear(weights, "linear_pos.", bias: false)
-        biasU = try weights.flowFloat32("pos_bias_u")
+        q = try Linear(weights, "linear_q.")
+        k = try Linear(weights, "linear_k.")
+        v = try Linear(weights, "linear_v.")
+        out = try Linear(weights, "linear_out.")
+        pos = try Linear(weights, "linear_pos.", bias: false)
+        biasU = try weights.anyShapeFloat32("pos_bias_u")
         heads = biasU.shape[0]
         biasV = try weights.float32("pos_bias_v", shape: biasU.shape)
     }
@@ -84,16 +84,16 @@ struct FlowRelPositionAttention: Sendable {
 /// A pre-LN conformer layer as Chatterbox configures it (no macaron, no conv module):
 /// x += MHA_rel(LN(x)); x += W₂·SiLU(W₁·LN(x)); LayerNorm eps 1e-12.
 struct FlowConformerLayer: Sendable {
-    let normMHA, normFF: FlowLayerNorm
+    let normMHA, normFF: LayerNorm
     let attention: FlowRelPositionAttention
-    let w1, w2: FlowLinear
+    let w1, w2: Linear
 
     init(_ weights: some WeightStore) throws {
-        normMHA = try FlowLayerNorm(weights, "norm_mha.", eps: 1e-12)
-        normFF = try FlowLayerNorm(weights, "norm_ff.", eps: 1e-12)
+        normMHA = try LayerNorm(weights, "norm_mha.", eps: 1e-12)
+        normFF = try LayerNorm(weights, "norm_ff.", eps: 1e-12)
         attention = try FlowRelPositionAttention(weights.scoped("self_attn."))
-        w1 = try FlowLinear(weights, "feed_forward.w_1.")
-        w2 = try FlowLinear(weights, "feed_forward.w_2.")
+        w1 = try Linear(weights, "feed_forward.w_1.")
+        w2 = try Linear(weights, "feed_forward.w_2.")
     }
 
     func callAsFunction(_ x: Tensor, positions: Tensor) -> Tensor {
@@ -108,12 +108,12 @@ struct FlowConformerLayer: Sendable {
 /// `LinearNoSubsampling` + `EspnetRelPositionalEncoding`: x ← LN₁ₑ₋₅(x·Wᵀ + b)·√D; the positional
 /// table is returned separately, never added.
 struct FlowLinearEmbed: Sendable {
-    let proj: FlowLinear
-    let norm: FlowLayerNorm
+    let proj: Linear
+    let norm: LayerNorm
 
     init(_ weights: some WeightStore) throws {
-        proj = try FlowLinear(weights, "out.0.")
-        norm = try FlowLayerNorm(weights, "out.1.", eps: 1e-5)
+        proj = try Linear(weights, "out.0.")
+        norm = try LayerNorm(weights, "out.1.", eps: 1e-5)
     }
 
     func callAsFunction(_ x: Tensor) -> (Tensor, Tensor) {
@@ -129,10 +129,10 @@ struct FlowLinearEmbed: Sendable {
 /// Works at batch 1 on time-major [L, D] rows; the sizes come from the weights.
 public struct UpsampleConformerEncoder: Sendable {
     let embed, upEmbed: FlowLinearEmbed
-    let lookahead1, lookahead2: FlowConv1d
+    let lookahead1, lookahead2: Conv1d
     let encoders, upEncoders: [FlowConformerLayer]
-    let upConv: FlowConv1d
-    let afterNorm: FlowLayerNorm
+    let upConv: Conv1d
+    let afterNorm: LayerNorm
     /// Future tokens the pre-lookahead layer reads (3 upstream: conv1 kernel − 1).
     public var lookahead: Int { lookahead1.kernel - 1 }
     /// Output frames per input token (2 upstream).
@@ -142,8 +142,8 @@ public struct UpsampleConformerEncoder: Sendable {
     public init(weights: some WeightStore) throws {
         embed = try FlowLinearEmbed(weights.scoped("embed."))
         upEmbed = try FlowLinearEmbed(weights.scoped("up_embed."))
-        lookahead1 = try FlowConv1d(weights, "pre_lookahead_layer.conv1.")
-        lookahead2 = try FlowConv1d(weights, "pre_lookahead_layer.conv2.")
+        lookahead1 = try Conv1d(weights, "pre_lookahead_layer.conv1.")
+        lookahead2 = try Conv1d(weights, "pre_lookahead_layer.conv2.")
         var layers: [FlowConformerLayer] = []
         while weights.contains("encoders.\(layers.count).norm_mha.weight") {
             layers.append(try FlowConformerLayer(weights.scoped("encoders.\(layers.count).")))
@@ -154,9 +154,9 @@ public struct UpsampleConformerEncoder: Sendable {
             layers.append(try FlowConformerLayer(weights.scoped("up_encoders.\(layers.count).")))
         }
         upEncoders = layers
-        upConv = try FlowConv1d(weights, "up_layer.conv.")
+        upConv = try Conv1d(weights, "up_layer.conv.")
         upsampleFactor = (upConv.kernel - 1) / 2  // Upsample1D: kernel = 2·stride + 1
-        afterNorm = try FlowLayerNorm(weights, "after_norm.", eps: 1e-5)
+        afterNorm = try LayerNorm(weights, "after_norm.", eps: 1e-5)
         guard !encoders.isEmpty, !upEncoders.isEmpty else {
             throw TensorError.missingTensor(path: weights.source, tensor: "encoders.0.norm_mha.weight")
         }

@@ -71,18 +71,40 @@ public struct S3Tokenizer: Sendable {
     /// Tokens dropped on each side of a window join ((4 s // 2) · 25 Hz).
     static let overlapTokens = 50
 
+    /// One encoder block (`encoder.blocks.{i}.`).
     struct Block: Sendable {
-        let attnLNWeight, attnLNBias, query, queryBias, key, value, valueBias, out, outBias, fsmn: Tensor
-        let mlpLNWeight, mlpLNBias, mlp1, mlp1Bias, mlp2, mlp2Bias: Tensor
+        let attnLN: LayerNorm
+        let query: Linear
+        let key: Linear
+        let value: Linear
+        let out: Linear
+        /// `attn.fsmn_block.weight` [C, 1, K]: a depthwise convolution without bias.
+        let fsmn: Tensor
+        let mlpLN: LayerNorm
+        let mlp1: Linear
+        let mlp2: Linear
+
+        /// `p`: the block's key prefix (kept in full so that errors name the whole key).
+        init(_ weights: some WeightStore, _ p: String, state c: Int, fsmnKernel: Int) throws {
+            attnLN = try LayerNorm(weights, p + "attn_ln.", features: c, eps: 1e-5)
+            query = try Linear(weights, p + "attn.query.", out: c, in: c)
+            key = try Linear(weights, p + "attn.key.", out: c, in: c, bias: false)
+            value = try Linear(weights, p + "attn.value.", out: c, in: c)
+            out = try Linear(weights, p + "attn.out.", out: c, in: c)
+            fsmn = try weights.float32(p + "attn.fsmn_block.weight", shape: [c, 1, fsmnKernel])
+            mlpLN = try LayerNorm(weights, p + "mlp_ln.", features: c, eps: 1e-5)
+            mlp1 = try Linear(weights, p + "mlp.0.", out: 4 * c, in: c)
+            mlp2 = try Linear(weights, p + "mlp.2.", out: c, in: 4 * c)
+        }
     }
 
     public let config: S3TokenizerConfig
     /// [128, 201] Slaney mel filters (`_mel_filters`).
     public let melFilters: Tensor
     let window: Tensor
-    let conv1, conv1Bias, conv2, conv2Bias: Tensor
+    let conv1, conv2: Conv1d
     let blocks: [Block]
-    let projectDown, projectDownBias: Tensor
+    let projectDown: Linear
     let rotary = RotaryEmbedding(headDim: 64, theta: 10000)
 
     /// Loads from a store addressed without the `tokenizer.` prefix (`checkpoint.scoped("tokenizer.")`).
@@ -103,24 +125,12 @@ public struct S3Tokenizer: Sendable {
             } else {
                 melFilters = Tensor(shape: [m, bins], scalars: MelFilterbank.make(sampleRate: Self.sampleRate, nFFT: Self.nFFT, nMels: m))
             }
-            conv1 = try w("encoder.conv1.weight", [c, m, 3])
-            conv1Bias = try w("encoder.conv1.bias", [c])
-            conv2 = try w("encoder.conv2.weight", [c, c, 3])
-            conv2Bias = try w("encoder.conv2.bias", [c])
+            conv1 = try Conv1d(weights, "encoder.conv1", out: c, in: m, kernel: 3, weightNormed: false, stride: 2, padding: 1)
+            conv2 = try Conv1d(weights, "encoder.conv2", out: c, in: c, kernel: 3, weightNormed: false, stride: 2, padding: 1)
             blocks = try (0..<config.layers).map { i in
-                let p = "encoder.blocks.\(i)."
-                return Block(attnLNWeight: try w(p + "attn_ln.weight", [c]), attnLNBias: try w(p + "attn_ln.bias", [c]),
-                             query: try w(p + "attn.query.weight", [c, c]), queryBias: try w(p + "attn.query.bias", [c]),
-                             key: try w(p + "attn.key.weight", [c, c]),
-                             value: try w(p + "attn.value.weight", [c, c]), valueBias: try w(p + "attn.value.bias", [c]),
-                             out: try w(p + "attn.out.weight", [c, c]), outBias: try w(p + "attn.out.bias", [c]),
-                             fsmn: try w(p + "attn.fsmn_block.weight", [c, 1, config.fsmnKernel]),
-                             mlpLNWeight: try w(p + "mlp_ln.weight", [c]), mlpLNBias: try w(p + "mlp_ln.bias", [c]),
-                             mlp1: try w(p + "mlp.0.weight", [4 * c, c]), mlp1Bias: try w(p + "mlp.0.bias", [4 * c]),
-                             mlp2: try w(p + "mlp.2.weight", [c, 4 * c]), mlp2Bias: try w(p + "mlp.2.bias", [c]))
+                try Block(weights, "encoder.blocks.\(i).", state: c, fsmnKernel: config.fsmnKernel)
             }
-            projectDown = try w("quantizer._codebook.project_down.weight", [8, c])
-            projectDownBias = try w("quantizer._codebook.project_down.bias", [8])
+            projectDown = try Linear(weights, "quantizer._codebook.project_down.", out: 8, in: c)
         } catch let error as S3TokenizerError {
             throw error
         } catch {
@@ -170,17 +180,17 @@ public struct S3Tokenizer: Sendable {
         precondition(mel.rank == 2 && mel.shape[0] == config.melBands, "S3Tokenizer.encode expects [\(config.melBands), T], got \(mel.shape)")
         let c = config.state, h = config.heads
         var x = (mel.dtype == .f32 ? mel : mel.converted(to: .f32)).contiguous().reshaped([1, config.melBands, mel.shape[1]])
-        x = gelu(conv1d(x, weight: conv1, bias: conv1Bias, stride: 2, padding: 1))
-        x = gelu(conv1d(x, weight: conv2, bias: conv2Bias, stride: 2, padding: 1))
+        x = gelu(conv1(x))
+        x = gelu(conv2(x))
         let t = x.shape[2]
         precondition(t <= 2048, "S3Tokenizer: \(t) encoder positions exceed upstream's rotary table of 2048")
         x = x.reshaped([c, t]).transposed(0, 1).copy()  // [T, C]
         let pad = (config.fsmnKernel - 1) / 2
         for block in blocks {
-            let normed = layerNorm(x, weight: block.attnLNWeight, bias: block.attnLNBias, eps: 1e-5)
-            let q = linear(normed, weight: block.query, bias: block.queryBias)
-            let k = linear(normed, weight: block.key)
-            let v = linear(normed, weight: block.value, bias: block.valueBias)
+            let normed = block.attnLN(x)
+            let q = block.query(normed)
+            let k = block.key(normed)
+            let v = block.value(normed)
             // FSMN memory: depthwise conv over time of the un-rotated v, plus v.
             let memory = conv1d(v.transposed(0, 1).contiguous().reshaped([1, c, t]), weight: block.fsmn,
                                 padding: pad, groups: c)
@@ -189,17 +199,16 @@ public struct S3Tokenizer: Sendable {
             let attended = scaledDotProductAttention(query: rotary.apply(heads(q)), key: rotary.apply(heads(k)),
                                                      value: heads(v), scale: 0.125)
             let merged = attended.permuted([0, 2, 1, 3]).contiguous().reshaped([t, c])
-            x = add(x, add(linear(merged, weight: block.out, bias: block.outBias), fsmn))
-            let hidden = gelu(linear(layerNorm(x, weight: block.mlpLNWeight, bias: block.mlpLNBias, eps: 1e-5),
-                                     weight: block.mlp1, bias: block.mlp1Bias))
-            x = add(x, linear(hidden, weight: block.mlp2, bias: block.mlp2Bias))
+            x = add(x, add(block.out(merged), fsmn))
+            let hidden = gelu(block.mlp1(block.mlpLN(x)))
+            x = add(x, block.mlp2(hidden))
         }
         return x
     }
 
     /// FSQ: round(tanh(x·Wᵀ + b)·0.999) (half to even) + 1 as base-3 digits, dimension 0 least significant.
     public func quantize(hidden: Tensor) -> [Int] {
-        let z = linear(hidden, weight: projectDown, bias: projectDownBias).scalars()
+        let z = projectDown(hidden).scalars()
         return (0..<(z.count / 8)).map { row in
             var token = 0, power = 1
             for i in 0..<8 {

@@ -6,33 +6,34 @@ import ChatterTensor
 /// Linear weights are kept in their stored dtype (f32, bf16 or q8_0 go straight to `gemv`); the two
 /// CFG rows of a decode step are one [2, D] activation, so each weight is read once per step.
 struct LlamaBlock {
-    let inputNorm: Tensor
-    let qProj: Tensor
-    let kProj: Tensor
-    let vProj: Tensor
-    let oProj: Tensor
-    let postNorm: Tensor
-    let gateProj: Tensor
-    let upProj: Tensor
-    let downProj: Tensor
+    let inputNorm: RMSNorm
+    let qProj: Linear
+    let kProj: Linear
+    let vProj: Linear
+    let oProj: Linear
+    let postNorm: RMSNorm
+    let gateProj: Linear
+    let upProj: Linear
+    let downProj: Linear
     let heads: Int
     let headDim: Int
-    let eps: Float
 
     init(weights: some WeightStore, config c: T3Config) throws {
         let d = c.hiddenSize, inner = c.heads * c.headDim
-        inputNorm = try weights.float32("input_layernorm.weight", shape: [d])
-        qProj = try weights.tensor("self_attn.q_proj.weight", shape: [inner, d])
-        kProj = try weights.tensor("self_attn.k_proj.weight", shape: [inner, d])
-        vProj = try weights.tensor("self_attn.v_proj.weight", shape: [inner, d])
-        oProj = try weights.tensor("self_attn.o_proj.weight", shape: [d, inner])
-        postNorm = try weights.float32("post_attention_layernorm.weight", shape: [d])
-        gateProj = try weights.tensor("mlp.gate_proj.weight", shape: [c.intermediateSize, d])
-        upProj = try weights.tensor("mlp.up_proj.weight", shape: [c.intermediateSize, d])
-        downProj = try weights.tensor("mlp.down_proj.weight", shape: [d, c.intermediateSize])
+        func proj(_ prefix: String, out: Int, in inFeatures: Int) throws -> Linear {
+            try Linear(weights, prefix, out: out, in: inFeatures, bias: false, format: .asStored)
+        }
+        inputNorm = try RMSNorm(weights, "input_layernorm.", features: d, eps: c.rmsNormEps)
+        qProj = try proj("self_attn.q_proj.", out: inner, in: d)
+        kProj = try proj("self_attn.k_proj.", out: inner, in: d)
+        vProj = try proj("self_attn.v_proj.", out: inner, in: d)
+        oProj = try proj("self_attn.o_proj.", out: d, in: inner)
+        postNorm = try RMSNorm(weights, "post_attention_layernorm.", features: d, eps: c.rmsNormEps)
+        gateProj = try proj("mlp.gate_proj.", out: c.intermediateSize, in: d)
+        upProj = try proj("mlp.up_proj.", out: c.intermediateSize, in: d)
+        downProj = try proj("mlp.down_proj.", out: d, in: c.intermediateSize)
         heads = c.heads
         headDim = c.headDim
-        eps = c.rmsNormEps
     }
 
     /// `x` [B, T, D] at positions `cache.length(layer:)…` → [B, T, D]; appends T tokens to `layer` of
@@ -42,13 +43,13 @@ struct LlamaBlock {
                         observedHeads: [Int] = []) -> (output: Tensor, probabilities: [Int: [Float]]) {
         let b = x.shape[0], t = x.shape[1], d = x.shape[2]
         let offset = cache.length(layer: layer)
-        let n1 = rmsNorm(x, weight: inputNorm, eps: eps)
+        let n1 = inputNorm(x)
         func heads(_ y: Tensor) -> Tensor {
             y.reshaped([b, t, self.heads, headDim]).permuted([0, 2, 1, 3]).contiguous()
         }
-        let q = heads(linear(n1, weight: qProj))
-        let k = heads(linear(n1, weight: kProj))
-        let v = heads(linear(n1, weight: vProj))
+        let q = heads(qProj(n1))
+        let k = heads(kProj(n1))
+        let v = heads(vProj(n1))
         rotary.applyInPlace(q, positionOffset: offset)
         rotary.applyInPlace(k, positionOffset: offset)
         cache.append(layer: layer, keys: k, values: v)
@@ -65,12 +66,12 @@ struct LlamaBlock {
             }
         }
         let merged = attended.permuted([0, 2, 1, 3]).contiguous().reshaped([b, t, self.heads * headDim])
-        let h = add(x, linear(merged, weight: oProj))
-        let n2 = rmsNorm(h, weight: postNorm, eps: eps)
-        let gate = linear(n2, weight: gateProj)
+        let h = add(x, oProj(merged))
+        let n2 = postNorm(h)
+        let gate = gateProj(n2)
         siluInPlace(gate)
-        mulInPlace(gate, linear(n2, weight: upProj))
-        let out = add(h, linear(gate, weight: downProj))
+        mulInPlace(gate, upProj(n2))
+        let out = add(h, downProj(gate))
         precondition(out.shape == [b, t, d])
         return (out, probabilities)
     }
@@ -83,10 +84,10 @@ struct LlamaBlock {
                 observedHeads: [Int] = []) -> [Int: [Float]] {
         let b = x.shape[0]
         let offset = cache.length(layer: layer)
-        rmsNorm(x, weight: inputNorm, eps: eps, into: s.norm)
-        gemv(s.norm, weight: qProj, into: s.q)
-        gemv(s.norm, weight: kProj, into: s.k)
-        gemv(s.norm, weight: vProj, into: s.v)
+        inputNorm(x, into: s.norm)
+        qProj.decode(s.norm, into: s.q)
+        kProj.decode(s.norm, into: s.k)
+        vProj.decode(s.norm, into: s.v)
         let q = s.q.reshaped([b, heads, 1, headDim]), k = s.k.reshaped([b, heads, 1, headDim])
         rotary.applyInPlace(q, positionOffset: offset)
         rotary.applyInPlace(k, positionOffset: offset)
@@ -103,21 +104,59 @@ struct LlamaBlock {
                 probabilities[h] = p.slice(0, 0..<1).slice(1, h..<(h + 1)).contiguous().scalars()
             }
         }
-        gemv(s.attended, weight: oProj, into: s.projected)
+        oProj.decode(s.attended, into: s.projected)
         addInPlace(x, s.projected)
-        rmsNorm(x, weight: postNorm, eps: eps, into: s.norm)
-        gemv(s.norm, weight: gateProj, into: s.gate)
-        gemv(s.norm, weight: upProj, into: s.up)
+        postNorm(x, into: s.norm)
+        gateProj.decode(s.norm, into: s.gate)
+        upProj.decode(s.norm, into: s.up)
         siluInPlace(s.gate)
         mulInPlace(s.gate, s.up)
-        gemv(s.gate, weight: downProj, into: s.projected)
+        downProj.decode(s.gate, into: s.projected)
         addInPlace(x, s.projected)
         return probabilities
     }
 }
 
+/// The Llama backbone (`tfmr.layers.*`, `tfmr.norm`) with its llama3-scaled rotary positions.
+struct LlamaStack: T3Stack {
+    let blocks: [LlamaBlock]
+    let finalNorm: RMSNorm
+    let rotary: RotaryEmbedding
+
+    init(weights: some WeightStore, config: T3Config) throws {
+        blocks = try (0..<config.layers).map { try LlamaBlock(weights: weights.scoped("tfmr.layers.\($0)."), config: config) }
+        finalNorm = try RMSNorm(weights, "tfmr.norm.", features: config.hiddenSize, eps: config.rmsNormEps)
+        rotary = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, llama3Scaling: config.ropeScaling)
+    }
+
+    /// Rotary positions are unbounded (the speech position table bounds generation instead).
+    var maxSequenceLength: Int { Int.max }
+
+    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead],
+                 probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
+        var x = embeddings
+        for (index, block) in blocks.enumerated() {
+            let heads = observe.filter { $0.layer == index }.map(\.head)
+            let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+            for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+            x = out
+        }
+        return finalNorm(x)
+    }
+
+    func decode(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
+                probabilities: inout [T3AttentionHead: [Float]]) {
+        for (index, block) in blocks.enumerated() {
+            let heads = observe.isEmpty ? [] : observe.filter { $0.layer == index }.map(\.head)
+            let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+            for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
+        }
+        finalNorm(scratch.hidden, into: scratch.norm)
+    }
+}
+
 /// Buffers of one decode step, sized once per utterance (B rows of width D, heads·hd, intermediate, V).
-final class T3DecodeScratch {
+public final class T3DecodeScratch {
     let hidden: Tensor, norm: Tensor, q: Tensor, k: Tensor, v: Tensor, attended: Tensor
     /// GPT-2's fused q|k|v output of a one-row step, [1, 1, 3·heads·hd].
     let qkv: Tensor

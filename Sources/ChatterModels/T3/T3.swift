@@ -4,13 +4,6 @@ import Synchronization
 /// Source of `T3.instanceID`s (process-wide, never reused).
 private let t3InstanceCounter = Atomic<UInt64>(0)
 
-/// The backbone's layers and final norm, by kind (see `T3Backbone`).
-enum T3Layers {
-    case llama(blocks: [LlamaBlock], finalNorm: Tensor, rotary: RotaryEmbedding)
-    /// `positions` is `tfmr.wpe.weight` [maxPositions, D], added to the input at absolute positions.
-    case gpt2(blocks: [GPT2Block], positions: EmbeddingTable, finalNormWeight: Tensor, finalNormBias: Tensor)
-}
-
 /// T3, the speech-token language model: conditioning, text and speech embeddings, a Llama
 /// (original, multilingual) or GPT-2 (Turbo) backbone over a KV cache, and the speech head.
 ///
@@ -26,9 +19,12 @@ public final class T3: @unchecked Sendable {
     /// (a `T3PrefixState`) records it, so that it is never used with another model, even one of the
     /// same config (other weights, another precision). An object address could be reused once freed.
     public let instanceID: UInt64
-    let layers: T3Layers
-    let speechHead: Tensor
-    let speechHeadBias: Tensor?
+    /// How this backbone is driven (`T3.inference` or `T3.inference_turbo`), from `config.backbone`.
+    public let procedure: any T3Procedure
+    /// The backbone's blocks and final norm (`procedure.loadStack`: `LlamaStack`, `GPT2Stack`).
+    let stack: any T3Stack
+    /// `speech_head` (GPT-2: with a bias; upstream `nn.Linear(..., bias=self.is_gpt)`).
+    let speechHead: Linear
     let textEmbedding: EmbeddingTable
     let speechEmbedding: EmbeddingTable
     /// Learned text / speech position tables (`hp.input_pos_emb == "learned"`; nil in Turbo).
@@ -42,25 +38,13 @@ public final class T3: @unchecked Sendable {
     public init(weights: some WeightStore, config: T3Config? = nil) throws {
         let config = try config ?? T3Config.inferred(from: weights)
         self.config = config
+        procedure = config.procedure
         instanceID = t3InstanceCounter.add(1, ordering: .relaxed).newValue
         let d = config.hiddenSize
-        switch config.backbone {
-        case .llama:
-            layers = .llama(
-                blocks: try (0..<config.layers).map { try LlamaBlock(weights: weights.scoped("tfmr.layers.\($0)."), config: config) },
-                finalNorm: try weights.float32("tfmr.norm.weight", shape: [d]),
-                rotary: RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, llama3Scaling: config.ropeScaling))
-            speechHeadBias = nil
-        case let .gpt2(maxPositions):
-            layers = .gpt2(
-                blocks: try (0..<config.layers).map { try GPT2Block(weights: weights.scoped("tfmr.h.\($0)."), config: config) },
-                positions: EmbeddingTable(try weights.tensor("tfmr.wpe.weight", shape: [maxPositions, d])),
-                finalNormWeight: try weights.float32("tfmr.ln_f.weight", shape: [d]),
-                finalNormBias: try weights.float32("tfmr.ln_f.bias", shape: [d]))
-            // Upstream: `nn.Linear(..., bias=self.is_gpt)`.
-            speechHeadBias = try weights.float32("speech_head.bias", shape: [config.speechVocabularySize])
-        }
-        speechHead = try weights.matrix("speech_head.weight", shape: [config.speechVocabularySize, d])
+        stack = try procedure.loadStack(weights: weights, config: config)
+        // Upstream: `nn.Linear(..., bias=self.is_gpt)`.
+        speechHead = try Linear(weights, "speech_head.", out: config.speechVocabularySize, in: d, bias: config.backbone != .llama,
+                                format: .kernelNative)
         textEmbedding = EmbeddingTable(try weights.tensor("text_emb.weight", shape: [config.textVocabularySize, d]))
         speechEmbedding = EmbeddingTable(try weights.tensor("speech_emb.weight", shape: [config.speechVocabularySize, d]))
         if config.learnedTokenPositions {
@@ -74,16 +58,13 @@ public final class T3: @unchecked Sendable {
     }
 
     /// The Llama blocks (empty for GPT-2), for inspection in tests.
-    var llamaBlocks: [LlamaBlock] { if case let .llama(blocks, _, _) = layers { blocks } else { [] } }
+    var llamaBlocks: [LlamaBlock] { (stack as? LlamaStack)?.blocks ?? [] }
     /// The GPT-2 blocks (empty for Llama), for inspection in tests.
-    var gpt2Blocks: [GPT2Block] { if case let .gpt2(blocks, _, _, _) = layers { blocks } else { [] } }
+    var gpt2Blocks: [GPT2Block] { (stack as? GPT2Stack)?.blocks ?? [] }
 
     /// Positions the backbone can hold: prefill plus generated tokens (GPT-2's `wpe` rows; Llama's
     /// rotary positions are unbounded, its speech position table bounds generation instead).
-    public var maxSequenceLength: Int {
-        if case let .gpt2(maxPositions) = config.backbone { return maxPositions }
-        return Int.max
-    }
+    public var maxSequenceLength: Int { stack.maxSequenceLength }
 
     // MARK: Embeddings
 
@@ -119,12 +100,12 @@ public final class T3: @unchecked Sendable {
             throw T3Error.invalidParameter(name: "exaggeration", value: Double(exaggeration), reason: "must be finite")
         }
         let speaker = Tensor(shape: [1, config.speakerEmbeddingSize], scalars: speakerEmbedding)
-        let prompt = gather(speechEmbedding, promptTokens, plus: config.isTurbo ? nil : speechPositions, Array(promptTokens.indices))
+        let prompt = gather(speechEmbedding, promptTokens, plus: procedure.promptHasSpeechPositions ? speechPositions : nil, Array(promptTokens.indices))
         return conditionEncoder(speakerEmbedding: speaker, promptEmbeddings: prompt, exaggeration: exaggeration)
     }
 
     /// The text ids the model reads, checking length and range: Llama models wrap the tokenizer's
-    /// ids in the start/stop text tokens (`_ensure_BOT_EOT`); Turbo reads them as they are.
+    /// ids in the start/stop text tokens (`_ensure_BOT_EOT`); Turbo reads them as they are (`procedure`).
     public func wrapText(_ textTokens: [Int]) throws -> [Int] {
         guard !textTokens.isEmpty else { throw T3Error.emptyText }
         guard textTokens.count <= config.maxTextTokens else {
@@ -133,7 +114,7 @@ public final class T3: @unchecked Sendable {
         for token in textTokens where token < 0 || token >= config.textVocabularySize {
             throw T3Error.tokenOutOfRange(kind: "text", token: token, vocabularySize: config.textVocabularySize)
         }
-        return config.isTurbo ? textTokens : [config.startTextToken] + textTokens + [config.stopTextToken]
+        return procedure.wrap(textTokens: textTokens, config: config)
     }
 
     /// The prefill input [B, T0, D] (B = 2 with CFG, else 1):
@@ -154,20 +135,7 @@ public final class T3: @unchecked Sendable {
 
     /// Each batch row's prefill rows after the conditioning, [T0 − len_cond, D] each.
     private func prefillSuffixRows(wrappedText: [Int], classifierFree: Bool) -> [Tensor] {
-        if config.isTurbo {
-            let text = gather(textEmbedding, wrappedText, plus: nil, [])
-            let bos = gather(speechEmbedding, [config.startSpeechToken], plus: nil, [])
-            return [concatenate([text, bos], axis: 0)]
-        }
-        let positions = Array(wrappedText.indices)
-        let text = gather(textEmbedding, wrappedText, plus: textPositions, positions)
-        let bos = speechStepEmbedding(token: config.startSpeechToken, speechPosition: 0)
-        var rows = [concatenate([text, bos, bos], axis: 0)]
-        if classifierFree {
-            let uncondText = gather(nil, [], plus: textPositions, positions)
-            rows.append(concatenate([uncondText, bos, bos], axis: 0))
-        }
-        return rows
+        procedure.prefillSuffixRows(model: self, wrappedText: wrappedText, classifierFree: classifierFree)
     }
 
     /// `speech_emb[token] + speech_pos_emb[speechPosition]`, [1, D].
@@ -182,50 +150,15 @@ public final class T3: @unchecked Sendable {
     /// (layer, head) pairs for batch row 0, last query token (Llama only).
     func backbone(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead] = [],
                   probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
-        switch layers {
-        case let .llama(blocks, finalNorm, rotary):
-            var x = embeddings
-            for (index, block) in blocks.enumerated() {
-                let heads = observe.filter { $0.layer == index }.map(\.head)
-                let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
-                for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
-                x = out
-            }
-            return rmsNorm(x, weight: finalNorm, eps: config.rmsNormEps)
-        case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
-            // `GPT2Model.forward(inputs_embeds=…)`: position ids continue from the cache's length.
-            let b = embeddings.shape[0], t = embeddings.shape[1], d = config.hiddenSize, offset = cache.length(layer: 0)
-            var x = embeddings.copy()
-            x.withUnsafeMutableFloats { out in
-                for r in 0..<b { for i in 0..<t { positions.read(row: offset + i, into: out.baseAddress! + (r * t + i) * d, accumulate: true) } }
-            }
-            for (index, block) in blocks.enumerated() { x = block(x, cache: cache, layer: index) }
-            return layerNorm(x, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps)
-        }
+        stack.forward(embeddings, cache: cache, observe: observe, probabilities: &probabilities)
     }
 
     /// One decode step over `scratch.hidden` [B, 1, D] (the fed token's embedding, overwritten),
     /// leaving the logits in `scratch.logits` [B, V]: no allocation unless heads are observed.
     func decodeBackbone(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],
                         probabilities: inout [T3AttentionHead: [Float]]) {
-        switch layers {
-        case let .llama(blocks, finalNorm, rotary):
-            for (index, block) in blocks.enumerated() {
-                let heads = observe.isEmpty ? [] : observe.filter { $0.layer == index }.map(\.head)
-                let p = block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
-                for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
-            }
-            rmsNorm(scratch.hidden, weight: finalNorm, eps: config.rmsNormEps, into: scratch.norm)
-        case let .gpt2(blocks, positions, finalNormWeight, finalNormBias):
-            let d = config.hiddenSize, position = cache.length(layer: 0), rows = scratch.hidden.shape[0]
-            scratch.hidden.withUnsafeMutableFloats { x in
-                for r in 0..<rows { positions.read(row: position, into: x.baseAddress! + r * d, accumulate: true) }
-            }
-            for (index, block) in blocks.enumerated() { block.decode(scratch.hidden, scratch: scratch, cache: cache, layer: index) }
-            layerNorm(scratch.hidden, weight: finalNormWeight, bias: finalNormBias, eps: config.layerNormEps, into: scratch.norm)
-        }
-        gemv(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), weight: speechHead, bias: speechHeadBias,
-             into: scratch.logits)
+        stack.decode(scratch: scratch, cache: cache, observe: observe, probabilities: &probabilities)
+        speechHead.decode(scratch.norm.reshaped([scratch.norm.shape[0], config.hiddenSize]), into: scratch.logits)
     }
 
     /// Writes `speech_emb[token] + speech_pos_emb[speechPosition]` (Turbo: `speech_emb[token]`)
@@ -242,8 +175,7 @@ public final class T3: @unchecked Sendable {
     /// Speech logits [B, V] of the last position of `hidden` [B, T, D].
     func lastLogits(_ hidden: Tensor) -> Tensor {
         let t = hidden.shape[1]
-        return linear(hidden.slice(1, (t - 1)..<t).contiguous().reshaped([hidden.shape[0], hidden.shape[2]]), weight: speechHead,
-                      bias: speechHeadBias)
+        return speechHead(hidden.slice(1, (t - 1)..<t).contiguous().reshaped([hidden.shape[0], hidden.shape[2]]))
     }
 
     /// A KV cache for `batch` rows and `capacity` positions.

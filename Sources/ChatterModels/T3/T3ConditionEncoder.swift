@@ -4,45 +4,39 @@ import ChatterTensor
 /// weights — cross-attention of the learned queries over the prompt, then self-attention.
 struct Perceiver {
     let query: Tensor      // [Q, D]
-    let normWeight: Tensor
-    let normBias: Tensor
-    let toQ: (Tensor, Tensor)
-    let toK: (Tensor, Tensor)
-    let toV: (Tensor, Tensor)
-    let projOut: (Tensor, Tensor)
+    let norm: LayerNorm
+    let toQ: Linear
+    let toK: Linear
+    let toV: Linear
+    let projOut: Linear
     let heads: Int
-    let eps: Float
 
     init(weights: some WeightStore, config c: T3Config) throws {
         let d = c.hiddenSize
         query = try weights.float32("pre_attention_query", shape: [1, c.perceiverQueries, d]).reshaped([c.perceiverQueries, d])
-        normWeight = try weights.float32("attn.norm.weight", shape: [d])
-        normBias = try weights.float32("attn.norm.bias", shape: [d])
-        func lin(_ name: String) throws -> (Tensor, Tensor) {
-            (try weights.tensor("attn.\(name).weight", shape: [d, d]), try weights.float32("attn.\(name).bias", shape: [d]))
-        }
+        norm = try LayerNorm(weights, "attn.norm.", features: d, eps: c.layerNormEps)
+        func lin(_ name: String) throws -> Linear { try Linear(weights, "attn.\(name).", out: d, in: d, format: .asStored) }
         toQ = try lin("to_q")
         toK = try lin("to_k")
         toV = try lin("to_v")
         projOut = try lin("proj_out")
         heads = c.perceiverHeads
-        eps = c.layerNormEps
     }
 
     /// `AttentionBlock2.forward(x1, x2)` for x1 [N1, D], x2 [N2, D]: x1 + proj(attn(LN(x1), LN(x2))).
     func block(_ x1: Tensor, _ x2: Tensor) -> Tensor {
         let d = x1.shape[1], hd = d / heads
-        let a1 = layerNorm(x1, weight: normWeight, bias: normBias, eps: eps)
-        let a2 = layerNorm(x2, weight: normWeight, bias: normBias, eps: eps)
+        let a1 = norm(x1)
+        let a2 = norm(x2)
         func split(_ y: Tensor) -> Tensor {
             y.reshaped([1, y.shape[0], heads, hd]).permuted([0, 2, 1, 3]).contiguous()
         }
-        let q = split(linear(a1, weight: toQ.0, bias: toQ.1))
-        let k = split(linear(a2, weight: toK.0, bias: toK.1))
-        let v = split(linear(a2, weight: toV.0, bias: toV.1))
+        let q = split(toQ(a1))
+        let k = split(toK(a2))
+        let v = split(toV(a2))
         let o = scaledDotProductAttention(query: q, key: k, value: v)
         let merged = o.permuted([0, 2, 1, 3]).contiguous().reshaped([x1.shape[0], d])
-        return add(x1, linear(merged, weight: projOut.0, bias: projOut.1))
+        return add(x1, projOut(merged))
     }
 
     /// [P, D] prompt embeddings → [Q, D].
@@ -56,15 +50,13 @@ struct Perceiver {
 /// perceiver where the model has one), then the exaggeration ("emotion_adv") projection where the
 /// model has one. Turbo has neither perceiver nor exaggeration.
 struct T3ConditionEncoder {
-    let speakerWeight: Tensor
-    let speakerBias: Tensor
+    let speaker: Linear
     let emotionColumn: Tensor?   // [1, D]: emotion_adv_fc.weight[:, 0]
     let perceiver: Perceiver?
 
     init(weights: some WeightStore, config c: T3Config) throws {
         let d = c.hiddenSize
-        speakerWeight = try weights.matrix("spkr_enc.weight", shape: [d, c.speakerEmbeddingSize])
-        speakerBias = try weights.float32("spkr_enc.bias", shape: [d])
+        speaker = try Linear(weights, "spkr_enc.", out: d, in: c.speakerEmbeddingSize, format: .kernelNative)
         emotionColumn = c.emotionConditioning
             ? try weights.float32("emotion_adv_fc.weight", shape: [d, 1]).contiguous().reshaped([1, d]) : nil
         perceiver = c.perceiverResampler ? try Perceiver(weights: weights.scoped("perceiver."), config: c) : nil
@@ -72,8 +64,7 @@ struct T3ConditionEncoder {
 
     /// `[spk, prompt…, emo]`, [len_cond, D]; `promptEmbeddings` [P, D] (P may be 0: no prompt).
     func callAsFunction(speakerEmbedding: Tensor, promptEmbeddings: Tensor, exaggeration: Float) -> Tensor {
-        let speaker = linear(speakerEmbedding, weight: speakerWeight, bias: speakerBias)
-        var parts = [speaker]
+        var parts = [speaker(speakerEmbedding)]
         if promptEmbeddings.shape[0] > 0 { parts.append(perceiver.map { $0(promptEmbeddings) } ?? promptEmbeddings) }
         if let emotionColumn { parts.append(mul(emotionColumn, exaggeration)) }
         return concatenate(parts, axis: 0)

@@ -105,9 +105,6 @@ public struct T3Config: Sendable, Equatable, Codable {
                                        maxTextTokens: 1024, learnedTokenPositions: false, perceiverResampler: false, emotionConditioning: false,
                                        speechPromptLength: 375)
 
-    /// Whether this model runs Turbo's procedure (`inference_turbo`): GPT-2 backbone.
-    public var isTurbo: Bool { if case .gpt2 = backbone { true } else { false } }
-
     /// Rows of the learned text position table (`text_pos_emb.emb.weight`).
     public var textPositions: Int { maxTextTokens + 2 }
     /// Rows of the learned speech position table (`speech_pos_emb.emb.weight`).
@@ -125,6 +122,20 @@ extension T3Config {
     /// cannot be read from shapes and are given (the real checkpoints: 16, 6561, 6562).
     public static func inferred(from weights: some WeightStore, heads: Int = 16, startSpeechToken: Int = 6561,
                                 stopSpeechToken: Int = 6562) throws -> T3Config {
+        try inferred(from: weights, heads: heads, startSpeechToken: startSpeechToken, stopSpeechToken: stopSpeechToken,
+                     gpt2Defaults: .turbo)
+    }
+
+    /// The config of the T3 weights in `weights` for a model published as `family` (a family's
+    /// `ModelVariant.t3`): sizes from the tensor shapes, and what shapes cannot tell (head count,
+    /// speech start/stop ids; for GPT-2 the text limit and the prompt length) from `family`.
+    public static func inferred(from weights: some WeightStore, like family: T3Config) throws -> T3Config {
+        try inferred(from: weights, heads: family.heads, startSpeechToken: family.startSpeechToken,
+                     stopSpeechToken: family.stopSpeechToken, gpt2Defaults: family.backbone == .llama ? .turbo : family)
+    }
+
+    private static func inferred(from weights: some WeightStore, heads: Int, startSpeechToken: Int, stopSpeechToken: Int,
+                                 gpt2Defaults: T3Config) throws -> T3Config {
         func shape(_ key: String) throws -> [Int] { try weights.tensor(key).shape }
         func count(_ key: (Int) -> String) -> Int {
             var n = 0
@@ -145,8 +156,8 @@ extension T3Config {
                             layers: count { "tfmr.h.\($0).ln_1.weight" }, heads: heads, headDim: try headDim(hidden),
                             intermediateSize: try shape("tfmr.h.0.mlp.c_fc.bias")[0], textVocabularySize: text[0],
                             speechVocabularySize: speech[0], startSpeechToken: startSpeechToken, stopSpeechToken: stopSpeechToken,
-                            maxTextTokens: T3Config.turbo.maxTextTokens, speakerEmbeddingSize: speaker, learnedTokenPositions: false,
-                            perceiverResampler: false, emotionConditioning: false, speechPromptLength: T3Config.turbo.speechPromptLength)
+                            maxTextTokens: gpt2Defaults.maxTextTokens, speakerEmbeddingSize: speaker, learnedTokenPositions: false,
+                            perceiverResampler: false, emotionConditioning: false, speechPromptLength: gpt2Defaults.speechPromptLength)
         }
         let hidden = try shape("tfmr.norm.weight")[0]
         return T3Config(hiddenSize: hidden, layers: count { "tfmr.layers.\($0).input_layernorm.weight" }, heads: heads,

@@ -55,7 +55,7 @@ public final class T3Decoder {
         guard cfgWeight.isFinite, cfgWeight >= 0 else {
             throw T3Error.invalidParameter(name: "cfg_weight", value: Double(cfgWeight), reason: "must be finite and ≥ 0")
         }
-        guard maxNewTokens >= 1, model.config.isTurbo || maxNewTokens < model.config.speechPositions else {
+        guard maxNewTokens >= 1, !model.procedure.speechPositionsBoundGeneration || maxNewTokens < model.config.speechPositions else {
             throw T3Error.invalidParameter(name: "max_new_tokens", value: Double(maxNewTokens),
                                            reason: "must be in 1..<\(model.config.speechPositions) (speech position table)")
         }
@@ -64,7 +64,7 @@ public final class T3Decoder {
         self.cfgWeight = cfgWeight
         self.maxSteps = maxNewTokens
         self.observedHeads = observedHeads
-        let batch = cfgWeight > 0 && !model.config.isTurbo ? 2 : 1
+        let batch = cfgWeight > 0 && model.procedure.classifierFreeGuidance ? 2 : 1
         self.batch = batch
         let embeddings: Tensor
         switch start {

@@ -26,9 +26,7 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
     /// The repetition-penalty history of the next draw: `[start_speech] + generated` (Turbo:
     /// `[start_speech]` before the first token, then the generated tokens alone).
     public var history: [Int] {
-        let start = decoder.model.config.startSpeechToken
-        if decoder.model.config.isTurbo { return tokens.isEmpty ? [start] : tokens }
-        return [start] + tokens
+        decoder.model.procedure.history(generated: tokens, startSpeech: decoder.model.config.startSpeechToken)
     }
     /// Raw generated tokens (EOS included if sampled).
     public private(set) var tokens: [Int] = []
@@ -76,14 +74,12 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
             finished = true
             return nil
         }
-        let turbo = decoder.model.config.isTurbo
-        let distribution = turbo
-            ? T3Sampler.turboDistribution(decoder.logits, history: history, parameters: parameters)
-            : T3Sampler.distribution(decoder.logits, history: history, parameters: parameters)
+        let procedure = decoder.model.procedure
+        let distribution = procedure.distribution(decoder.logits, history: history, parameters: parameters)
         let token = T3Sampler.draw(distribution, uniform: uniforms.next())
         lastDistribution = distribution
         tokens.append(token)
-        let stops = token == decoder.model.config.stopSpeechToken && !(turbo && tokens.count == 1)
+        let stops = procedure.stops(token, count: tokens.count, config: decoder.model.config)
         if stops || tokens.count >= parameters.maxNewTokens {
             finished = true
             return token
@@ -97,8 +93,6 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
     /// The tokens handed to S3Gen: cut at EOS, ids ≥ start-of-speech dropped (Turbo: a final EOS
     /// dropped, then ids ≥ start-of-speech; upstream then appends three S3GEN_SIL tokens).
     public var speechTokens: [Int] {
-        let c = decoder.model.config
-        return c.isTurbo ? T3Sampler.turboPostprocess(tokens, startSpeech: c.startSpeechToken, stopSpeech: c.stopSpeechToken)
-            : T3Sampler.postprocess(tokens, startSpeech: c.startSpeechToken, stopSpeech: c.stopSpeechToken)
+        decoder.model.procedure.speechTokens(tokens, config: decoder.model.config)
     }
 }

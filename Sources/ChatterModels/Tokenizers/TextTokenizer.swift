@@ -23,12 +23,32 @@ extension TurboTokenizer: TextTokenizer {
     public func normalize(_ text: String) -> String { TextNormalization.turboPuncNorm(text) }
 }
 
-/// Loading the text front end that belongs with a T3 model.
+/// A family's text front end, by kind (`ModelVariant.textTokenizer`).
+public enum TextTokenizerKind: Sendable, Equatable {
+    /// The original's English BPE (`tokenizer.json`) with `punc_norm`.
+    case english
+    /// Turbo's GPT-2 BPE (`vocab.json`, `merges.txt`, `added_tokens.json`) with its `punc_norm`.
+    case gpt2
+    /// The multilingual grapheme tokenizer (`grapheme_mtl_merged_expanded_v1.json`): not in this build.
+    case multilingualGraphemes
+
+    /// The tokenizer of this kind in a converted (or upstream) model `directory`.
+    public func load(directory: URL) throws -> any TextTokenizer {
+        switch self {
+        case .english: try EnglishTokenizer(contentsOf: directory.appendingPathComponent(EnglishTokenizer.fileName))
+        case .gpt2: try TurboTokenizer(directory: directory)
+        case .multilingualGraphemes:
+            throw TokenizerError.unsupported(path: directory.appendingPathComponent(PublishedFile.tokenizerMultilingual.name).path,
+                                             feature: "the multilingual grapheme tokenizer (not in this build)")
+        }
+    }
+}
+
+/// Loading a text front end.
 public enum TextTokenizers {
-    /// The tokenizer in a converted (or upstream) model `directory` for a model of `config`:
-    /// Turbo's GPT-2 files for a GPT-2 backbone, otherwise the English `tokenizer.json`.
-    public static func load(directory: URL, for config: T3Config) throws -> any TextTokenizer {
-        config.isTurbo ? try TurboTokenizer(directory: directory) : try EnglishTokenizer(contentsOf: directory)
+    /// The tokenizer of `family` in a converted (or upstream) model `directory`.
+    public static func load(directory: URL, for family: ModelVariant) throws -> any TextTokenizer {
+        try family.textTokenizer.load(directory: directory)
     }
 
     /// The tokenizer found at `location`: a Turbo directory (it holds `vocab.json`), or the English

@@ -36,10 +36,10 @@ public struct VoiceEncoder: Sendable {
     public static let partialFrames = 160
 
     public let layers: [LSTMLayer]
-    public let projWeight: Tensor
-    public let projBias: Tensor
+    /// `proj`: hidden → embedding.
+    let proj: Linear
     public var hiddenSize: Int { layers[0].hiddenSize }
-    public var embeddingSize: Int { projWeight.shape[0] }
+    public var embeddingSize: Int { proj.outFeatures }
 
     private let melBasis: Tensor  // [40, 201]
     private let window: Tensor    // periodic Hann(400)
@@ -63,8 +63,7 @@ public struct VoiceEncoder: Sendable {
             }
             return try lstmWeights.float32(name, shape: shape)
         }
-        projWeight = try weights.float32("proj.weight", shape: [embed, hidden])
-        projBias = try weights.float32("proj.bias", shape: [embed])
+        proj = try Linear(weights, "proj.", out: embed, in: hidden)
         let bins = Self.nFFT / 2 + 1
         melBasis = Tensor(shape: [Self.melBands, bins],
                           scalars: MelFilterbank.make(sampleRate: Self.sampleRate, nFFT: Self.nFFT, nMels: Self.melBands,
@@ -116,7 +115,7 @@ public struct VoiceEncoder: Sendable {
         }
         let (_, state) = lstm(Tensor(shape: [count, window, bands], scalars: batch), layers: layers)
         let last = state.h.slice(0, (layers.count - 1)..<layers.count).reshaped([count, hiddenSize])
-        let raw = relu(linear(last, weight: projWeight, bias: projBias)).scalars()
+        let raw = relu(proj(last)).scalars()
         var out = [Float]()
         out.reserveCapacity(raw.count)
         for i in 0..<count {

@@ -3,8 +3,8 @@
 
 extension CheckpointSchema {
     static func publishedText(_ family: ModelFamily) -> String {
-        switch family {
-        case .chatterbox: return #"""
+        switch family.rawValue {
+        case "chatterbox": return #"""
 s3gen.safetensors	flow.decoder.estimator.down_blocks.0.0.block1.block.0.bias	F32	256
 s3gen.safetensors	flow.decoder.estimator.down_blocks.0.0.block1.block.0.weight	F32	256,320,3
 s3gen.safetensors	flow.decoder.estimator.down_blocks.0.0.block1.block.2.bias	F32	256
@@ -2803,7 +2803,7 @@ ve.safetensors	proj.weight	F32	256,256
 ve.safetensors	similarity_bias	F32	1
 ve.safetensors	similarity_weight	F32	1
 """#
-        case .chatterboxTurbo: return #"""
+        case "chatterbox-turbo": return #"""
 s3gen_meanflow.safetensors	flow.decoder.estimator.down_blocks.0.0.block1.block.0.bias	F32	256
 s3gen_meanflow.safetensors	flow.decoder.estimator.down_blocks.0.0.block1.block.0.weight	F32	256,320,3
 s3gen_meanflow.safetensors	flow.decoder.estimator.down_blocks.0.0.block1.block.2.bias	F32	256
@@ -5611,7 +5611,7 @@ ve.safetensors	proj.weight	F32	256,256
 ve.safetensors	similarity_bias	F32	1
 ve.safetensors	similarity_weight	F32	1
 """#
-        case .chatterboxMultilingual: return #"""
+        case "chatterbox-multilingual": return #"""
 s3gen.pt	flow.decoder.estimator.down_blocks.0.0.block1.block.0.bias	F32	256
 s3gen.pt	flow.decoder.estimator.down_blocks.0.0.block1.block.0.weight	F32	256,320,3
 s3gen.pt	flow.decoder.estimator.down_blocks.0.0.block1.block.2.bias	F32	256
@@ -8411,6 +8411,7 @@ ve.pt	proj.weight	F32	256,256
 ve.pt	similarity_bias	F32	1
 ve.pt	similarity_weight	F32	1
 """#
+        default: return ""
         }
     }
 }

@@ -1,3 +1,4 @@
+import ChatterModels
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

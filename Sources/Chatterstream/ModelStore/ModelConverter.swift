@@ -2,13 +2,6 @@ import ChatterModels
 import ChatterTensor
 import Foundation
 
-/// Weight groups, each converted to its own file with its own compute dtype.
-public enum WeightGroup: String, Sendable, CaseIterable, Codable {
-    case t3
-    case s3gen
-    case voiceEncoder = "ve"
-}
-
 /// Converts an upstream checkpoint directory (as published on the Hugging Face hub) into our format
 /// (weights-format.md): validated against the published schema, weight-norm folded, unused tensors
 /// dropped, the built-in voice converted, tokenizer files copied, a manifest with hashes written —
@@ -58,13 +51,6 @@ public struct ModelConverter: Sendable {
         public let warnings: [String]
     }
 
-    /// Which upstream file becomes which of ours.
-    struct Plan {
-        let source: String
-        let output: String
-        let group: WeightGroup
-    }
-
     static let unusedTensors: Set<String> = [
         "tfmr.embed_tokens.weight",  // Llama: inputs are passed as embeddings
         "tfmr.wte.weight",  // GPT-2: deleted by upstream right after loading
@@ -77,28 +63,15 @@ public struct ModelConverter: Sendable {
     /// The family of an upstream checkpoint directory, from the T3 file it holds.
     public static func detectFamily(in directory: URL) throws -> ModelFamily {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        if names.contains("t3_turbo_v1.safetensors") { return .chatterboxTurbo }
-        if names.contains("t3_mtl23ls_v2.safetensors") { return .chatterboxMultilingual }
-        if names.contains("t3_cfg.safetensors") { return .chatterbox }
+        // A directory holding several families' T3 files is named by the last one registered.
+        for family in ModelFamily.allCases.reversed() {
+            if let t3 = plans(family).first(where: { $0.group == .t3 }), names.contains(t3.source) { return family }
+        }
         throw ConversionError.unknownCheckpointDirectory(directory.path, found: names.sorted())
     }
 
-    static func plans(_ family: ModelFamily) -> [Plan] {
-        switch family {
-        case .chatterbox:
-            [Plan(source: "ve.safetensors", output: "ve.safetensors", group: .voiceEncoder),
-             Plan(source: "t3_cfg.safetensors", output: "t3.safetensors", group: .t3),
-             Plan(source: "s3gen.safetensors", output: "s3gen.safetensors", group: .s3gen)]
-        case .chatterboxTurbo:
-            [Plan(source: "ve.safetensors", output: "ve.safetensors", group: .voiceEncoder),
-             Plan(source: "t3_turbo_v1.safetensors", output: "t3.safetensors", group: .t3),
-             Plan(source: "s3gen_meanflow.safetensors", output: "s3gen.safetensors", group: .s3gen)]
-        case .chatterboxMultilingual:
-            [Plan(source: "ve.pt", output: "ve.safetensors", group: .voiceEncoder),
-             Plan(source: "t3_mtl23ls_v2.safetensors", output: "t3.safetensors", group: .t3),
-             Plan(source: "s3gen.pt", output: "s3gen.safetensors", group: .s3gen)]
-        }
-    }
+    /// Which upstream file becomes which of ours.
+    static func plans(_ family: ModelFamily) -> [ConversionStep] { family.variant.conversion }
 
     public func convert(from source: URL, to output: URL, options: Options) throws -> Summary {
         let family = try Self.detectFamily(in: source)
@@ -167,18 +140,18 @@ public struct ModelConverter: Sendable {
         }
 
         // 3. The built-in voice.
-        let condsURL = source.appendingPathComponent("conds.pt")
+        let condsURL = source.appendingPathComponent(ConvertedFiles.upstreamBuiltinVoice)
         if fileManager.fileExists(atPath: condsURL.path) {
-            say("converting conds.pt → conds.safetensors")
+            say("converting \(ConvertedFiles.upstreamBuiltinVoice) → \(ConvertedFiles.builtinVoice)")
             let checkpoint = try TorchCheckpoint(path: condsURL.path)
             let tensors = checkpoint.tensors().map { (name: $0.name, tensor: $0.tensor.contiguous()) }
-            let outputURL = staging.appendingPathComponent("conds.safetensors")
+            let outputURL = staging.appendingPathComponent(ConvertedFiles.builtinVoice)
             try SafetensorsWriter.write(tensors, metadata: ["format": "chatterstream", "group": "conds"], to: outputURL.path)
             files.append(try describe(outputURL, group: "conds", dtype: nil, tensors: tensors.count, options: options))
         }
 
         // 4. Tokenizer files, copied verbatim.
-        let tensorSources = Set(Self.plans(family).map(\.source) + ["conds.pt"])
+        let tensorSources = Set(Self.plans(family).map(\.source) + [ConvertedFiles.upstreamBuiltinVoice])
         for published in (options.publishedFiles ?? family.files) where !tensorSources.contains(published.name) {
             let destination = staging.appendingPathComponent(published.name)
             do { try fileManager.copyItem(at: source.appendingPathComponent(published.name), to: destination) } catch {
@@ -192,7 +165,7 @@ public struct ModelConverter: Sendable {
                                      files: files, sources: sources, dropped: dropped, createdBy: "chatter-convert (chatterstream)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: staging.appendingPathComponent("manifest.json"))
+        try encoder.encode(manifest).write(to: staging.appendingPathComponent(ConvertedFiles.manifest))
         try Self.moveIntoPlace(staging, output, replacing: options.force)
         say("wrote \(output.path)")
         return Summary(family: family, output: output, manifest: manifest, warnings: warnings)

@@ -1,3 +1,4 @@
+import ChatterModels
 import Foundation
 
 /// Downloads a model family's upstream checkpoint files from the Hugging Face hub (or a mirror),

@@ -74,26 +74,10 @@ final class T3SpeechTokens: SpeechTokenStream {
     }
 }
 
-/// `prepare_conditionals` for the model's family, from its VoiceEncoder and S3Gen files (the S3Gen
-/// file holds the S3Tokenizer and CAMPPlus); nil when the directory lacks them.
-func cloner(_ model: ConvertedModel) throws -> (@Sendable (URL, Float) throws -> Conditionals)? {
-    guard model.manifest.files.contains(where: { $0.name == "ve.safetensors" }),
-          let recipe = ConditionalsBuilder.Recipe.named(model.family.rawValue) else { return nil }
-    let s3gen = try model.file(s3genFile(model))
-    guard s3gen.contains("tokenizer._mel_filters") || s3gen.entries.contains(where: { $0.name.hasPrefix("tokenizer.") }) else { return nil }
-    let builder = try ConditionalsBuilder(ve: try model.file("ve.safetensors"), s3gen: s3gen)
-    return { url, exaggeration in try builder.build(referenceURL: url, recipe: recipe, exaggeration: exaggeration) }
-}
-
-/// The converted S3Gen file: `s3gen.safetensors` (Turbo's meanflow decoder converts under the same name
-/// unless the converter kept upstream's `s3gen_meanflow.safetensors`).
-func s3genFile(_ model: ConvertedModel) -> String {
-    model.manifest.files.contains { $0.name == "s3gen_meanflow.safetensors" } ? "s3gen_meanflow.safetensors" : "s3gen.safetensors"
-}
-
 /// Everything a synthesis needs, loaded once.
 package struct SpeechModels: Sendable {
-    var family: ModelFamily
+    /// The family and its sizes.
+    var variant: ModelVariant
     var frontEnd: any TextTokenizer
     var speech: any SpeechTokenModel
     var s3gen: S3Gen
@@ -102,53 +86,43 @@ package struct SpeechModels: Sendable {
     /// lacks the voice-cloning networks.
     var cloneVoice: (@Sendable (URL, Float) throws -> Conditionals)?
     var watermarker: PerthWatermarker?
-    /// S3Gen tokens appended after each piece (Turbo appends 3 silence tokens as upstream does).
-    var trailingSilenceTokens: Int = 0
     /// Compute dtype of T3's matrices, for `info`.
     var precision: String
     /// Where the built-in voice's T3 conditioning prefix is kept on disk (models loaded from a
     /// converted directory; nil for models built in memory).
     var prefixPersistence: T3PrefixPersistence?
 
+    /// The store's name for the family.
+    var family: ModelFamily { ModelFamily(variant) }
+    /// S3Gen tokens appended after each piece (Turbo appends 3 silence tokens as upstream does).
+    var trailingSilenceTokens: Int { variant.trailingSilenceTokens }
+
     /// The T3 that conditioning prefixes are computed with.
     var t3: T3? { (speech as? T3SpeechTokenModel)?.t3 }
-
-    /// The built-in voice's T3 conditioning prefix, beside the weights (not in the manifest: it is
-    /// derived, rewritten whenever it does not match them).
-    static let builtinPrefixFileName = "builtin-voice-t3-prefix.safetensors"
 
     /// Loads a converted model directory (weights-format.md).
     static func load(directory: URL, watermarker: PerthWatermarker?) throws -> SpeechModels {
         let model = try ConvertedModel(directory: directory)
-        let t3File = try model.file("t3.safetensors")
-        let conds = try model.file("conds.safetensors")
-        let precision = model.manifest.files.first { $0.name == "t3.safetensors" }?.dtype ?? "F32"
-        let shapes = model.manifest.hyperparameters
-        switch model.family {
-        case .chatterbox, .chatterboxTurbo:
-            let config = try shapes?.t3 ?? T3Config.inferred(from: t3File)
-            let t3 = try T3(weights: t3File, config: config)
-            let frontEnd: any TextTokenizer = config.isTurbo
-                ? try TurboTokenizer(directory: directory)
-                : try EnglishTokenizer(contentsOf: model.path(of: EnglishTokenizer.fileName))
-            let builtinVoice = try Conditionals(store: conds, family: model.family.rawValue)
-            let t3Entry = model.manifest.files.first { $0.name == "t3.safetensors" }
-            let persistence = t3Entry.map {
-                T3PrefixPersistence(path: directory.appendingPathComponent(builtinPrefixFileName).path,
-                                    fingerprint: "t3.safetensors sha256 \($0.sha256) \($0.dtype ?? "F32")",
-                                    speakerEmbedding: builtinVoice.t3.speakerEmb,
-                                    promptTokens: builtinVoice.t3.condPromptSpeechTokens ?? [])
-            }
-            return SpeechModels(
-                family: model.family, frontEnd: frontEnd, speech: T3SpeechTokenModel(t3: t3),
-                s3gen: try S3Gen(weights: try model.file(s3genFile(model)), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
-                                 vocoder: shapes?.hift ?? .chatterbox),
-                builtinVoice: builtinVoice,
-                cloneVoice: try cloner(model), watermarker: watermarker,
-                // `tts_turbo.generate` appends three S3GEN_SIL tokens to every utterance.
-                trailingSilenceTokens: config.isTurbo ? 3 : 0, precision: precision, prefixPersistence: persistence)
-        case .chatterboxMultilingual:
-            throw StreamingTTSError.modelUnusable("the \(model.family.rawValue) family cannot be synthesised by this build yet (model at \(directory.path))")
+        let t3File = try model.file(ConvertedFiles.t3)
+        let conds = try model.file(ConvertedFiles.builtinVoice)
+        let precision = model.manifest.files.first { $0.name == ConvertedFiles.t3 }?.dtype ?? "F32"
+        let family = model.family.variant
+        guard family.synthesizes else {
+            throw StreamingTTSError.modelUnusable("the \(family.name) family cannot be synthesised by this build yet (model at \(directory.path))")
         }
+        let shapes = model.manifest.hyperparameters
+        let variant = try family.resized(t3: shapes?.t3, s3genDecoderHeads: shapes?.s3genDecoderHeads, vocoder: shapes?.hift,
+                                         t3Weights: t3File)
+        guard type(of: variant.t3.procedure) == type(of: family.t3.procedure) else {
+            throw StreamingTTSError.modelUnusable("\(ConvertedFiles.t3) in \(directory.path) holds a \(variant.t3.backbone) T3, not the \(family.name) family's \(family.t3.backbone)")
+        }
+        let t3 = try T3(weights: t3File, config: variant.t3)
+        let builtinVoice = try Conditionals(store: conds, family: family)
+        return SpeechModels(
+            variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory), speech: T3SpeechTokenModel(t3: t3),
+            s3gen: try S3Gen(weights: try model.file(ConvertedFiles.s3gen), decoderHeads: variant.s3genDecoderHeads,
+                             vocoder: variant.vocoder),
+            builtinVoice: builtinVoice, cloneVoice: try Voices.cloner(model, family: family), watermarker: watermarker,
+            precision: precision, prefixPersistence: .builtinVoice(of: model, voice: builtinVoice))
     }
 }

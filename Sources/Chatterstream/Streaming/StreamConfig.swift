@@ -81,10 +81,5 @@ public struct ResolvedStreamConfig: Sendable, Equatable {
 
 extension ModelFamily {
     /// Upstream's `generate` defaults for the family (tts.py / tts_turbo.py / mtl_tts.py).
-    public var samplingDefaults: T3SamplingParameters {
-        switch self {
-        case .chatterbox, .chatterboxMultilingual: T3SamplingParameters()
-        case .chatterboxTurbo: .turbo
-        }
-    }
+    public var samplingDefaults: T3SamplingParameters { variant.samplingDefaults }
 }

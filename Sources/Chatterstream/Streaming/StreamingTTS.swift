@@ -68,15 +68,15 @@ public final class StreamingTTS: Sendable {
     private let loadLock = AsyncLock()
     /// Runs are executed here, one at a time, first come first served.
     private let inference = DispatchQueue(label: "chatterstream.inference", qos: .userInitiated)
-    private let voices = ConditioningCache()
+    /// Voice files' conditionals and the T3 conditioning prefixes of recent voices.
+    let voices = Voices()
     /// The file beside a converted model where the engine keeps the built-in voice's T3 conditioning
     /// prefix (written after the first run that computes it, read at load; rewritten when it does
     /// not match the weights). Deleting it only costs the next process one cold prefill.
-    public static let builtinVoicePrefixFileName = SpeechModels.builtinPrefixFileName
+    public static let builtinVoicePrefixFileName = ConvertedFiles.builtinVoicePrefix
 
-    /// T3 conditioning prefixes of the last few voices (at most 4, ≈ 74 MB each for full-size Turbo in
-    /// f32; see `T3PrefixCache`), so that a repeated voice skips most of each T3 prefill.
-    let prefixes = T3PrefixCache(capacity: 4)
+    /// T3 conditioning prefixes of the last few voices (see `Voices`).
+    var prefixes: T3PrefixCache { voices.prefixes }
 
     /// - `store`: where `.family` models are fetched and cached (default: the Hugging Face hub as the
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
@@ -134,11 +134,11 @@ public final class StreamingTTS: Sendable {
                 throw StreamingTTSError.modelUnusable("T3 in \(directory.path) is \(models.precision), not \(precision.rawValue): convert it with `chatter-convert <upstream dir> <out dir> --dtype t3=\(precision.rawValue)`, or use precision .auto")
             }
             var builtinVoice = ""
-            if let persistence = models.prefixPersistence, let t3 = models.t3 {
-                switch prefixes.attach(persistence, model: t3) {
+            if let attached = voices.attachBuiltinPrefix(of: models) {
+                switch attached.outcome {
                 case .loaded: builtinVoice = ", built-in voice warm"
                 case .absent: break
-                case let .rejected(reason): logger.debug("ignoring \(persistence.path) (\(reason)); it is rewritten after the next run")
+                case let .rejected(reason): logger.debug("ignoring \(attached.path) (\(reason)); it is rewritten after the next run")
                 }
             }
             state.withLock {
@@ -199,7 +199,7 @@ public final class StreamingTTS: Sendable {
                     let resolved = config.resolved(for: models.family)
                     try resolved.sampling.validate()
                     let pieces = try SynthesisRun.textPieces(text, models: models, config: config)
-                    let conditioning = try self.conditioning(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
+                    let conditioning = try voices.conditionals(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
                     let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
                     var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
                                            emit: { continuation.yield($0) })
@@ -223,32 +223,8 @@ public final class StreamingTTS: Sendable {
         return stream
     }
 
-    /// The voice's conditionals. Exaggeration only shapes T3's conditioning, which is rebuilt per run
-    /// from the sampling parameters (as upstream `generate` does when it differs), so one cached
-    /// analysis of a file serves every exaggeration.
-    private func conditioning(for voice: Voice, models: SpeechModels, exaggeration: Float) throws -> Conditionals {
-        switch voice {
-        case .builtin: return models.builtinVoice
-        case let .file(url):
-            return try voices.conditioning(for: url) { try Self.conditioning(fromFile: $0, models: models, exaggeration: exaggeration) }
-        }
-    }
-
-    /// Conditionals from a voice file: a saved conditionals file (`.safetensors`) or a recording.
-    static func conditioning(fromFile url: URL, models: SpeechModels, exaggeration: Float) throws -> Conditionals {
-        if url.pathExtension.lowercased() == "safetensors" {
-            do { return try Conditionals(contentsOf: url) } catch {
-                throw StreamingTTSError.voiceUnusable(path: url.path, reason: "\(error)")
-            }
-        }
-        guard let clone = models.cloneVoice else {
-            throw StreamingTTSError.voiceUnusable(path: url.path, reason: "this model has no voice-cloning networks (ve.safetensors, S3Gen's tokenizer and speaker encoder)")
-        }
-        return try clone(url, exaggeration)
-    }
-
     /// Conditionals built from files so far (for tests: the cache works).
-    var voiceCacheBuilds: Int { voices.builds }
+    var voiceCacheBuilds: Int { voices.files.builds }
 }
 
 /// A FIFO async mutex (no thread blocks while waiting).

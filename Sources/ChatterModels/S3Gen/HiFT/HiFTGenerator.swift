@@ -7,13 +7,13 @@ public struct HiFTGenerator: Sendable {
     public let config: HiFTConfig
     public let f0Predictor: HiFTF0Predictor
     public let source: HiFTSourceModule
-    let convPre: HiFTConv
+    let convPre: Conv1d
     /// ConvTranspose1d weights [in, out, k] (folded) and biases, per upsampling stage.
-    let ups: [(weight: Tensor, bias: Tensor, stride: Int, padding: Int)]
-    let sourceDowns: [HiFTConv]
+    let ups: [ConvTranspose1d]
+    let sourceDowns: [Conv1d]
     let sourceResblocks: [HiFTResBlock]
     let resblocks: [HiFTResBlock]
-    let convPost: HiFTConv
+    let convPost: Conv1d
     /// Periodic Hann window of n_fft samples (scipy `get_window("hann", n, fftbins=True)`).
     let window: Tensor
 
@@ -34,26 +34,23 @@ public struct HiFTGenerator: Sendable {
         f0Predictor = try HiFTF0Predictor(store.scoped("f0_predictor."), inChannels: config.inChannels,
                                           condChannels: config.f0CondChannels)
         source = try HiFTSourceModule(store.scoped("m_source."), config: config)
-        convPre = try HiFTConv(store, "conv_pre", out: base, in: config.inChannels, kernel: 7, weightNormed: true, padding: 3)
-        var ups: [(Tensor, Tensor, Int, Int)] = []
-        for (i, (u, k)) in zip(config.upsampleRates, config.upsampleKernels).enumerated() {
-            let cin = base >> i, cout = base >> (i + 1)
-            let weight = try loadWeightNormed(store, "ups.\(i)", shape: [cin, cout, k])
-            let bias = try store.float32("ups.\(i).bias", shape: [cout])
-            ups.append((weight, bias, u, (k - u) / 2))
+        convPre = try Conv1d(store, "conv_pre", out: base, in: config.inChannels, kernel: 7, weightNormed: true, padding: 3)
+        ups = try zip(config.upsampleRates, config.upsampleKernels).enumerated().map { i, rateAndKernel in
+            let (u, k) = rateAndKernel
+            return try ConvTranspose1d(store, "ups.\(i)", in: base >> i, out: base >> (i + 1), kernel: k, weightNormed: true,
+                                       stride: u, padding: (k - u) / 2)
         }
-        self.ups = ups
         // downsample_rates = [1] + rates[::-1][:-1]; cumulative, reversed: [15, 3, 1] for 8/5/3.
         let downRates = [1] + config.upsampleRates.reversed().dropLast()
         var cumulative: [Int] = []
         for r in downRates { cumulative.append((cumulative.last ?? 1) * r) }
         let bins2 = config.nFFT + 2
-        var downs: [HiFTConv] = [], sourceBlocks: [HiFTResBlock] = []
+        var downs: [Conv1d] = [], sourceBlocks: [HiFTResBlock] = []
         for (i, u) in cumulative.reversed().enumerated() where i < config.sourceResblockKernels.count {
             let ch = base >> (i + 1)
             downs.append(u == 1
-                ? try HiFTConv(store, "source_downs.\(i)", out: ch, in: bins2, kernel: 1, weightNormed: false)
-                : try HiFTConv(store, "source_downs.\(i)", out: ch, in: bins2, kernel: 2 * u, weightNormed: false,
+                ? try Conv1d(store, "source_downs.\(i)", out: ch, in: bins2, kernel: 1, weightNormed: false)
+                : try Conv1d(store, "source_downs.\(i)", out: ch, in: bins2, kernel: 2 * u, weightNormed: false,
                                stride: u, padding: u / 2))
             sourceBlocks.append(try HiFTResBlock(store.scoped("source_resblocks.\(i)."), channels: ch,
                                                  kernel: config.sourceResblockKernels[i],
@@ -69,7 +66,7 @@ public struct HiFTGenerator: Sendable {
             }
         }
         resblocks = blocks
-        convPost = try HiFTConv(store, "conv_post", out: bins2, in: base >> stages, kernel: 7, weightNormed: true, padding: 3)
+        convPost = try Conv1d(store, "conv_post", out: bins2, in: base >> stages, kernel: 7, weightNormed: true, padding: 3)
         let n = config.nFFT
         window = Tensor(shape: [n], scalars: (0..<n).map { Float(0.5 - 0.5 * Foundation.cos(2 * Double.pi * Double($0) / Double(n))) })
     }
@@ -155,7 +152,7 @@ public struct HiFTGenerator: Sendable {
         let kernels = config.resblockKernels.count
         for i in ups.indices {
             leakyReLUInPlace(x, slope: config.lreluSlope)
-            x = convTranspose1d(x, weight: ups[i].weight, bias: ups[i].bias, stride: ups[i].stride, padding: ups[i].padding)
+            x = ups[i](x)
             if i == ups.count - 1 {  // ReflectionPad1d((1, 0)): prepend x[1]
                 x = concatenate([x.slice(2, 1..<2), x], axis: 2)
             }

@@ -1,5 +1,3 @@
-import ChatterModels
-
 /// Perth watermarking of a stream without seams and without changing its length: each push
 /// re-watermarks a window reaching `contextSamples` before the first unemitted sample and emits up
 /// to `contextSamples` before the newest one (the rest waits for its right context or the end).
@@ -10,22 +8,22 @@ import ChatterModels
 /// over the whole stream to rounding (the test measures it), provided every window starts on the
 /// whole signal's analysis grid: a multiple of Perth's 10 ms hop, which at 24 kHz is also a whole
 /// number of the 3:4 resampler's phases.
-struct WatermarkStream {
-    let watermarker: PerthWatermarker
-    let sampleRate: Int
-    let contextSamples: Int
-    let firstHoldBack: Int
+package struct WatermarkStream: Sendable {
+    package let watermarker: PerthWatermarker
+    package let sampleRate: Int
+    package let contextSamples: Int
+    package let firstHoldBack: Int
     private var buffer: [Float] = []
     private var bufferStart = 0
-    private(set) var emitted = 0
+    package private(set) var emitted = 0
     private var received: Int { bufferStart + buffer.count }
 
     /// Window starts are multiples of this (Perth's hop at `sampleRate`; 1 where it is not whole).
-    let grid: Int
+    package let grid: Int
 
     /// `contextSamples`: default 0.2 s, past Perth's reach (4,800 samples at 24 kHz are exact to
     /// float rounding; 2,400 give ~60 dB).
-    init(watermarker: PerthWatermarker, sampleRate: Int, contextSamples: Int? = nil, firstHoldBack: Int = 0) {
+    package init(watermarker: PerthWatermarker, sampleRate: Int, contextSamples: Int? = nil, firstHoldBack: Int = 0) {
         self.watermarker = watermarker
         self.sampleRate = sampleRate
         self.contextSamples = contextSamples ?? sampleRate / 5
@@ -34,7 +32,7 @@ struct WatermarkStream {
         grid = hop % PerthAudioProcessor.sampleRate == 0 ? hop / PerthAudioProcessor.sampleRate : 1
     }
 
-    mutating func push(_ samples: [Float], final: Bool) throws -> [Float] {
+    package mutating func push(_ samples: [Float], final: Bool) throws -> [Float] {
         buffer += samples
         let holdBack = emitted == 0 ? firstHoldBack : contextSamples
         let end = final ? received : max(emitted, received - holdBack)

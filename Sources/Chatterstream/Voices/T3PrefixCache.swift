@@ -1,55 +1,5 @@
 import ChatterModels
-import ChatterTensor
 import Foundation
-
-/// Conditionals of voice files, cached by (resolved path, modification time) with LRU eviction: a
-/// file is analysed once until it changes.
-final class ConditioningCache: @unchecked Sendable {
-    private struct Key: Hashable {
-        var path: String
-        var modified: Date
-    }
-
-    let capacity: Int
-    private let lock = NSLock()
-    private var entries: [Key: Conditionals] = [:]
-    private var order: [Key] = []  // least recently used first
-    /// How many times the builder ran (a cache that works keeps this low).
-    private(set) var builds = 0
-
-    init(capacity: Int = 8) {
-        self.capacity = capacity
-    }
-
-    /// The cached conditionals of `url`, or `build`'s (then cached).
-    func conditioning(for url: URL, build: (URL) throws -> Conditionals) throws -> Conditionals {
-        let path = url.resolvingSymlinksInPath().standardizedFileURL.path
-        let attributes: [FileAttributeKey: Any]
-        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
-            throw StreamingTTSError.voiceNotFound(path: url.path)
-        }
-        let key = Key(path: path, modified: attributes[.modificationDate] as? Date ?? .distantPast)
-        if let hit: Conditionals = lock.withLock({
-            guard let value = entries[key] else { return nil }
-            order.removeAll { $0 == key }
-            order.append(key)
-            return value
-        }) { return hit }
-        // Built outside the lock: analysis takes a while and other voices need not wait for it.
-        let value = try build(URL(fileURLWithPath: path))
-        lock.withLock {
-            builds += 1
-            for stale in order where stale.path == path && stale != key { entries[stale] = nil }
-            order.removeAll { $0.path == path }
-            entries[key] = value
-            order.append(key)
-            while order.count > capacity { entries[order.removeFirst()] = nil }
-        }
-        return value
-    }
-
-    var count: Int { lock.withLock { entries.count } }
-}
 
 /// T3 conditioning prefixes (`T3PrefixState`: every layer's keys and values of the conditioning
 /// rows) of recent voices, least recently used evicted. A repeated voice then skips the conditioning
@@ -189,5 +139,17 @@ struct T3PrefixPersistence: Sendable {
     /// Whether `inputs` are the built-in voice's (at any exaggeration: the file holds the first built).
     func covers(_ inputs: T3ConditioningInputs) -> Bool {
         inputs.speakerEmbedding == speakerEmbedding && inputs.promptTokens == promptTokens
+    }
+}
+
+extension T3PrefixPersistence {
+    /// The built-in voice's prefix file of a converted model, fingerprinted by the manifest's sha256
+    /// and dtype of T3's weights; nil when the manifest does not list them.
+    static func builtinVoice(of model: ConvertedModel, voice: Conditionals) -> T3PrefixPersistence? {
+        model.manifest.files.first { $0.name == ConvertedFiles.t3 }.map {
+            T3PrefixPersistence(path: model.directory.appendingPathComponent(ConvertedFiles.builtinVoicePrefix).path,
+                                fingerprint: "\(ConvertedFiles.t3) sha256 \($0.sha256) \($0.dtype ?? "F32")",
+                                speakerEmbedding: voice.t3.speakerEmb, promptTokens: voice.t3.condPromptSpeechTokens ?? [])
+        }
     }
 }

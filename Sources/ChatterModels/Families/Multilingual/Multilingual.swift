@@ -1,0 +1,32 @@
+/// Chatterbox Multilingual (`ChatterboxMultilingualTTS`, `ResembleAI/chatterbox`, 23 languages):
+/// the original's Llama T3 with a 2454-entry grapheme vocabulary, published as torch pickles for the
+/// VoiceEncoder and S3Gen. It converts; this build cannot synthesise it yet (no grapheme tokenizer).
+extension ModelVariant {
+    public static let chatterboxMultilingual = ModelVariant(
+        name: "chatterbox-multilingual", hubRepository: "ResembleAI/chatterbox",
+        voiceEncoderFile: .vePickle, t3File: .t3Multilingual, s3genFile: .s3genPickle, carried: [.tokenizerMultilingual, .condsOriginal],
+        textTokenizer: .multilingualGraphemes, voiceRecipe: .chatterbox, samplingDefaults: T3SamplingParameters(),
+        synthesizes: false, t3: .multilingual)
+}
+
+extension T3Config {
+    /// `t3_mtl23ls_v2.safetensors`: the English T3 with the multilingual grapheme vocabulary.
+    public static let multilingual: T3Config = {
+        var config = T3Config.english
+        config.textVocabularySize = 2454
+        return config
+    }()
+}
+
+extension PublishedFile {
+    // ResembleAI/chatterbox, multilingual files
+    public static let vePickle = PublishedFile(name: "ve.pt", size: 5_698_626, sha256: "4b16d836bc598509860f6fa068165a8bb5e9ac84f05582dfcf278a5a372879f1")
+    public static let s3genPickle = PublishedFile(name: "s3gen.pt", size: 1_057_165_844, sha256: "9b9ff07e60b20c136e2b1b3d7563a24604e8d2c4c267888d1ee929dd0151d2a3")
+    public static let t3Multilingual = PublishedFile(name: "t3_mtl23ls_v2.safetensors", size: 2_143_989_752, sha256: "b1237586127ce98e7800a68e49938eb5092846862aabcb6e17b2fda7889a6c75")
+    /// Two revisions are published: the one pinned by public manifests (a copy is in shared/assets)
+    /// and a later 22-byte-shorter one now on the hub; both have the same 2454-entry vocabulary.
+    public static let tokenizerMultilingual = PublishedFile(name: "grapheme_mtl_merged_expanded_v1.json", identities: [
+        FileIdentity(size: 70_011, sha256: "df81a7ca7c31796cbe97f7a7142d5a53b12e88e12417ebe98f66602cafaf0461"),
+        FileIdentity(size: 69_989, sha256: "69632f47220a788a52ce2661d096453c5655e9bf25289d89a8d832c46ee07dbf"),
+    ])
+}
