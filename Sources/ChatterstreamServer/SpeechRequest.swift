@@ -60,6 +60,10 @@ public struct SpeechRequest: Sendable, Equatable {
                         throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: context.debugDescription))
                     }
                     throw error
+                } catch let error as APIError {
+                    throw error
+                } catch {
+                    throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: "\(error)", underlyingError: error))
                 }
             }
             guard let input = try field(.input, String.self) ?? field(.text, String.self) else {

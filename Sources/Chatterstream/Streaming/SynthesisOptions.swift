@@ -87,6 +87,10 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
                     throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: context.debugDescription))
                 default: throw error
                 }
+            } catch {
+                // Foundation reports a number its type cannot hold (-1 for UInt64, 1e39 for Float) as
+                // an internal error that would surface as "not valid JSON": name the field instead.
+                throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: "\(error)", underlyingError: error))
             }
         }
         if let v = try field(.firstChunkTokens, Int.self) { firstChunkTokens = v }
