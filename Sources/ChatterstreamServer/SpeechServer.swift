@@ -283,6 +283,18 @@ public final class SpeechServer: Sendable {
         return speech
     }
 
+    /// The first chunk of a run, cancelled if the client hangs up while it waits (in the queue or
+    /// for T3), its errors as the request deserves them (a path voice's without the file's content).
+    private func firstChunk(of cursor: ChunkCursor, context: ServerRequestContext, speech: SpeechRequest, isPath: Bool) async throws -> AudioChunk {
+        do {
+            guard let chunk = try await HangUpWatcher.watching(context.channel, cancel: { cursor.cancel() }, { try await cursor.next() })
+            else { throw StreamingTTSError.cancelled }
+            return chunk
+        } catch {
+            throw sanitized(error, voice: speech.voice, isPath: isPath)
+        }
+    }
+
     /// Starts the synthesis and waits for its first chunk before answering, so bad input still gets
     /// its 4xx; then streams the rest as it comes. A client that hangs up, before or after the first
     /// chunk, cancels its run (also one still waiting in the queue).
@@ -297,14 +309,7 @@ public final class SpeechServer: Sendable {
         if configuration.logText { logger.info("speech request text: \(speech.input)") }
         let cursor = ChunkCursor(engine.synthesize(speech.input, voice: voice, options: speech.options, encoding: format))
         metrics.queueDepth(engine.queuedRuns)
-        let first: AudioChunk
-        do {
-            guard let chunk = try await HangUpWatcher.watching(context.channel, cancel: { cursor.cancel() }, { try await cursor.next() })
-            else { throw StreamingTTSError.cancelled }
-            first = chunk
-        } catch {
-            throw sanitized(error, voice: speech.voice, isPath: isPath)
-        }
+        let first = try await firstChunk(of: cursor, context: context, speech: speech, isPath: isPath)
         let firstByte = ContinuousClock.now - started
         let sse = speech.streamFormat == .sse
         var headers: HTTPFields = [.contentType: sse ? "text/event-stream" : format.mimeType, .cacheControl: "no-store"]
@@ -450,13 +455,9 @@ public final class SpeechServer: Sendable {
         try hlsSessions.insert(session)
         let cursor = ChunkCursor(engine.synthesize(speech.input, voice: voice, options: speech.options, encoding: nil))
         let first: AudioChunk
-        do {
-            guard let chunk = try await HangUpWatcher.watching(context.channel, cancel: { cursor.cancel() }, { try await cursor.next() })
-            else { throw StreamingTTSError.cancelled }
-            first = chunk
-        } catch {
+        do { first = try await firstChunk(of: cursor, context: context, speech: speech, isPath: isPath) } catch {
             hlsSessions.remove(session.id)
-            throw sanitized(error, voice: speech.voice, isPath: isPath)
+            throw error
         }
         session.start(cursor: cursor, firstChunk: first, segmenter: segmenter,
                       maxBytes: configuration.hlsMaxSessionBytes, maxSeconds: configuration.hlsMaxSessionSeconds)
