@@ -7,6 +7,7 @@ import Logging
 import MultipartKit
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 /// The engine over HTTP (Hummingbird), a drop-in for OpenAI's speech API:
 ///
@@ -49,6 +50,9 @@ public final class SpeechServer: Sendable {
         public var hlsMaxSessionSeconds = 1200.0
         /// A connection with no traffic for this long is closed (slow or stalled clients).
         public var idleTimeout = Duration.seconds(30)
+        /// A response write that the client does not take for this long (it stopped reading) ends the
+        /// response and cancels its run.
+        public var writeTimeout = Duration.seconds(60)
         /// On SIGTERM: how long in-flight responses may take to finish before they are cancelled.
         public var drainTimeout = Duration.seconds(30)
         /// Log each request's text (off: logs carry method, path, status, size and time only).
@@ -319,11 +323,20 @@ public final class SpeechServer: Sendable {
             headers[.audioChannels] = "1"
         }
         let logger = logger, metrics = metrics, channel = context.channel, inputCharacters = speech.input.count
+        let writeTimeout = configuration.writeTimeout
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             var samples = first.sampleCount
             var chunks = 1
+            // A client that stops reading stalls each write once the socket buffers are full: past
+            // `writeTimeout` the run is cancelled and the connection closed.
+            let watchdog = WriteWatchdog(timeout: writeTimeout) {
+                cursor.cancel()
+                channel?.close(promise: nil)
+            }
             func send(_ chunk: AudioChunk) async throws {
                 guard !chunk.encoded.isEmpty else { return }
+                watchdog.arm()
+                defer { watchdog.disarm() }
                 if sse {
                     let event = #"{"type":"speech.audio.delta","audio":"\#(chunk.encoded.base64EncodedString())"}"#
                     try await writer.write(ByteBuffer(string: "data: \(event)\n\n"))
@@ -515,6 +528,29 @@ public final class SpeechServer: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                         body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+/// Fires `onTimeout` when a write stays pending (armed) longer than `timeout`.
+final class WriteWatchdog: Sendable {
+    private let timeout: Duration
+    private let onTimeout: @Sendable () -> Void
+    private let pending = Mutex<Task<Void, Never>?>(nil)
+
+    init(timeout: Duration, onTimeout: @escaping @Sendable () -> Void) {
+        self.timeout = timeout
+        self.onTimeout = onTimeout
+    }
+
+    func arm() {
+        let timeout = timeout, onTimeout = onTimeout
+        let task = Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            onTimeout()
+        }
+        pending.withLock { $0?.cancel(); $0 = task }
+    }
+
+    func disarm() { pending.withLock { $0?.cancel(); $0 = nil } }
 }
 
 /// A configuration the server refuses to run with.

@@ -28,6 +28,7 @@ struct Serve: AsyncParsableCommand {
     var maxQueued = 16
     @Option(name: .customLong("max-hls-sessions"), help: "HLS sessions kept at once.") var maxHLSSessions = 32
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay silent before it is closed.") var idleTimeout = 30
+    @Option(name: .customLong("write-timeout"), help: "Seconds a response write may wait for a client that stopped reading.") var writeTimeout = 60
     @Option(name: .customLong("drain-timeout"), help: "Seconds in-flight responses may take to finish on SIGTERM.") var drainTimeout = 30
     @Flag(name: .customLong("log-text"), help: "Log each request's text (off by default).") var logText = false
     @OptionGroup var model: ModelOptions
@@ -44,6 +45,7 @@ struct Serve: AsyncParsableCommand {
         settings.insecure = insecure
         settings.hlsSessionLimit = maxHLSSessions
         settings.idleTimeout = .seconds(idleTimeout)
+        settings.writeTimeout = .seconds(writeTimeout)
         settings.drainTimeout = .seconds(drainTimeout)
         settings.logText = logText
         let server = try SpeechServer(engine: model.engine(options: synthesis.options, maxQueuedRuns: maxQueued), configuration: settings)

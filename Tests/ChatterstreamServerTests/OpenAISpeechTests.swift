@@ -337,3 +337,56 @@ final class VoiceSavingEngine: SpeechEngine {
         try TinySpeechModels.builtinVoice().write(to: destination)
     }
 }
+
+/// An engine that yields `chunks` chunks of 1 MiB of silence as fast as they are taken, and records
+/// when its stream is terminated (a consumer that cancels it): what a client that stops reading
+/// must not hold forever.
+final class FloodingEngine: SpeechEngine {
+    let tts: StreamingTTS
+    let chunks: Int
+    private let terminated = Mutex(false)
+    init(tts: StreamingTTS, chunks: Int) { self.tts = tts; self.chunks = chunks }
+    var wasTerminated: Bool { terminated.withLock { $0 } }
+    var isLoaded: Bool { true }
+    func loadModel() async throws {}
+    func info() async throws -> StreamingTTS.Info { try await tts.info() }
+    var options: SynthesisOptions { tts.options }
+    var queuedRuns: Int { 0 }
+    func saveVoice(fromRecording recording: URL, to destination: URL) async throws {}
+    func synthesize(_ text: String, voice: Voice, options: SynthesisOptions?, encoding: AudioFormat?) -> AsyncThrowingStream<AudioChunk, Error> {
+        let count = chunks
+        let (stream, continuation) = AsyncThrowingStream<AudioChunk, Error>.makeStream(bufferingPolicy: .bufferingOldest(1))
+        continuation.onTermination = { [self] reason in
+            if case .cancelled = reason { terminated.withLock { $0 = true } }
+        }
+        Task {
+            let silence = Data(count: 1 << 20)
+            for i in 0..<count {
+                while case .dropped = continuation.yield(AudioChunk(pcm: silence, sampleRate: 24_000, isFinal: i == count - 1, chunkIndex: i, encoded: silence)) {
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            continuation.finish()
+        }
+        return stream
+    }
+}
+
+@Suite(.serialized) struct SlowReaderTests {
+    @Test func aClientThatStopsReadingIsCutOffAndItsRunCancelled() async throws {
+        let engine = FloodingEngine(tts: OpenAISpeechTests.engine, chunks: 200)
+        try await RunningSpeechServer.with(engine: engine, configure: { $0.writeTimeout = .seconds(1) }) { server in
+            let port = server.port
+            let request = try JSONSerialization.data(withJSONObject: ["input": "Flood.", "response_format": "pcm"])
+            let connection = try LoopbackHTTPConnection(port: port)
+            try connection.post("/v1/audio/speech", json: request)
+            // Read nothing: the socket buffers fill, the server's writes stall.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !engine.wasTerminated && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            print("a client that stopped reading: the server cancelled its stream: \(engine.wasTerminated)")
+            #expect(engine.wasTerminated, "200 MiB queued behind a client that reads nothing, and the run was never cancelled")
+            connection.close()
+            #expect(try await server.get("/health").status == 200)
+        }
+    }
+}
