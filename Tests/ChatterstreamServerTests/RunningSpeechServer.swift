@@ -130,10 +130,12 @@ func withTimeout<T: Sendable>(seconds: Double, _ what: String, _ operation: @esc
     }
 }
 
-/// Runs blocking work (a subprocess, a blocking socket) on a dispatch queue, so it never holds one
-/// of the few threads that Swift concurrency, and so the server under test, runs on.
+/// Runs blocking work (a subprocess, a blocking socket) on a thread of its own, so it never holds
+/// one of the few threads that Swift concurrency, and so the server under test, runs on, nor one of
+/// Dispatch's global threads (as wide as the cores: two blocked ones starved the URLSession work of
+/// other suites, e.g. ModelStoreTests' timeouts, while the SDK and load tests ran).
 func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }
