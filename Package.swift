@@ -56,10 +56,15 @@ let package = Package(
         // (graceful shutdown when the serving task is cancelled).
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        // The server's /metrics (Prometheus text format) and voice uploads (multipart/form-data).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // Layer 1: system libraries (Debian: libopenblas-dev, libopus-dev, libogg-dev, libsoxr-dev,
-        // libsndfile1-dev, libmp3lame-dev), each linked for what the comment beside it says.
+        // libsndfile1-dev, libmp3lame-dev, libavcodec-dev, libsonic-dev), each linked for what the
+        // comment beside it says.
         // OpenBLAS: cblas_sgemm for every GEMM (GEMMThreading splits the large ones over our pool).
         .systemLibrary(
             name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
@@ -80,6 +85,14 @@ let package = Package(
         .systemLibrary(
             name: "CLame", path: "Sources/CLame",
             providers: [.apt(["libmp3lame-dev"])]),
+        // FFmpeg's libavcodec: its native AAC (ADTS) and FLAC encoders for the AAC and FLAC outputs.
+        .systemLibrary(
+            name: "CAVCodec", path: "Sources/CAVCodec", pkgConfig: "libavcodec",
+            providers: [.apt(["libavcodec-dev"])]),
+        // libsonic: the OpenAI API's `speed` (speech time-scaled without a pitch change). No pkg-config file.
+        .systemLibrary(
+            name: "CSonic", path: "Sources/CSonic",
+            providers: [.apt(["libsonic-dev"])]),
         // libsndfile: reading FLAC, Ogg, MP3 and AIFF reference recordings (WAV is our own reader).
         .systemLibrary(
             name: "CSndfile", path: "Sources/CSndfile", pkgConfig: "sndfile",
@@ -102,10 +115,11 @@ let package = Package(
             swiftSettings: tensorSwiftSettings + [.unsafeFlags(["-O"])]),
 
         // Layer 4: audio (WAV, libsndfile for FLAC/MP3/Ogg, resampling: libsoxr HQ and scipy-style
-        // polyphase; BS.1770 loudness; Ogg Opus encode/decode; MP3 through LAME; HLS over MPEG-TS).
+        // polyphase; BS.1770 loudness; Ogg Opus encode/decode; MP3 through LAME; AAC and FLAC through
+        // libavcodec; speed through libsonic; HLS over MPEG-TS).
         .target(
             name: "ChatterAudio",
-            dependencies: ["ChatterTensor", "CSoxr", "CSndfile", "COpus", "COgg", "CLame"],
+            dependencies: ["ChatterTensor", "CSoxr", "CSndfile", "COpus", "COgg", "CLame", "CAVCodec", "CSonic"],
             swiftSettings: [.unsafeFlags(["-O"])]),
 
         // Layer 5: the networks, one folder each, built from upstream state-dict names.
@@ -133,6 +147,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
             ]),
         // The CLI's folder is `chatterstream-cli`, not `chatterstream`: a name that differs from the
         // library's `Chatterstream` only in case collides on case-insensitive file systems.

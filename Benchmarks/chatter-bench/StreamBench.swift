@@ -39,17 +39,17 @@ struct StreamBench {
     }
 
     func synthesize(firstChunk: Int, watermark: Bool, voice start: VoiceStart = .cold) async throws -> Run {
-        var config = StreamConfig()
+        var config = SynthesisOptions()
         config.firstChunkTokens = firstChunk
-        config.maxLength = maxTokens
+        config.maxTokens = maxTokens
         config.seed = seed
         let prefixFile = model.appendingPathComponent(StreamingTTS.builtinVoicePrefixFileName)
         if start != .fromDisk { try? FileManager.default.removeItem(at: prefixFile) }
-        let tts = try await StreamingTTS(model: .directory(model), config: config, watermark: watermark).load()
+        let tts = try await StreamingTTS(model: .directory(model), options: config, watermark: watermark).load()
         if start == .inMemory {
             var short = config
-            short.maxLength = 1
-            for try await _ in tts.synthesize("Warm up.", config: short) {}
+            short.maxTokens = 1
+            for try await _ in tts.synthesize("Warm up.", options: short) {}
         }
         let start = now()
         var first: UInt64?
@@ -66,7 +66,7 @@ struct StreamBench {
     }
 
     /// Streamed vs one-shot S3Gen on the same speech tokens, noise and draws: the seam cost in dB.
-    /// Chunks as the engine makes them (first, then 75), context as `StreamConfig`'s default.
+    /// Chunks as the engine makes them (first, then 75), context as `SynthesisOptions`'s default.
     func streamedVersusOneShot(firstChunk: Int) throws -> [String: Any] {
         let converted = try ConvertedModel(directory: model)
         let shapes = converted.manifest.hyperparameters
@@ -79,7 +79,7 @@ struct StreamBench {
         let oneShot = try S3GenStream.render(s3gen: s3gen, tokens: tokens, reference: reference, noiseSeed: 5, drawSeed: 6)
         let oneShotSeconds = Double(now() - start) / 1e9
         var stream = S3GenStream(s3gen: s3gen, reference: reference, noiseSeed: 5, drawSeed: 6,
-                                 maxContextTokens: StreamConfig().flowContextTokens)
+                                 maxContextTokens: SynthesisOptions().flowContextTokens)
         var streamed: [Float] = [], offset = 0, size = firstChunk
         let streamStart = now()
         while offset < tokens.count {

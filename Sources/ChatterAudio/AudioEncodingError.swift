@@ -14,6 +14,12 @@ public enum AudioEncodingError: Error, Equatable, CustomStringConvertible {
     case finalized(encoder: String)
     /// The output path has an extension no writer knows.
     case unknownFileExtension(path: String, supported: [String])
+    /// A format name that is not an `AudioFormat`.
+    case unknownFormat(String, supported: [String])
+    /// An FFmpeg (libavcodec) call failed.
+    case libavcodec(call: String, code: Int32)
+    /// A speed outside what the speech-rate changer takes.
+    case unsupportedSpeed(Float)
     /// LAME reported an error.
     case lame(call: String, code: Int32)
     /// The format cannot represent zero samples as a file players accept.
@@ -37,6 +43,12 @@ public enum AudioEncodingError: Error, Equatable, CustomStringConvertible {
             "the \(encoder) is finalized; call reset() to start a new stream"
         case let .unknownFileExtension(path, supported):
             "\(path): unknown audio file extension (use one of \(supported.map { "." + $0 }.joined(separator: ", ")))"
+        case let .unknownFormat(name, supported):
+            "unknown audio format '\(name)' (use one of \(supported.joined(separator: ", ")))"
+        case let .libavcodec(call, code):
+            "\(call) failed with libavcodec error \(code)"
+        case let .unsupportedSpeed(speed):
+            "speed \(speed) is outside 0.25...4.0"
         case let .lame(call, code):
             "\(call) failed with LAME error \(code)"
         case let .emptyAudio(path, format):

@@ -23,6 +23,7 @@ final class HLSSession: Sendable {
     }
 
     private let published: Mutex<Published>
+    private let cursor = Mutex<ChunkCursor?>(nil)
 
     init(id: String, emptyPlaylist: String) {
         self.id = id
@@ -49,14 +50,25 @@ final class HLSSession: Sendable {
     /// Consumes `stream` in the background: every chunk goes through the segmenter and what it
     /// completes is published at once; the end (or an error) finalizes the playlist. `firstChunk`
     /// was already taken from `cursor` (to answer errors with the right status before the 201).
-    func start(cursor: ChunkCursor, firstChunk: AudioChunk, segmenter: sending HLSSegmenter) {
+    /// A session whose audio passes `maxSeconds` or whose PCM passes `maxBytes` is stopped (its
+    /// synthesis cancelled) and fails with a 413 that says which cap it reached.
+    func start(cursor: ChunkCursor, firstChunk: AudioChunk, segmenter: sending HLSSegmenter, maxBytes: Int, maxSeconds: Double) {
+        self.cursor.withLock { $0 = cursor }
         let task = Task { [self] in
             do {
                 var chunk: AudioChunk? = firstChunk
+                var bytes = 0
                 while let current = chunk {
+                    bytes += current.pcm.count
+                    let seconds = Double(bytes / 2) / Double(current.sampleRate)
+                    if bytes > maxBytes || seconds > maxSeconds {
+                        cursor.cancel()
+                        throw APIError(.contentTooLarge, "the HLS session reached its cap (\(maxBytes) bytes of audio, \(Int(maxSeconds)) s): shorten the text or split it over several sessions")
+                    }
                     if try !segmenter.addSegment(pcm16LittleEndian: current.pcm).isEmpty { publish(segmenter) }
                     chunk = try await cursor.next()
                 }
+                if cursor.isCancelled { throw StreamingTTSError.cancelled }
                 // A cancelled consumer sees the stream end early: that is no complete rendition.
                 guard !Task.isCancelled else { throw StreamingTTSError.cancelled }
                 try segmenter.finalize()
@@ -83,6 +95,10 @@ final class HLSSession: Sendable {
 
     /// Stops the synthesis (an evicted session, or the server stopping).
     func cancel() {
+        cursor.withLock { $0 }?.cancel()
         published.withLock { $0.task }?.cancel()
     }
+
+    /// Bytes of segments kept.
+    var storedBytes: Int { published.withLock { $0.segments.reduce(0) { $0 + $1.count } } }
 }

@@ -41,9 +41,12 @@ final class HLSSessionStore: Sendable {
         }
     }
 
-    /// Forgets a session that never started.
-    func remove(_ id: String) {
-        _ = sessions.withLock { $0.removeValue(forKey: id) }
+    /// Forgets a session (one that never started, or one a client deleted), cancelling its synthesis.
+    @discardableResult
+    func remove(_ id: String) -> Bool {
+        let session = sessions.withLock { $0.removeValue(forKey: id) }
+        session?.cancel()
+        return session != nil
     }
 
     /// Stops every running session (the server is stopping).

@@ -11,7 +11,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return error.response
         } catch let error as HTTPError {
             let message = error.body ?? (error.status == .notFound
-                ? "no endpoint \(request.method) \(request.uri.path): see GET /health, GET /v1/info, POST /v1/speech, POST /v1/hls"
+                ? "no endpoint \(request.method) \(request.uri.path): see POST /v1/audio/speech, GET /v1/audio/voices, GET /v1/models, GET /health"
                 : error.status.reasonPhrase)
             return APIError(error.status, message).response
         }

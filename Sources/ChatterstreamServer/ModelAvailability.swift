@@ -7,6 +7,8 @@ final class ModelAvailability: Sendable {
         case loading
         case ready
         case failed(String)
+        /// Shutting down: the responses in flight finish, new work is refused.
+        case draining
     }
 
     private let state = Mutex(State.loading)
@@ -21,6 +23,7 @@ final class ModelAvailability: Sendable {
         case .ready: return
         case .loading: throw APIError(.serviceUnavailable, "the model is still loading; retry shortly (GET /health says \"loaded\": true when it is ready)", retryAfterSeconds: 5)
         case let .failed(reason): throw APIError(.serviceUnavailable, "the model failed to load: \(reason)")
+        case .draining: throw APIError(.serviceUnavailable, "the server is shutting down", retryAfterSeconds: 5)
         }
     }
 }

@@ -1,94 +1,128 @@
+import ChatterAudio
 import Chatterstream
 import Foundation
 
-/// The JSON body of `POST /v1/speech` and `POST /v1/hls`. Field names follow the CLI options in
-/// snake case; every field but `text` is optional and falls back to the server's defaults.
-public struct SpeechRequest: Sendable, Codable, Equatable {
-    public var text: String
-    /// `"builtin"` or an absolute path, on the server, to a reference recording or saved conditionals.
-    public var voice: String?
-    /// `pcm`, `opus`, `mp3` or `wav` (default `wav`); ignored by `/v1/hls`, whose segments are MP3 in MPEG-TS.
-    public var format: String?
-    public var seed: UInt64?
-    public var temperature: Float?
-    public var topK: Int?
-    public var topP: Float?
-    public var minP: Float?
-    public var repetitionPenalty: Float?
-    public var cfgWeight: Float?
-    public var exaggeration: Float?
-    public var maxTokens: Int?
-    public var firstChunkTokens: Int?
-    public var chunkTokens: Int?
-    /// `adaptive` or `sentence_aligned`.
-    public var strategy: ChunkStrategy?
+/// The JSON body of `POST /v1/audio/speech` (OpenAI's create-speech request) and of `POST /v1/hls`:
+/// `model`, `input`, `voice`, `response_format`, `speed`, `stream_format`, `instructions` (accepted,
+/// ignored), and beside them every `SynthesisOptions` field by its wire name (`seed`, `temperature`,
+/// `max_tokens`, …; `speed` is one of them). `language` is accepted for the multilingual family.
+/// The older `/v1/speech` also takes `text` for `input` and `format` for `response_format`.
+public struct SpeechRequest: Sendable, Equatable {
+    /// Longest `input` OpenAI accepts, and so do we.
+    public static let maxInputCharacters = 4096
 
-    enum CodingKeys: String, CodingKey {
-        case text, voice, format, seed, temperature, exaggeration, strategy
-        case topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty = "repetition_penalty"
-        case cfgWeight = "cfg_weight", maxTokens = "max_tokens", firstChunkTokens = "first_chunk_tokens"
-        case chunkTokens = "chunk_tokens"
+    public var model: String?
+    public var input: String
+    public var voice: String?
+    public var responseFormat: AudioFormat?
+    public var streamFormat: StreamFormat
+    public var instructions: String?
+    public var language: String?
+    /// The request's synthesis fields laid over the server's defaults.
+    public var options: SynthesisOptions
+
+    public enum StreamFormat: String, Sendable, Codable {
+        /// The audio bytes, streamed with chunked transfer as they are made.
+        case audio
+        /// Server-sent events: `speech.audio.delta` (base64 audio), then `speech.audio.done`.
+        case sse
     }
 
-    public init(text: String) { self.text = text }
+    enum Keys: String, CodingKey {
+        case model, input, voice, instructions, language, text, format
+        case responseFormat = "response_format", streamFormat = "stream_format"
+    }
 
-    /// Decodes a body, turning decoding failures into a 400 that names the field.
-    static func decode(_ body: Data) throws(APIError) -> SpeechRequest {
+    /// Decodes `body` over `defaults`: a 400 that names the field for a wrong type or value, "not
+    /// JSON" only when the body is not JSON at all.
+    static func decode(_ body: Data, defaults: SynthesisOptions) throws(APIError) -> SpeechRequest {
+        let decoder = JSONDecoder()
+        decoder.userInfo[.synthesisDefaults] = defaults
         do {
-            return try JSONDecoder().decode(SpeechRequest.self, from: body)
+            return try decoder.decode(Wire.self, from: body).request
+        } catch let error as APIError {
+            throw error
         } catch let error as DecodingError {
-            throw APIError(.badRequest, "invalid request body: \(Self.explain(error))")
+            let (message, param) = Self.explain(error)
+            throw APIError(.badRequest, "invalid request body: \(message)", param: param)
         } catch {
             throw APIError(.badRequest, "invalid request body: \(error)")
         }
     }
 
-    private static func explain(_ error: DecodingError) -> String {
+    private struct Wire: Decodable {
+        let request: SpeechRequest
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            func field<T: Decodable>(_ key: Keys, _ type: T.Type) throws -> T? {
+                do { return try c.decodeIfPresent(type, forKey: key) } catch let error as DecodingError {
+                    if case let .dataCorrupted(context) = error, context.codingPath.isEmpty {
+                        throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: context.debugDescription))
+                    }
+                    throw error
+                } catch let error as APIError {
+                    throw error
+                } catch {
+                    throw DecodingError.dataCorrupted(.init(codingPath: [key], debugDescription: "\(error)", underlyingError: error))
+                }
+            }
+            guard let input = try field(.input, String.self) ?? field(.text, String.self) else {
+                throw APIError(.badRequest, "missing field 'input': the text to speak", param: "input")
+            }
+            guard input.count <= SpeechRequest.maxInputCharacters else {
+                throw APIError(.badRequest, "input is \(input.count) characters; the limit is \(SpeechRequest.maxInputCharacters): split the text over several requests", param: "input")
+            }
+            var format: AudioFormat?
+            if let name = try field(.responseFormat, String.self) ?? field(.format, String.self) {
+                guard let parsed = AudioFormat(rawValue: name.lowercased()) else {
+                    throw APIError(.badRequest, "unknown response_format '\(name)': use one of \(AudioFormat.allCases.map(\.rawValue).joined(separator: ", "))", param: "response_format")
+                }
+                format = parsed
+            }
+            var stream = StreamFormat.audio
+            if let name = try field(.streamFormat, String.self) {
+                guard let parsed = StreamFormat(rawValue: name) else {
+                    throw APIError(.badRequest, "unknown stream_format '\(name)': use audio or sse", param: "stream_format")
+                }
+                stream = parsed
+            }
+            let defaults = decoder.userInfo[.synthesisDefaults] as? SynthesisOptions ?? SynthesisOptions()
+            request = SpeechRequest(
+                model: try field(.model, String.self), input: input, voice: try field(.voice, String.self),
+                responseFormat: format, streamFormat: stream, instructions: try field(.instructions, String.self),
+                language: try field(.language, String.self),
+                options: try SynthesisOptions(from: decoder, over: defaults))
+        }
+    }
+
+    private static func explain(_ error: DecodingError) -> (String, String?) {
         func field(_ path: [any CodingKey]) -> String { path.map(\.stringValue).joined(separator: ".") }
         switch error {
-        case let .keyNotFound(key, _): return "missing field '\(key.stringValue)'"
-        case let .typeMismatch(type, context): return "field '\(field(context.codingPath))' must be \(type)"
-        case let .valueNotFound(type, context): return "field '\(field(context.codingPath))' must be \(type), not null"
+        case let .keyNotFound(key, _): return ("missing field '\(key.stringValue)'", key.stringValue)
+        case let .typeMismatch(type, context):
+            return ("field '\(field(context.codingPath))' must be \(Self.name(of: type))", field(context.codingPath))
+        case let .valueNotFound(type, context):
+            return ("field '\(field(context.codingPath))' must be \(Self.name(of: type)), not null", field(context.codingPath))
         case let .dataCorrupted(context):
-            return context.codingPath.isEmpty ? "not JSON (\(context.debugDescription))"
-                : "field '\(field(context.codingPath))': \(context.debugDescription)"
-        @unknown default: return "\(error)"
+            if context.codingPath.isEmpty { return ("not JSON (\(context.debugDescription))", nil) }
+            return ("field '\(field(context.codingPath))' is out of range or malformed (\(context.debugDescription))", field(context.codingPath))
+        @unknown default: return ("\(error)", nil)
         }
     }
 
-    /// The engine's settings with this request's fields laid over them.
-    func config(over base: StreamConfig) -> StreamConfig {
-        var config = base
-        if let seed { config.seed = seed }
-        if let temperature { config.temperature = temperature }
-        if let topK { config.topK = topK }
-        if let topP { config.topP = topP }
-        if let minP { config.minP = minP }
-        if let repetitionPenalty { config.repetitionPenalty = repetitionPenalty }
-        if let cfgWeight { config.cfgWeight = cfgWeight }
-        if let exaggeration { config.exaggeration = exaggeration }
-        if let maxTokens { config.maxLength = maxTokens }
-        if let firstChunkTokens { config.firstChunkTokens = firstChunkTokens }
-        if let chunkTokens { config.subsequentChunkTokens = chunkTokens }
-        if let strategy { config.strategy = strategy }
-        return config
+    private static func name(of type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Float.Type, is Double.Type: "a number"
+        case is UInt64.Type: "a non-negative integer"
+        case is Int.Type: "an integer"
+        case is Bool.Type: "true or false"
+        default: "\(type)"
+        }
     }
+}
 
-    /// Checks what can be checked before any synthesis: there is something to say, and the voice is
-    /// the built-in one or a file that exists (400 for a voice that is neither, 404 for a missing file).
-    func validatedVoice(default fallback: Voice) throws(APIError) -> Voice {
-        if text.allSatisfy(\.isWhitespace) {
-            throw APIError(.badRequest, StreamingTTSError.emptyText.description)
-        }
-        guard let name = voice else { return fallback }
-        if name == "builtin" { return .builtin }
-        guard name.hasPrefix("/") else {
-            throw APIError(.badRequest, "unknown voice '\(name)': use \"builtin\" or an absolute path to a recording or conditionals file on the server")
-        }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: name, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw APIError(.notFound, StreamingTTSError.voiceNotFound(path: name).description)
-        }
-        return .file(URL(fileURLWithPath: name))
-    }
+extension CodingUserInfoKey {
+    /// The server's `SynthesisOptions`, under which a request's fields are decoded.
+    static let synthesisDefaults = CodingUserInfoKey(rawValue: "chatterstream.synthesisDefaults")!
 }

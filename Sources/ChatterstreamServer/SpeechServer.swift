@@ -4,32 +4,72 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import MultipartKit
+import NIOCore
 import ServiceLifecycle
+import Synchronization
 
-/// The engine over HTTP (Hummingbird):
+/// The engine over HTTP (Hummingbird), a drop-in for OpenAI's speech API:
 ///
-/// - `GET /health` → `{"status":"ok","loaded":bool}`
-/// - `GET /v1/info` → family, device, precision, watermark, threads
-/// - `POST /v1/speech` (`SpeechRequest` JSON) → the audio, streamed as it is synthesised
-/// - `POST /v1/hls` → 201 `{"id","playlist"}`; `GET /v1/hls/<id>/playlist.m3u8`, `GET /v1/hls/<id>/<n>.ts`
+/// - `POST /v1/audio/speech` (OpenAI's create-speech request, `SpeechRequest`) → the audio, streamed
+///   as it is synthesised (`stream_format` `audio`) or as server-sent events (`sse`)
+/// - `GET /v1/audio/voices`, `POST /v1/audio/voices` (multipart upload), `DELETE /v1/audio/voices/<id>`
+/// - `GET /v1/models`, `GET /v1/info`, `GET /health` (liveness), `GET /ready` (model loaded), `GET /metrics`
+/// - `POST /v1/hls` → 201 `{"id","playlist"}`; `GET /v1/hls/<id>/playlist.m3u8`, `GET /v1/hls/<id>/<n>.ts`,
+///   `DELETE /v1/hls/<id>`
+/// - `POST /v1/speech`: the first wave's endpoint, the same request with `text`/`format` (default wav)
 ///
-/// Errors are JSON (`APIError`). The model is loaded in the background when the server starts;
-/// requests that need it get 503 until it is ready.
+/// Errors are OpenAI's JSON (`APIError`). The model is loaded in the background when the server
+/// starts; requests that need it get 503 until it is ready.
 public final class SpeechServer: Sendable {
     public struct Configuration: Sendable {
         public var host = "127.0.0.1"
         /// 0 picks a free port (reported to `run`'s `onListening`).
         public var port = 8080
-        /// The voice of requests that name none.
+        /// The voice of requests that name none, "builtin", or one of OpenAI's names the library lacks.
         public var defaultVoice = Voice.builtin
-        /// Largest request body accepted (413 above).
+        /// Where uploaded voices are kept (nil: no library; uploads answer 404).
+        public var voicesDirectory: URL?
+        /// Whether a request's `voice` may be a path on the server (local use only).
+        public var allowVoicePaths = false
+        /// Bearer token every endpoint but /health requires (nil: none).
+        public var apiKey: String?
+        /// Allow a non-loopback address without an API key.
+        public var insecure = false
+        /// Largest request body accepted (413 above), JSON requests.
         public var maxRequestBytes = 1 << 20
+        /// Largest voice upload (413 above) and longest recording accepted.
+        public var maxVoiceUploadBytes = 20 << 20
+        public var maxVoiceSeconds = 60.0
         /// HLS sessions kept at once, running or ended.
         public var hlsSessionLimit = 32
         /// How long an ended HLS session's playlist and segments stay available.
         public var hlsSessionLifetime = Duration.seconds(600)
+        /// Caps on one HLS session: PCM bytes synthesised (also bounding what it keeps) and seconds of audio.
+        public var hlsMaxSessionBytes = 64 << 20
+        public var hlsMaxSessionSeconds = 1200.0
+        /// A connection with no traffic for this long is closed (slow or stalled clients).
+        public var idleTimeout = Duration.seconds(30)
+        /// A response write that the client does not take for this long (it stopped reading) ends the
+        /// response and cancels its run.
+        public var writeTimeout = Duration.seconds(60)
+        /// On SIGTERM: how long in-flight responses may take to finish before they are cancelled.
+        public var drainTimeout = Duration.seconds(30)
+        /// Log each request's text (off: logs carry method, path, status, size and time only).
+        public var logText = false
 
         public init() {}
+
+        /// Refuses a configuration that would expose the server without a key.
+        public func checkExposure() throws {
+            if apiKey == nil && !insecure && !Self.isLoopback(host) {
+                throw ServerConfigurationError("refusing to listen on \(host) without an API key: anyone who can reach it could use it. Give --api-key (or CHATTERSTREAM_API_KEY), bind 127.0.0.1, or pass --insecure if the network is trusted.")
+            }
+        }
+
+        static func isLoopback(_ host: String) -> Bool {
+            host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        }
     }
 
     public let engine: any SpeechEngine
@@ -37,12 +77,16 @@ public final class SpeechServer: Sendable {
     let logger: Logger
     let availability = ModelAvailability()
     let hlsSessions: HLSSessionStore
+    let voices: VoiceLibrary?
+    let metrics = ServerMetrics()
 
     public init(engine: some SpeechEngine, configuration: Configuration = Configuration(),
-                logger: Logger = Logger(label: "chatterstream.server")) {
+                logger: Logger = Logger(label: "chatterstream.server")) throws {
+        try configuration.checkExposure()
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
+        voices = try configuration.voicesDirectory.map { try VoiceLibrary(directory: $0) }
         hlsSessions = HLSSessionStore(limit: configuration.hlsSessionLimit, lifetime: configuration.hlsSessionLifetime)
     }
 
@@ -66,20 +110,31 @@ public final class SpeechServer: Sendable {
         }
     }
 
-    /// Serves until SIGINT or SIGTERM, then finishes the responses in flight (the CLI).
+    /// Serves until SIGINT or SIGTERM, then drains: /ready answers 503, no new connections are
+    /// accepted, the responses in flight finish, and those still running after `drainTimeout` are
+    /// cancelled.
     public func runUntilSignalled(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await withServer(onListening: onListening) { app in try await app.runService() }
+        try await withServer(onListening: onListening) { app in
+            var settings = ServiceGroupConfiguration(
+                services: [.init(service: app), .init(service: DrainMarker(availability: availability, logger: logger))],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            settings.maximumGracefulShutdownDuration = configuration.drainTimeout
+            settings.maximumCancellationDuration = .seconds(5)
+            try await ServiceGroup(configuration: settings).run()
+        }
     }
 
     private func withServer(onListening: @escaping @Sendable (Int) async -> Void,
-                            _ body: (Application<RouterResponder<BasicRequestContext>>) async throws -> Void) async throws {
+                            _ body: (Application<RouterResponder<ServerRequestContext>>) async throws -> Void) async throws {
         let loading = Task { await loadModel() }
         defer {
             loading.cancel()
             hlsSessions.cancelAll()
         }
+        let idle = configuration.idleTimeout.components
         let app = Application(
             router: makeRouter(),
+            server: .http1(configuration: .init(idleTimeout: .seconds(idle.seconds) + .nanoseconds(idle.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "chatterstream"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -99,16 +154,38 @@ public final class SpeechServer: Sendable {
         }
     }
 
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    func makeRouter() -> Router<ServerRequestContext> {
+        let router = Router(context: ServerRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger, metrics: metrics))
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: BearerAuthMiddleware(apiKey: configuration.apiKey))
         router.get("/health") { _, _ in self.health() }
+        router.get("/ready") { _, _ in try await self.answering { try self.ready() } }
+        router.get("/metrics") { _, _ in self.metricsText() }
+        router.get("/v1/models") { _, _ in try await self.answering { try await self.models() } }
         router.get("/v1/info") { _, _ in try await self.answering { try await self.info() } }
-        router.post("/v1/speech") { request, _ in try await self.answering { try await self.speech(request) } }
-        router.post("/v1/hls") { request, _ in try await self.answering { try await self.createHLS(request) } }
+        router.post("/v1/audio/speech") { request, context in
+            try await self.answering { try await self.speech(request, context: context, defaultFormat: .mp3) }
+        }
+        router.post("/v1/speech") { request, context in
+            try await self.answering { try await self.speech(request, context: context, defaultFormat: .wav) }
+        }
+        router.get("/v1/audio/voices") { _, _ in try await self.answering { try self.listVoices() } }
+        router.post("/v1/audio/voices") { request, _ in try await self.answering { try await self.uploadVoice(request) } }
+        router.delete("/v1/audio/voices/:id") { _, context in
+            try await self.answering { try self.deleteVoice(context.parameters.get("id") ?? "") }
+        }
+        router.post("/v1/hls") { request, context in try await self.answering { try await self.createHLS(request, context: context) } }
         router.get("/v1/hls/:id/:file") { _, context in
             try await self.answering {
                 try self.hlsFile(id: context.parameters.get("id") ?? "", file: context.parameters.get("file") ?? "")
+            }
+        }
+        router.delete("/v1/hls/:id") { _, context in
+            try await self.answering {
+                let id = context.parameters.get("id") ?? ""
+                guard self.hlsSessions.remove(id) else { throw APIError(.notFound, "no HLS session '\(id)'") }
+                return Response(status: .noContent)
             }
         }
         return router
@@ -125,11 +202,35 @@ public final class SpeechServer: Sendable {
         }
     }
 
-    // MARK: - Handlers
+    // MARK: - Operations
 
     private func health() -> Response {
         struct Health: Encodable { let status: String; let loaded: Bool }
         return json(Health(status: "ok", loaded: availability.current == .ready))
+    }
+
+    private func ready() throws -> Response {
+        try availability.requireReady()
+        struct Ready: Encodable { let status: String }
+        return json(Ready(status: "ready"))
+    }
+
+    private func metricsText() -> Response {
+        metrics.queueDepth(engine.queuedRuns)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.text())))
+    }
+
+    /// OpenAI's names for their speech models, which mean "the model this server runs".
+    static let openAIModels = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"]
+
+    private func models() async throws -> Response {
+        try availability.requireReady()
+        let family = try await engine.info().family.rawValue
+        struct Model: Encodable { let id: String; let object = "model"; let created = 0; let owned_by: String }
+        struct List: Encodable { let object = "list"; let data: [Model] }
+        return json(List(data: [Model(id: family, owned_by: "resemble-ai")]
+                         + Self.openAIModels.map { Model(id: $0, owned_by: "chatterstream (alias of \(family))") }))
     }
 
     private func info() async throws -> Response {
@@ -140,66 +241,239 @@ public final class SpeechServer: Sendable {
                              watermark: info.watermark, threads: info.threads))
     }
 
+    // MARK: - Speech
+
+    /// A request's `model`: ours by family name, OpenAI's meaning the loaded one.
+    private func checkModel(_ model: String?) async throws {
+        guard let model, !Self.openAIModels.contains(model) else { return }
+        let loaded = try await engine.info().family.rawValue
+        guard model == loaded || model == "chatterstream" else {
+            throw APIError(.badRequest, "model '\(model)' is not served here: this server runs \(loaded) (or name tts-1, tts-1-hd, gpt-4o-mini-tts)", param: "model")
+        }
+    }
+
+    /// The voice a request names: a library id, "builtin" or an OpenAI name (the default voice unless
+    /// the library defines it), or (only with `allowVoicePaths`) a regular file on the server. No other
+    /// value touches the file system.
+    func resolveVoice(_ name: String?) throws(APIError) -> (voice: Voice, isPath: Bool) {
+        guard let name, !name.isEmpty else { return (configuration.defaultVoice, false) }
+        if let voice = voices?.voice(name) { return (voice, false) }
+        if name == "builtin" || name == "default" || VoiceLibrary.openAIVoices.contains(name.lowercased()) {
+            return (configuration.defaultVoice, false)
+        }
+        if name.contains("/") || name.contains("\\") || name.hasPrefix(".") {
+            guard configuration.allowVoicePaths else {
+                throw APIError(.badRequest, "voice must be a voice id (GET /v1/audio/voices), \"builtin\" or an OpenAI voice name; this server does not take paths", param: "voice")
+            }
+            return (.file(try VoicePath.check(name)), true)
+        }
+        throw APIError(.notFound, "no voice '\(name)': see GET /v1/audio/voices", param: "voice")
+    }
+
+    /// What a voice error says when the voice was a server path: nothing of the file's content.
+    private func sanitized(_ error: any Error, voice: String?, isPath: Bool) -> any Error {
+        let answer = APIError(classifying: error)
+        guard isPath, answer.param == "voice" else { return error }
+        return APIError(.badRequest, "the voice file '\(voice ?? "")' is not a usable recording or conditionals file", param: "voice")
+    }
+
+    private func decodeSpeechRequest(_ request: inout Request) async throws -> SpeechRequest {
+        try requireJSON(request)
+        let body = try await collect(&request, limit: configuration.maxRequestBytes)
+        let speech = try SpeechRequest.decode(body, defaults: engine.options)
+        if speech.input.allSatisfy(\.isWhitespace) {
+            throw APIError(.badRequest, StreamingTTSError.emptyText.description, param: "input")
+        }
+        return speech
+    }
+
+    /// The first chunk of a run, cancelled if the client hangs up while it waits (in the queue or
+    /// for T3), its errors as the request deserves them (a path voice's without the file's content).
+    private func firstChunk(of cursor: ChunkCursor, context: ServerRequestContext, speech: SpeechRequest, isPath: Bool) async throws -> AudioChunk {
+        do {
+            guard let chunk = try await HangUpWatcher.watching(context.channel, cancel: { cursor.cancel() }, { try await cursor.next() })
+            else { throw StreamingTTSError.cancelled }
+            return chunk
+        } catch {
+            throw sanitized(error, voice: speech.voice, isPath: isPath)
+        }
+    }
+
     /// Starts the synthesis and waits for its first chunk before answering, so bad input still gets
-    /// its 4xx; then streams the rest as it comes. The body runs with cancellation on inbound close:
-    /// a client that hangs up cancels the writer's task, which ends the stream, which cancels the run.
-    private func speech(_ request: Request) async throws -> Response {
+    /// its 4xx; then streams the rest as it comes. A client that hangs up, before or after the first
+    /// chunk, cancels its run (also one still waiting in the queue).
+    private func speech(_ request: Request, context: ServerRequestContext, defaultFormat: AudioFormat) async throws -> Response {
+        let started = ContinuousClock.now
         var request = request
-        let body = try await SpeechRequest.decode(collect(&request))
-        let format = try SpeechFormat(requested: body.format ?? SpeechFormat.wav.rawValue)
-        let voice = try body.validatedVoice(default: configuration.defaultVoice)
+        let speech = try await decodeSpeechRequest(&request)
+        let format = speech.responseFormat ?? defaultFormat
+        let (voice, isPath) = try resolveVoice(speech.voice)
         try availability.requireReady()
-        let cursor = ChunkCursor(engine.synthesize(body.text, voice: voice, config: body.config(over: engine.defaultConfig),
-                                                   encoding: format.chunkEncoding))
-        guard let first = try await cursor.next() else { throw StreamingTTSError.cancelled }
-        var headers: HTTPFields = [.contentType: format.contentType, .cacheControl: "no-store"]
-        if format == .pcm {
+        try await checkModel(speech.model)
+        if configuration.logText { logger.info("speech request text: \(speech.input)") }
+        let cursor = ChunkCursor(engine.synthesize(speech.input, voice: voice, options: speech.options, encoding: format))
+        metrics.queueDepth(engine.queuedRuns)
+        let first = try await firstChunk(of: cursor, context: context, speech: speech, isPath: isPath)
+        let firstByte = ContinuousClock.now - started
+        let sse = speech.streamFormat == .sse
+        var headers: HTTPFields = [.contentType: sse ? "text/event-stream" : format.mimeType, .cacheControl: "no-store"]
+        if format == .pcm && !sse {
             headers[.audioEncoding] = "s16le"
             headers[.audioSampleRate] = String(first.sampleRate)
             headers[.audioChannels] = "1"
         }
-        let streamingRequest = request
-        let logger = logger
+        let logger = logger, metrics = metrics, channel = context.channel, inputCharacters = speech.input.count
+        let writeTimeout = configuration.writeTimeout
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            try await streamingRequest.body.consumeWithCancellationOnInboundClose { _ in
-                let preamble = format.preamble(sampleRate: first.sampleRate)
-                try await writer.write(ByteBuffer(bytes: preamble + format.payload(of: first)))
-                do {
-                    while let chunk = try await cursor.next() {
-                        let bytes = format.payload(of: chunk)
-                        if !bytes.isEmpty { try await writer.write(ByteBuffer(bytes: bytes)) }
-                    }
-                } catch {
-                    // The status is sent: ending without the last chunk of the chunked encoding is how
-                    // the client learns the audio is incomplete.
-                    logger.error("synthesis failed mid-stream: \(error)")
-                    throw error
+            var samples = first.sampleCount
+            var chunks = 1
+            // A client that stops reading stalls each write once the socket buffers are full: past
+            // `writeTimeout` the run is cancelled and the connection closed.
+            let watchdog = WriteWatchdog(timeout: writeTimeout) {
+                cursor.cancel()
+                channel?.close(promise: nil)
+            }
+            func send(_ chunk: AudioChunk) async throws {
+                guard !chunk.encoded.isEmpty else { return }
+                watchdog.arm()
+                defer { watchdog.disarm() }
+                if sse {
+                    let event = #"{"type":"speech.audio.delta","audio":"\#(chunk.encoded.base64EncodedString())"}"#
+                    try await writer.write(ByteBuffer(string: "data: \(event)\n\n"))
+                } else {
+                    try await writer.write(ByteBuffer(bytes: chunk.encoded))
                 }
             }
+            try await HangUpWatcher.watching(channel, cancel: { cursor.cancel() }) {
+                try await send(first)
+                do {
+                    while let chunk = try await cursor.next() {
+                        samples += chunk.sampleCount
+                        chunks += 1
+                        try await send(chunk)
+                    }
+                } catch {
+                    logger.error("synthesis failed mid-stream: \(error)")
+                    guard sse else {
+                        // The status is sent: ending without the last chunk of the chunked encoding is
+                        // how the client learns the audio is incomplete.
+                        throw error
+                    }
+                    let answer = APIError(classifying: error)
+                    let detail = APIError.Body(error: .init(message: answer.message, type: answer.type, param: answer.param, code: answer.code))
+                    let data = (try? JSONEncoder().encode(detail)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                    try await writer.write(ByteBuffer(string: "event: error\ndata: \(data)\n\n"))
+                    try await writer.finish(nil)
+                    return
+                }
+                if cursor.isCancelled { throw StreamingTTSError.cancelled }
+                if sse {
+                    let done = #"{"type":"speech.audio.done","usage":{"input_tokens":\#(inputCharacters),"output_tokens":\#(samples / 960),"total_tokens":\#(inputCharacters + samples / 960)}}"#
+                    try await writer.write(ByteBuffer(string: "data: \(done)\n\n"))
+                }
+            }
+            metrics.synthesis(timeToFirstByte: firstByte, elapsed: ContinuousClock.now - started,
+                              audioSeconds: Double(samples) / Double(first.sampleRate), chunks: chunks)
             try await writer.finish(nil)
         })
     }
 
+    // MARK: - Voices
+
+    private func library() throws(APIError) -> VoiceLibrary {
+        guard let voices else {
+            throw APIError(.notFound, "this server has no voice library: start it with --voices DIR")
+        }
+        return voices
+    }
+
+    private func listVoices() throws -> Response {
+        struct Listed: Encodable { let id, name: String; let created: Int; let object = "voice" }
+        struct List: Encodable { let object = "list"; let data: [Listed]; let builtin: [String] }
+        let entries = voices?.list() ?? []
+        return json(List(data: entries.map { Listed(id: $0.id, name: $0.name, created: $0.created) },
+                         builtin: ["builtin"] + VoiceLibrary.openAIVoices.sorted()))
+    }
+
+    /// `multipart/form-data` with `file` (a recording in any format we decode) and `name`; `id`
+    /// optional (else made from the name). 201 with the stored voice.
+    private func uploadVoice(_ request: Request) async throws -> Response {
+        let voices = try library()
+        try availability.requireReady()
+        let contentType = request.headers[.contentType] ?? ""
+        guard contentType.lowercased().hasPrefix("multipart/form-data"),
+              let boundary = contentType.split(separator: ";").lazy
+                .map({ $0.trimmingCharacters(in: .whitespaces) })
+                .first(where: { $0.lowercased().hasPrefix("boundary=") })
+                .map({ String($0.dropFirst("boundary=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) })
+        else {
+            throw APIError(.unsupportedMediaType, "upload a voice as multipart/form-data with a 'file' part (the recording) and a 'name'")
+        }
+        var request = request
+        let body = try await collect(&request, limit: configuration.maxVoiceUploadBytes)
+        struct Upload: Decodable { let file: Data; let name: String?; let id: String? }
+        let upload: Upload
+        do { upload = try FormDataDecoder().decode(Upload.self, from: [UInt8](body), boundary: boundary) } catch {
+            throw APIError(.badRequest, "the upload needs a 'file' part with the recording (and a 'name'): \(error)", param: "file")
+        }
+        let name = upload.name ?? upload.id ?? "voice"
+        let id = upload.id ?? Self.slug(name)
+        guard VoiceLibrary.isValidID(id) else {
+            throw APIError(.badRequest, "voice id '\(id)' must be 1-64 letters, digits, '-' or '_'", param: "id")
+        }
+        guard voices.voice(id) == nil else { throw APIError(.conflict, "voice '\(id)' exists: DELETE it first", param: "id") }
+        // The recording goes to a private temporary file, is checked for its length, then analysed.
+        let recording = FileManager.default.temporaryDirectory.appendingPathComponent("chatterstream-upload-\(UUID().uuidString)")
+        try upload.file.write(to: recording)
+        defer { try? FileManager.default.removeItem(at: recording) }
+        let isTooLong: Bool
+        do { isTooLong = try AudioFile.read(path: recording.path, maxSeconds: configuration.maxVoiceSeconds).isPartial } catch {
+            throw APIError(.badRequest, "the uploaded file is not audio we can decode (WAV, FLAC, MP3, Ogg)", param: "file")
+        }
+        guard !isTooLong else {
+            throw APIError(.badRequest, "the recording is longer than \(Int(configuration.maxVoiceSeconds)) s, the limit (10-20 s of clean speech is plenty)", param: "file")
+        }
+        let entry = try await voices.add(id: id, name: name) { destination in
+            do { try await engine.saveVoice(fromRecording: recording, to: destination) } catch {
+                throw sanitized(error, voice: name, isPath: true)
+            }
+        }
+        struct Created: Encodable { let id, name: String; let created: Int; let object = "voice" }
+        var response = json(Created(id: entry.id, name: entry.name, created: entry.created))
+        response.status = .created
+        return response
+    }
+
+    private func deleteVoice(_ id: String) throws -> Response {
+        guard try library().remove(id) else { throw APIError(.notFound, "no voice '\(id)'", param: "voice") }
+        return Response(status: .noContent)
+    }
+
+    static func slug(_ name: String) -> String {
+        let kept = name.lowercased().map { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII ? $0 : "-" }
+        return String(String(kept).split(separator: "-").joined(separator: "-").prefix(64))
+    }
+
+    // MARK: - HLS
+
     /// Starts an HLS session once the first chunk proves the request good (so errors get their 4xx),
     /// and answers 201 with where its playlist grows.
-    private func createHLS(_ request: Request) async throws -> Response {
+    private func createHLS(_ request: Request, context: ServerRequestContext) async throws -> Response {
         var request = request
-        let body = try await SpeechRequest.decode(collect(&request))
-        let voice = try body.validatedVoice(default: configuration.defaultVoice)
+        let speech = try await decodeSpeechRequest(&request)
+        let (voice, isPath) = try resolveVoice(speech.voice)
         try availability.requireReady()
         let segmenter = try HLSSegmenter(sampleRate: 24_000)
         let session = HLSSession(id: UUID().uuidString.lowercased(), emptyPlaylist: segmenter.playlist(segmentURI: HLSSession.segmentURI))
         try hlsSessions.insert(session)
-        let cursor = ChunkCursor(engine.synthesize(body.text, voice: voice, config: body.config(over: engine.defaultConfig), encoding: nil))
+        let cursor = ChunkCursor(engine.synthesize(speech.input, voice: voice, options: speech.options, encoding: nil))
         let first: AudioChunk
-        do {
-            guard let chunk = try await cursor.next() else { throw StreamingTTSError.cancelled }
-            first = chunk
-        } catch {
+        do { first = try await firstChunk(of: cursor, context: context, speech: speech, isPath: isPath) } catch {
             hlsSessions.remove(session.id)
             throw error
         }
-        session.start(cursor: cursor, firstChunk: first, segmenter: segmenter)
+        session.start(cursor: cursor, firstChunk: first, segmenter: segmenter,
+                      maxBytes: configuration.hlsMaxSessionBytes, maxSeconds: configuration.hlsMaxSessionSeconds)
         let playlist = "/v1/hls/\(session.id)/playlist.m3u8"
         struct Created: Encodable { let id, playlist: String }
         var response = json(Created(id: session.id, playlist: playlist))
@@ -229,8 +503,17 @@ public final class SpeechServer: Sendable {
 
     // MARK: - Helpers
 
-    private func collect(_ request: inout Request) async throws -> Data {
-        let limit = configuration.maxRequestBytes
+    /// JSON endpoints take `application/json` (or no content type, as curl's `--data-binary` sends);
+    /// a form-encoded or other body is a 415 rather than a guess.
+    private func requireJSON(_ request: Request) throws(APIError) {
+        guard let type = request.headers[.contentType]?.split(separator: ";").first?
+            .trimmingCharacters(in: .whitespaces).lowercased() else { return }
+        guard type == "application/json" || type.hasSuffix("+json") else {
+            throw APIError(.unsupportedMediaType, "the body must be JSON (Content-Type: application/json), not \(type)")
+        }
+    }
+
+    private func collect(_ request: inout Request, limit: Int) async throws -> Data {
         do {
             return Data(try await request.collectBody(upTo: limit).readableBytesView)
         } catch {
@@ -247,8 +530,49 @@ public final class SpeechServer: Sendable {
     }
 }
 
+/// Fires `onTimeout` when a write stays pending (armed) longer than `timeout`.
+final class WriteWatchdog: Sendable {
+    private let timeout: Duration
+    private let onTimeout: @Sendable () -> Void
+    private let pending = Mutex<Task<Void, Never>?>(nil)
+
+    init(timeout: Duration, onTimeout: @escaping @Sendable () -> Void) {
+        self.timeout = timeout
+        self.onTimeout = onTimeout
+    }
+
+    func arm() {
+        let timeout = timeout, onTimeout = onTimeout
+        let task = Task {
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            onTimeout()
+        }
+        pending.withLock { $0?.cancel(); $0 = task }
+    }
+
+    func disarm() { pending.withLock { $0?.cancel(); $0 = nil } }
+}
+
+/// A configuration the server refuses to run with.
+public struct ServerConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Marks the server not ready (503 on /ready) as soon as a drain begins, so load balancers stop
+/// sending requests while the ones in flight finish.
+struct DrainMarker: Service {
+    let availability: ModelAvailability
+    let logger: Logger
+    func run() async throws {
+        try? await gracefulShutdown()
+        availability.set(.draining)
+        logger.info("draining: finishing the responses in flight")
+    }
+}
+
 extension HTTPField.Name {
-    /// What raw PCM bodies carry, since their content type cannot say it (see `SpeechFormat.pcm`).
+    /// What raw PCM bodies carry, since their content type cannot say it (see `AudioFormat.pcm`).
     static let audioEncoding = HTTPField.Name("X-Audio-Encoding")!
     static let audioSampleRate = HTTPField.Name("X-Audio-Sample-Rate")!
     static let audioChannels = HTTPField.Name("X-Audio-Channels")!

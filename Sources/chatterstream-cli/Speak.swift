@@ -11,6 +11,7 @@ import Darwin
 extension StreamingTTS.Device: ExpressibleByArgument {}
 extension ChunkStrategy: ExpressibleByArgument {}
 extension StreamingTTS.Precision: ExpressibleByArgument {}
+extension AudioFormat: ExpressibleByArgument {}
 
 /// Options shared by `say`, `stream` and `info`: which model, where it runs.
 struct ModelOptions: ParsableArguments {
@@ -32,15 +33,17 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .customLong("no-watermark"), help: "Do not embed the Perth watermark (on by default).")
     var noWatermark = false
 
-    func engine(config: StreamConfig) -> StreamingTTS {
+    func engine(options: SynthesisOptions, maxQueuedRuns: Int? = nil) -> StreamingTTS {
         let source: StreamingTTS.ModelSource = modelDirectory.map { .directory(URL(fileURLWithPath: $0)) }
             ?? .family(model, revision: revision)
-        return StreamingTTS(model: source, device: device, config: config, watermark: !noWatermark, precision: precision)
+        return StreamingTTS(model: source, device: device, options: options, watermark: !noWatermark, precision: precision,
+                            maxQueuedRuns: maxQueuedRuns)
     }
 }
 
-/// Sampling and chunking options; unset ones take the family's upstream defaults.
-struct SynthesisOptions: ParsableArguments {
+/// `SynthesisOptions` as command-line options (one flag per field, the field's wire name in kebab
+/// case); unset sampling ones take the family's upstream defaults.
+struct SynthesisArguments: ParsableArguments {
     @Option(help: "Reference recording to clone (WAV, FLAC, MP3, Ogg), a saved conditionals .safetensors, or 'builtin'.")
     var voice = "builtin"
 
@@ -58,9 +61,10 @@ struct SynthesisOptions: ParsableArguments {
     @Option(name: .customLong("first-chunk-tokens"), help: "Speech tokens in the first chunk.") var firstChunkTokens = 25
     @Option(name: .customLong("chunk-tokens"), help: "Speech tokens in each later chunk.") var chunkTokens = 75
     @Option(help: "adaptive or sentence_aligned.") var strategy: ChunkStrategy = .adaptive
+    @Option(help: "Speed, 0.25 to 4 (pitch unchanged).") var speed: Float = 1
 
-    var config: StreamConfig {
-        var c = StreamConfig()
+    var options: SynthesisOptions {
+        var c = SynthesisOptions()
         c.seed = seed
         c.temperature = temperature
         c.topK = topK
@@ -69,10 +73,11 @@ struct SynthesisOptions: ParsableArguments {
         c.repetitionPenalty = repetitionPenalty
         c.cfgWeight = cfgWeight
         c.exaggeration = exaggeration
-        c.maxLength = maxTokens
+        c.maxTokens = maxTokens
         c.firstChunkTokens = firstChunkTokens
-        c.subsequentChunkTokens = chunkTokens
+        c.chunkTokens = chunkTokens
         c.strategy = strategy
+        c.speed = speed
         return c
     }
 }
@@ -116,18 +121,18 @@ final class SynthesisProgress {
 /// `chatterstream say "text" -o out.wav`: speak text to a file.
 struct Say: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Speak text to an audio file (.wav, .mp3, .opus/.ogg).",
+        abstract: "Speak text to an audio file (.wav, .mp3, .opus/.ogg, .aac, .flac, .pcm).",
         discussion: "The file appears only when synthesis succeeded (written beside it, then renamed).")
 
     @Argument(help: "The text to speak.") var text: String
-    @Option(name: .shortAndLong, help: "Output file: .wav (16-bit PCM), .mp3 or .opus/.ogg (Ogg Opus).") var output: String
+    @Option(name: .shortAndLong, help: "Output file: .wav (16-bit PCM), .mp3, .opus/.ogg (Ogg Opus), .aac (ADTS), .flac or .pcm (raw s16le).") var output: String
     @OptionGroup var model: ModelOptions
-    @OptionGroup var synthesis: SynthesisOptions
+    @OptionGroup var synthesis: SynthesisArguments
     @Flag(help: "No summary on stderr.") var quiet = false
 
     func run() async throws {
-        let format = try AudioFileFormat(path: output)
-        let tts = try await model.engine(config: synthesis.config).load()
+        let format = try AudioFormat(path: output)
+        let tts = try await model.engine(options: synthesis.options).load()
         let progress = SynthesisProgress()
         var samples: [Int16] = []
         for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice)) {
@@ -146,25 +151,18 @@ struct Stream: AsyncParsableCommand {
         abstract: "Stream speech to stdout as it is generated: raw PCM (s16le, 24 kHz mono), Ogg Opus or MP3.",
         discussion: "Example: chatterstream stream \"Hello\" | aplay -f S16_LE -r 24000 -c 1")
 
-    enum Format: String, ExpressibleByArgument { case pcm, opus, mp3 }
-
     @Argument(help: "The text to speak.") var text: String
-    @Option(help: "pcm (s16le), opus (Ogg Opus) or mp3.") var format: Format = .pcm
+    @Option(help: "pcm (s16le), opus (Ogg Opus), mp3, aac (ADTS), flac or wav.") var format: AudioFormat = .pcm
     @OptionGroup var model: ModelOptions
-    @OptionGroup var synthesis: SynthesisOptions
+    @OptionGroup var synthesis: SynthesisArguments
     @Flag(help: "No summary on stderr.") var quiet = false
 
     func run() async throws {
-        let tts = try await model.engine(config: synthesis.config).load()
+        let tts = try await model.engine(options: synthesis.options).load()
         let progress = SynthesisProgress()
         let stdout = FileHandle.standardOutput
-        let encoding: ChunkEncoding? = switch format {
-        case .pcm: nil
-        case .opus: .oggOpus
-        case .mp3: .mp3
-        }
-        for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice), encoding: encoding) {
-            stdout.write(encoding == nil ? chunk.pcm : chunk.encoded)
+        for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice), encoding: format) {
+            stdout.write(chunk.encoded)
             progress.add(chunk)
         }
         progress.finish(quiet: quiet)
@@ -177,7 +175,7 @@ struct Info: AsyncParsableCommand {
     @OptionGroup var model: ModelOptions
 
     func run() async throws {
-        let info = try await model.engine(config: StreamConfig()).info()
+        let info = try await model.engine(options: SynthesisOptions()).info()
         print("model:     \(info.family.rawValue)")
         print("device:    \(info.device.rawValue)")
         print("precision: T3 \(info.precision)")

@@ -24,7 +24,7 @@ struct RunningSpeechServer {
         configuration.host = "127.0.0.1"
         configuration.port = 0
         configure(&configuration)
-        let server = SpeechServer(engine: engine, configuration: configuration)
+        let server = try SpeechServer(engine: engine, configuration: configuration)
         let (ports, portSink) = AsyncStream<Int>.makeStream()
         let task = Task {
             defer { portSink.finish() }
@@ -71,6 +71,11 @@ struct RunningSpeechServer {
         }
         /// The body as a JSON object (empty when it is not one).
         var json: [String: Any] { ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any]) ?? [:] }
+        /// OpenAI's error body: `{"error": {"message", "type", "param", "code"}}`.
+        var error: [String: Any]? { json["error"] as? [String: Any] }
+        var errorMessage: String? { error?["message"] as? String }
+        var errorType: String? { error?["type"] as? String }
+        var errorParam: String? { error?["param"] as? String }
     }
 
     func get(_ path: String) async throws -> Reply {
@@ -88,11 +93,18 @@ struct RunningSpeechServer {
         try await post(path, body: try JSONSerialization.data(withJSONObject: json))
     }
 
-    func post(_ path: String, body: Data) async throws -> Reply {
+    func post(_ path: String, body: Data, contentType: String = "application/json", headers: [String: String] = [:]) async throws -> Reply {
         var request = URLRequest(url: URL(string: baseURL + path)!)
         request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         request.httpBody = body
+        return try await send(request)
+    }
+
+    func get(_ path: String, headers: [String: String]) async throws -> Reply {
+        var request = URLRequest(url: URL(string: baseURL + path)!)
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
         return try await send(request)
     }
 
@@ -118,10 +130,12 @@ func withTimeout<T: Sendable>(seconds: Double, _ what: String, _ operation: @esc
     }
 }
 
-/// Runs blocking work (a subprocess, a blocking socket) on a dispatch queue, so it never holds one
-/// of the few threads that Swift concurrency, and so the server under test, runs on.
+/// Runs blocking work (a subprocess, a blocking socket) on a thread of its own, so it never holds
+/// one of the few threads that Swift concurrency, and so the server under test, runs on, nor one of
+/// Dispatch's global threads (as wide as the cores: two blocked ones starved the URLSession work of
+/// other suites, e.g. ModelStoreTests' timeouts, while the SDK and load tests ran).
 func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        Thread { continuation.resume(with: Result { try work() }) }.start()
     }
 }

@@ -10,14 +10,14 @@ import TestSupport
 /// `chatterstream serve` end to end: the HTTP server on 127.0.0.1 (free port) over the tiny engine,
 /// talked to as a client would (URLSession; a raw socket for hanging up mid-stream; ffmpeg for HLS).
 @Suite(.serialized) struct SpeechServerTests {
-    static var engine: StreamingTTS { StreamingTTS(models: TinySpeechModels.shared, config: TinySpeechModels.config) }
+    static var engine: StreamingTTS { StreamingTTS(models: TinySpeechModels.shared, options: TinySpeechModels.config) }
 
     /// The PCM the engine makes for `text` with `seed`, asked directly.
-    static func directPCM(_ text: String, seed: UInt64, encoding: ChunkEncoding? = nil) async throws -> (pcm: Data, encoded: Data) {
+    static func directPCM(_ text: String, seed: UInt64, encoding: AudioFormat? = nil) async throws -> (pcm: Data, encoded: Data) {
         var config = TinySpeechModels.config
         config.seed = seed
         var pcm = Data(), encoded = Data()
-        for try await chunk in engine.synthesize(text, config: config, encoding: encoding) {
+        for try await chunk in engine.synthesize(text, options: config, encoding: encoding) {
             pcm.append(chunk.pcm)
             encoded.append(chunk.encoded)
         }
@@ -139,9 +139,9 @@ import TestSupport
             let cases: [(String, Data, Int)] = [
                 ("empty text", try JSONSerialization.data(withJSONObject: ["text": ""]), 400),
                 ("blank text", try JSONSerialization.data(withJSONObject: ["text": "  \n "]), 400),
-                ("unknown format", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "format": "flac"]), 400),
-                ("relative voice", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "voice": "alice"]), 400),
-                ("missing voice file", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "voice": "/nonexistent/voice.wav"]), 404),
+                ("unknown format", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "format": "vorbis"]), 400),
+                ("unknown voice id", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "voice": "alice"]), 404),
+                ("a path as voice", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "voice": "/nonexistent/voice.wav"]), 400),
                 ("negative temperature", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "temperature": -1]), 400),
                 ("zero first chunk", try JSONSerialization.data(withJSONObject: ["text": "Hi.", "first_chunk_tokens": 0]), 400),
                 ("no text field", try JSONSerialization.data(withJSONObject: ["format": "pcm"]), 400),
@@ -151,18 +151,18 @@ import TestSupport
             for (name, body, status) in cases {
                 for path in ["/v1/speech", "/v1/hls"] where !(path == "/v1/hls" && name == "unknown format") {
                     let reply = try await server.post(path, body: body)
-                    let message = reply.json["error"] as? String ?? ""
+                    let message = reply.errorMessage ?? ""
                     print("\(name) → POST \(path): \(reply.status) \(message)")
                     #expect(reply.status == status, "\(name) on \(path): \(reply.text)")
                     #expect(reply.header("Content-Type")?.hasPrefix("application/json") == true)
-                    #expect(reply.json["status"] as? Int == status && !message.isEmpty, "\(name): \(reply.text)")
+                    #expect(reply.errorType == "invalid_request_error" && !message.isEmpty, "\(name): \(reply.text)")
                 }
             }
             for (method, path) in [("GET", "/nope"), ("POST", "/v1/info"), ("GET", "/v1/speech")] {
                 let reply = try await server.request(method, path)
                 print("\(method) \(path) → \(reply.status) \(reply.text)")
                 #expect(reply.status == 404 || reply.status == 405)
-                #expect(reply.json["status"] as? Int == reply.status && reply.json["error"] is String, "\(reply.text)")
+                #expect(reply.errorMessage != nil, "\(reply.text)")
             }
             // The server still speaks afterwards.
             #expect(try await server.post("/v1/speech", json: ["text": "Still fine.", "format": "pcm"]).status == 200)
@@ -172,8 +172,8 @@ import TestSupport
 
     @Test func hlsPlaylistGrowsToEndListAndEverySegmentIsServed() async throws {
         var tokens = TinySpeechModels.config
-        tokens.maxLength = 58
-        let engine = StreamingTTS(models: TinySpeechModels.shared, config: tokens)
+        tokens.maxTokens = 58
+        let engine = StreamingTTS(models: TinySpeechModels.shared, options: tokens)
         try await RunningSpeechServer.with(engine: engine) { server in
             let created = try await server.post("/v1/hls", json: ["text": "A playlist that grows as it is spoken.", "seed": 21])
             print("POST /v1/hls → \(created.status) \(created.text)")
@@ -306,7 +306,7 @@ import TestSupport
             print("while loading: /health \(health.text); speech → \(early.status) Retry-After \(early.header("Retry-After") ?? "none") \(early.text)")
             #expect(health.json["loaded"] as? Bool == false)
             #expect(early.status == 503 && early.header("Retry-After") == "5")
-            #expect((early.json["error"] as? String)?.contains("still loading") == true)
+            #expect(early.errorMessage?.contains("still loading") == true)
             engine.open()
             let deadline = ContinuousClock.now + .seconds(20)
             while try await server.get("/health").json["loaded"] as? Bool != true && ContinuousClock.now < deadline {
@@ -326,13 +326,13 @@ import TestSupport
             #expect(health.status == 200 && health.json["loaded"] as? Bool == false, "\(health.text)")
             let deadline = ContinuousClock.now + .seconds(20)
             var reply = try await server.post("/v1/speech", json: ["text": "Hi."])
-            while (reply.json["error"] as? String)?.contains("failed to load") != true && ContinuousClock.now < deadline {
+            while reply.errorMessage?.contains("failed to load") != true && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(50))
                 reply = try await server.post("/v1/speech", json: ["text": "Hi."])
             }
             print("speech without a model → \(reply.status) \(reply.text)")
             #expect(reply.status == 503)
-            #expect((reply.json["error"] as? String)?.contains("failed to load") == true)
+            #expect(reply.errorMessage?.contains("failed to load") == true)
             #expect(try await server.get("/v1/info").status == 503)
         }
     }
@@ -354,11 +354,13 @@ final class DecodeObservingEngine: SpeechEngine {
     var isLoaded: Bool { tts.isLoaded }
     func loadModel() async throws { try await tts.loadModel() }
     func info() async throws -> StreamingTTS.Info { try await tts.info() }
-    var defaultConfig: StreamConfig { tts.config }
+    var options: SynthesisOptions { tts.options }
+    var queuedRuns: Int { tts.queuedRuns }
+    func saveVoice(fromRecording recording: URL, to destination: URL) async throws { try await tts.saveVoice(fromRecording: recording, to: destination) }
 
-    func synthesize(_ text: String, voice: Voice, config: StreamConfig?, encoding: ChunkEncoding?) -> AsyncThrowingStream<AudioChunk, Error> {
+    func synthesize(_ text: String, voice: Voice, options: SynthesisOptions?, encoding: AudioFormat?) -> AsyncThrowingStream<AudioChunk, Error> {
         let delay = stepDelay
-        return tts.synthesize(text, voice: voice, config: config, encoding: encoding) { [self] step in
+        return tts.synthesize(text, voice: voice, options: options, encoding: encoding) { [self] step in
             counter.withLock { $0 = step }
             Thread.sleep(forTimeInterval: delay)
         }
@@ -380,9 +382,11 @@ final class GatedLoadingEngine: SpeechEngine {
         while !isLoaded && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     }
     func info() async throws -> StreamingTTS.Info { try await tts.info() }
-    var defaultConfig: StreamConfig { tts.config }
-    func synthesize(_ text: String, voice: Voice, config: StreamConfig?, encoding: ChunkEncoding?) -> AsyncThrowingStream<AudioChunk, Error> {
-        tts.synthesize(text, voice: voice, config: config, encoding: encoding)
+    var options: SynthesisOptions { tts.options }
+    var queuedRuns: Int { tts.queuedRuns }
+    func saveVoice(fromRecording recording: URL, to destination: URL) async throws { try await tts.saveVoice(fromRecording: recording, to: destination) }
+    func synthesize(_ text: String, voice: Voice, options: SynthesisOptions?, encoding: AudioFormat?) -> AsyncThrowingStream<AudioChunk, Error> {
+        tts.synthesize(text, voice: voice, options: options, encoding: encoding)
     }
 }
 
@@ -398,10 +402,12 @@ final class FailingAfterFirstChunkEngine: SpeechEngine {
     var isLoaded: Bool { true }
     func loadModel() async throws {}
     func info() async throws -> StreamingTTS.Info { try await tts.info() }
-    var defaultConfig: StreamConfig { tts.config }
+    var options: SynthesisOptions { tts.options }
+    var queuedRuns: Int { tts.queuedRuns }
+    func saveVoice(fromRecording recording: URL, to destination: URL) async throws { try await tts.saveVoice(fromRecording: recording, to: destination) }
     /// Only the first call fails, so the server can be seen to work afterwards.
-    func synthesize(_ text: String, voice: Voice, config: StreamConfig?, encoding: ChunkEncoding?) -> AsyncThrowingStream<AudioChunk, Error> {
-        let upstream = tts.synthesize(text, voice: voice, config: config, encoding: encoding)
+    func synthesize(_ text: String, voice: Voice, options: SynthesisOptions?, encoding: AudioFormat?) -> AsyncThrowingStream<AudioChunk, Error> {
+        let upstream = tts.synthesize(text, voice: voice, options: options, encoding: encoding)
         guard calls.withLock({ $0 += 1; return $0 }) == 1 else { return upstream }
         return AsyncThrowingStream { continuation in
             let task = Task {

@@ -41,6 +41,11 @@ package final class LoopbackHTTPConnection {
     package func post(_ path: String, json: Data) throws {
         var request = Data("POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(json.count)\r\n\r\n".utf8)
         request.append(json)
+        try sendRaw(request)
+    }
+
+    /// Sends bytes as they are (a partial request, for a client that stalls).
+    package func sendRaw(_ request: Data) throws {
         try request.withUnsafeBytes { raw in
             var sent = 0
             while sent < raw.count {

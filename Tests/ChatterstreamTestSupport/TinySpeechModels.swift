@@ -95,14 +95,14 @@ package enum TinySpeechModels {
     }
 
     /// Sampling that runs long enough to make several chunks, quickly: the CFM takes 2 steps.
-    package static var config: StreamConfig { testConfig(maxLength: 50, seed: 7) }
+    package static var config: SynthesisOptions { testConfig(maxLength: 50, seed: 7) }
 
     /// Small chunks (10, then 15 tokens) so a short utterance makes several.
-    package static func testConfig(maxLength: Int, seed: UInt64) -> StreamConfig {
-        var c = StreamConfig()
+    package static func testConfig(maxLength: Int, seed: UInt64) -> SynthesisOptions {
+        var c = SynthesisOptions()
         c.firstChunkTokens = 10
-        c.subsequentChunkTokens = 15
-        c.maxLength = maxLength
+        c.chunkTokens = 15
+        c.maxTokens = maxLength
         c.seed = seed
         return c
     }

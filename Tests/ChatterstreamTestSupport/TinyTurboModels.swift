@@ -69,5 +69,5 @@ package enum TinyTurboModels {
         }
     }
 
-    package static var config: StreamConfig { TinySpeechModels.testConfig(maxLength: 40, seed: 11) }
+    package static var config: SynthesisOptions { TinySpeechModels.testConfig(maxLength: 40, seed: 11) }
 }

@@ -68,7 +68,7 @@ import TestSupport
             return ModelStore(environment: environment, converter: Self.reducedConversion, publishedFiles: { _ in served })
         }
 
-        let tts = try await StreamingTTS(model: .family(family), config: TinySpeechModels.config, watermark: false,
+        let tts = try await StreamingTTS(model: .family(family), options: TinySpeechModels.config, watermark: false,
                                          store: store(offline: false)).load()
         for name in files.keys {
             #expect(server.requests.contains { $0.path.hasSuffix("/resolve/main/\(name)") }, "\(name) was fetched from the hub")
@@ -85,7 +85,7 @@ import TestSupport
 
         // Offline, from the cache: no request reaches the server.
         let before = server.requests.count
-        let cached = try await StreamingTTS(model: .family(family), config: TinySpeechModels.config, watermark: false,
+        let cached = try await StreamingTTS(model: .family(family), options: TinySpeechModels.config, watermark: false,
                                             store: store(offline: true)).load()
         #expect(try await cached.synthesize("Hello again.").reduce(0) { $0 + $1.sampleCount } > 0)
         #expect(server.requests.count == before)

@@ -21,7 +21,7 @@ import TestSupport
     static func samples(_ chunks: [AudioChunk]) -> [Int16] { chunks.flatMap(\.samples) }
 
     /// The speech tokens a run with `config` generates for `text` (T3 alone, same seeds).
-    static func speechTokens(_ text: String, config: StreamConfig) throws -> [Int] {
+    static func speechTokens(_ text: String, config: SynthesisOptions) throws -> [Int] {
         let resolved = config.resolved(for: .chatterbox)
         let run = SynthesisRun(models: models, config: resolved, seed: config.seed!, cancellation: SynthesisCancellation(), emit: { _ in })
         var tokens: [Int] = []
@@ -41,7 +41,7 @@ import TestSupport
     }
 
     @Test func chunksAreOrderedAndTheStreamHasTheOneShotLength() async throws {
-        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
         let text = "Hello there, this is a streaming test."
         let chunks = try await Self.collect(tts.synthesize(text))
         #expect(chunks.count >= 3, "expected several chunks, got \(chunks.count)")
@@ -64,8 +64,8 @@ import TestSupport
     }
 
     @Test func attachedOggOpusEncodingDecodesToTheStreamsLength() async throws {
-        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
-        let chunks = try await Self.collect(tts.synthesize("Encoded as it streams.", encoding: .oggOpus))
+        let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
+        let chunks = try await Self.collect(tts.synthesize("Encoded as it streams.", encoding: .opus))
         #expect(chunks.allSatisfy { !$0.encoded.isEmpty })
         let file = chunks.reduce(Data()) { $0 + $1.encoded }
         let decoded = try OggOpusDecoder.decode(file)
@@ -74,27 +74,27 @@ import TestSupport
     }
 
     @Test func sameSeedSameAudioOtherSeedOtherAudio() async throws {
-        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
         let a = Self.samples(try await Self.collect(tts.synthesize("Same seed, same audio.")))
         let b = Self.samples(try await Self.collect(tts.synthesize("Same seed, same audio.")))
         var other = TinySpeechModels.config
         other.seed = 8
-        let c = Self.samples(try await Self.collect(tts.synthesize("Same seed, same audio.", config: other)))
+        let c = Self.samples(try await Self.collect(tts.synthesize("Same seed, same audio.", options: other)))
         #expect(a == b)
         #expect(a != c)
     }
 
     @Test func badInputIsATypedError() async throws {
-        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
         for text in ["", "   \n\t "] {
             await #expect(throws: StreamingTTSError.emptyText) { _ = try await Self.collect(tts.synthesize(text)) }
         }
         var bad = TinySpeechModels.config
         bad.firstChunkTokens = 0
-        await #expect(throws: StreamingTTSError.self) { _ = try await Self.collect(tts.synthesize("Hi.", config: bad)) }
+        await #expect(throws: StreamingTTSError.self) { _ = try await Self.collect(tts.synthesize("Hi.", options: bad)) }
         var hot = TinySpeechModels.config
         hot.temperature = -1
-        await #expect(throws: T3Error.self) { _ = try await Self.collect(tts.synthesize("Hi.", config: hot)) }
+        await #expect(throws: T3Error.self) { _ = try await Self.collect(tts.synthesize("Hi.", options: hot)) }
         // A sentence longer than the tiny T3's 62-token text window, unsplit: refused before any work.
         let long = String(repeating: "word ", count: 30) + "end."
         let count = Self.models.frontEnd.t3Input(for: long).count
@@ -111,8 +111,8 @@ import TestSupport
     @Test func longTextIsSplitAndSpokenAsOneStream() async throws {
         var config = TinySpeechModels.config
         config.maxCharactersPerPiece = 40
-        config.maxLength = 20
-        let tts = StreamingTTS(models: Self.models, config: config)
+        config.maxTokens = 20
+        let tts = StreamingTTS(models: Self.models, options: config)
         let text = String(repeating: "word ", count: 30) + "end. And a second sentence here."
         let pieces = try SynthesisRun.textPieces(text, models: Self.models, config: config)
         #expect(pieces.count >= 4)
@@ -123,14 +123,14 @@ import TestSupport
     }
 
     @Test func eightConcurrentCallsCompleteUnmixed() async throws {
-        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
         let texts = (0..<8).map { "Caller number \($0) speaks." }
-        func config(_ i: Int) -> StreamConfig { var c = TinySpeechModels.config; c.seed = UInt64(100 + i); c.maxLength = 30; return c }
+        func config(_ i: Int) -> SynthesisOptions { var c = TinySpeechModels.config; c.seed = UInt64(100 + i); c.maxTokens = 30; return c }
         var sequential: [[Int16]] = []
-        for i in 0..<8 { sequential.append(Self.samples(try await Self.collect(tts.synthesize(texts[i], config: config(i))))) }
+        for i in 0..<8 { sequential.append(Self.samples(try await Self.collect(tts.synthesize(texts[i], options: config(i))))) }
         let concurrent = try await withThrowingTaskGroup(of: (Int, [Int16]).self) { group in
             for i in 0..<8 {
-                group.addTask { (i, Self.samples(try await Self.collect(tts.synthesize(texts[i], config: config(i))))) }
+                group.addTask { (i, Self.samples(try await Self.collect(tts.synthesize(texts[i], options: config(i))))) }
             }
             var out = [[Int16]](repeating: [], count: 8)
             for try await (i, samples) in group { out[i] = samples }
@@ -144,13 +144,13 @@ import TestSupport
 
     @Test func cancellingStopsWithinOneDecodeStepAndTheEngineGoesOn() async throws {
         var config = TinySpeechModels.config
-        config.maxLength = 58  // the tiny T3's speech window
+        config.maxTokens = 58  // the tiny T3's speech window
         config.firstChunkTokens = 4
-        let tts = StreamingTTS(models: Self.models, config: config)
+        let tts = StreamingTTS(models: Self.models, options: config)
         let steps = Mutex<(total: Int, atCancel: Int?)>((0, nil))
         // T3 is slowed to 20 ms a step (the tiny model decodes far faster than it renders) so that
         // the first chunk arrives while it is still generating.
-        let stream = tts.synthesize("Cancel me after the first chunk please.", voice: .builtin, config: config) { n in
+        let stream = tts.synthesize("Cancel me after the first chunk please.", voice: .builtin, options: config) { n in
             steps.withLock { $0.total = n }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -170,11 +170,11 @@ import TestSupport
         let received = try await consumer.value
         #expect(received == 1)
         // The next call waits for the cancelled run to end (runs are serialised), then works.
-        let after = try await Self.collect(tts.synthesize("A new stream works.", voice: .builtin, config: TinySpeechModels.config))
+        let after = try await Self.collect(tts.synthesize("A new stream works.", voice: .builtin, options: TinySpeechModels.config))
         #expect(after.last?.isFinal == true)
         let (total, atCancel) = steps.withLock { ($0.total, $0.atCancel!) }
-        print("cancelled at decode step \(atCancel), generation stopped at step \(total) (the uncancelled run would take up to \(config.maxLength!))")
-        #expect(atCancel < config.maxLength! - 5, "the first chunk came only after T3 finished: nothing to cancel")
+        print("cancelled at decode step \(atCancel), generation stopped at step \(total) (the uncancelled run would take up to \(config.maxTokens!))")
+        #expect(atCancel < config.maxTokens! - 5, "the first chunk came only after T3 finished: nothing to cancel")
         #expect(total - atCancel <= 1, "ran \(total - atCancel) decode steps after cancellation")
     }
 
@@ -183,7 +183,7 @@ import TestSupport
         let url = dir.url.appendingPathComponent("voice.safetensors")
         func save() throws { try Self.models.builtinVoice.write(to: url) }
         try save()
-        let tts = StreamingTTS(models: Self.models, config: TinySpeechModels.config)
+        let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
         let fromFile = Self.samples(try await Self.collect(tts.synthesize("Voice from a file.", voice: .file(url))))
         let builtin = Self.samples(try await Self.collect(tts.synthesize("Voice from a file.")))
         #expect(fromFile == builtin, "the saved built-in voice speaks as the built-in voice")
@@ -217,7 +217,7 @@ import TestSupport
         try WAVFile.write([Float](repeating: 0, count: 24_000), sampleRate: 24_000, to: silence.path)
         var config = TinySpeechModels.config
         config.exaggeration = 0.7
-        let tts = StreamingTTS(models: models, config: config)
+        let tts = StreamingTTS(models: models, options: config)
         let cloned = try await StreamingTTSTests.collect(tts.synthesize("Cloned.", voice: .file(speech)))
         let again = try await StreamingTTSTests.collect(tts.synthesize("Cloned.", voice: .file(speech)))
         #expect(StreamingTTSTests.samples(cloned) == StreamingTTSTests.samples(again))
@@ -250,9 +250,9 @@ import TestSupport
 
 @Suite struct TokenChunkerTests {
     @Test func adaptiveAndSentenceAligned() {
-        var config = StreamConfig()
+        var config = SynthesisOptions()
         config.firstChunkTokens = 3
-        config.subsequentChunkTokens = 5
+        config.chunkTokens = 5
         var chunker = TokenChunker(config: config)
         var chunks: [[Int]] = []
         for t in 0..<14 { if let c = chunker.add(t) { chunks.append(c) } }
@@ -273,7 +273,7 @@ import TestSupport
 
     @Test func turboStreamsWithTheOneShotLength() async throws {
         #expect(Self.models.s3gen.isMeanflow)
-        let tts = StreamingTTS(models: Self.models, config: TinyTurboModels.config)
+        let tts = StreamingTTS(models: Self.models, options: TinyTurboModels.config)
         let text = "Oh, that's hilarious! [chuckle] Streaming Turbo."
         let chunks = try await StreamingTTSTests.collect(tts.synthesize(text))
         let resolved = TinyTurboModels.config.resolved(for: .chatterboxTurbo)

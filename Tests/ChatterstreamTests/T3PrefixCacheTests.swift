@@ -12,7 +12,7 @@ import TestSupport
 @Suite struct T3PrefixCacheTests {
     struct Engine {
         let models: SpeechModels
-        let config: StreamConfig
+        let config: SynthesisOptions
         let label: String
     }
 
@@ -23,7 +23,7 @@ import TestSupport
 
     /// One synthesis through `SynthesisRun` with the built-in voice, `prefixes` nil running every
     /// prefill in full.
-    static func run(_ engine: Engine, _ text: String, config: StreamConfig? = nil,
+    static func run(_ engine: Engine, _ text: String, config: SynthesisOptions? = nil,
                     prefixes: T3PrefixCache?) throws -> (samples: [Int16], statistics: SynthesisStatistics) {
         let config = config ?? engine.config
         let chunks = Mutex<[AudioChunk]>([])
@@ -41,7 +41,7 @@ import TestSupport
         let cold = try Self.run(engine, text, prefixes: nil)
         #expect(cold.statistics.prefixesBuilt == 0 && cold.statistics.prefixesReused == 0)
 
-        let tts = StreamingTTS(models: engine.models, config: engine.config)
+        let tts = StreamingTTS(models: engine.models, options: engine.config)
         let first = StreamingTTSTests.samples(try await StreamingTTSTests.collect(tts.synthesize(text)))
         #expect(tts.prefixes.builds == 1 && tts.prefixes.hits == 0)
         let second = StreamingTTSTests.samples(try await StreamingTTSTests.collect(tts.synthesize(text)))
@@ -59,7 +59,7 @@ import TestSupport
         let engine = Self.engines[index]
         var config = engine.config
         config.maxCharactersPerPiece = 40
-        config.maxLength = 12
+        config.maxTokens = 12
         let text = "First piece of the text here. Second piece follows it now. A third piece then. And the fourth one ends."
         let pieces = try SynthesisRun.textPieces(text, models: engine.models, config: config).count
         #expect(pieces >= 3)
@@ -77,7 +77,7 @@ import TestSupport
         let engine = Self.engines[index]
         let cache = T3PrefixCache()
         var config = engine.config
-        config.maxLength = 5
+        config.maxTokens = 5
         _ = try Self.run(engine, "Hi.", config: config, prefixes: cache)
         config.exaggeration = 0.9
         _ = try Self.run(engine, "Hi.", config: config, prefixes: cache)
@@ -119,7 +119,7 @@ import TestSupport
                                 speakerEmbedding: voice.speakerEmb, promptTokens: voice.condPromptSpeechTokens ?? [])
         }
         var config = engine.config
-        config.maxLength = 8
+        config.maxTokens = 8
         let cold = try Self.run(engine, "Kept for next time.", config: config, prefixes: nil)
 
         let first = T3PrefixCache()

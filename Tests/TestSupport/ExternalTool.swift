@@ -16,6 +16,16 @@ public struct ExternalTool: Sendable {
         url = URL(fileURLWithPath: "\(directory)/\(name)")
     }
 
+    /// The executable at `url` (not looked up on PATH), or nil when there is none.
+    public static func at(_ url: URL) -> ExternalTool? {
+        FileManager.default.isExecutableFile(atPath: url.path) ? ExternalTool(name: url.lastPathComponent, url: url) : nil
+    }
+
+    private init(name: String, url: URL) {
+        self.name = name
+        self.url = url
+    }
+
     public struct Result: Sendable {
         public let status: Int32
         public let stdout: String

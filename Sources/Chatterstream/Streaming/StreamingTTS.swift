@@ -1,3 +1,4 @@
+import ChatterAudio
 import ChatterModels
 import ChatterTensor
 import Foundation
@@ -10,7 +11,8 @@ import Synchronization
 ///     for try await chunk in tts.synthesize("Hello there.") { play(chunk.pcm) }
 ///
 /// Many tasks may call `synthesize` at once: runs are queued and executed one at a time (each run
-/// already uses every core), in the order they were asked for, so outputs never mix. Cancelling
+/// already uses every core), in the order they were asked for, so outputs never mix; beyond
+/// `maxQueuedRuns` waiting runs a new one fails at once with `StreamingTTSError.queueFull`. Cancelling
 /// the task that consumes a stream (or dropping the stream) stops its generation before the next
 /// decode step and frees its buffers; a queued run that is cancelled never starts.
 public final class StreamingTTS: Sendable {
@@ -51,7 +53,10 @@ public final class StreamingTTS: Sendable {
 
     public let model: ModelSource
     public let device: Device
-    public let config: StreamConfig
+    /// The options of calls that pass none.
+    public let options: SynthesisOptions
+    /// Most runs waiting for their turn (not counting the one running); nil: unbounded.
+    public let maxQueuedRuns: Int?
     public let watermark: Bool
     public let precision: Precision
     /// Where `.family` models are downloaded and cached.
@@ -70,6 +75,8 @@ public final class StreamingTTS: Sendable {
     private let inference = DispatchQueue(label: "chatterstream.inference", qos: .userInitiated)
     /// Voice files' conditionals and the T3 conditioning prefixes of recent voices.
     let voices = Voices()
+    /// Runs waiting on `inference`.
+    private let queue = Mutex(0)
     /// The file beside a converted model where the engine keeps the built-in voice's T3 conditioning
     /// prefix (written after the first run that computes it, read at load; rewritten when it does
     /// not match the weights). Deleting it only costs the next process one cold prefill.
@@ -80,22 +87,24 @@ public final class StreamingTTS: Sendable {
 
     /// - `store`: where `.family` models are fetched and cached (default: the Hugging Face hub as the
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
-    public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, config: StreamConfig = StreamConfig(),
+    public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, options: SynthesisOptions = SynthesisOptions(),
                 watermark: Bool = true, precision: Precision = .auto, store: ModelStore = ModelStore(),
-                logger: Logger = Logger(label: "chatterstream")) {
+                maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream")) {
         self.model = model
         self.precision = precision
         self.store = store
         self.device = device
-        self.config = config
+        self.options = options
+        self.maxQueuedRuns = maxQueuedRuns
         self.watermark = watermark
         self.logger = logger
     }
 
     /// Already-loaded models (tests, benchmarks).
-    convenience init(models: SpeechModels, config: StreamConfig = StreamConfig(), logger: Logger = Logger(label: "chatterstream")) {
-        self.init(model: .directory(URL(fileURLWithPath: "/")), device: .cpu, config: config,
-                  watermark: models.watermarker != nil, logger: logger)
+    convenience init(models: SpeechModels, options: SynthesisOptions = SynthesisOptions(), maxQueuedRuns: Int? = nil,
+                     logger: Logger = Logger(label: "chatterstream")) {
+        self.init(model: .directory(URL(fileURLWithPath: "/")), device: .cpu, options: options,
+                  watermark: models.watermarker != nil, maxQueuedRuns: maxQueuedRuns, logger: logger)
         state.withLock {
             $0.models = models
             $0.watermarkStatus = models.watermarker != nil ? "on" : "off"
@@ -168,36 +177,41 @@ public final class StreamingTTS: Sendable {
     }
 
     /// Speaks `text` as a stream of chunks. The stream throws `StreamingTTSError` for bad input (empty
-    /// text, a missing or unusable voice file, an out-of-range config) and the model's typed errors.
-    /// `config` overrides the engine's for this call; `encoding` fills each chunk's `encoded`.
-    public func synthesize(_ text: String, voice: Voice = .builtin, config: StreamConfig? = nil,
-                           encoding: ChunkEncoding? = nil) -> AsyncThrowingStream<AudioChunk, Error> {
-        synthesize(text, voice: voice, config: config, encoding: encoding, onDecodeStep: nil)
+    /// text, a missing or unusable voice file, an out-of-range option, a full queue) and the model's
+    /// typed errors; options are checked before the run is queued. `options` replace the engine's for
+    /// this call; `encoding` fills each chunk's `encoded`.
+    public func synthesize(_ text: String, voice: Voice = .builtin, options: SynthesisOptions? = nil,
+                           encoding: AudioFormat? = nil) -> AsyncThrowingStream<AudioChunk, Error> {
+        synthesize(text, voice: voice, options: options, encoding: encoding, onDecodeStep: nil)
     }
 
-    func synthesize(_ text: String, voice: Voice, config override: StreamConfig?, encoding: ChunkEncoding? = nil,
+    /// Runs waiting for their turn now.
+    public var queuedRuns: Int { queue.withLock { $0 } }
+
+    func synthesize(_ text: String, voice: Voice, options override: SynthesisOptions?, encoding: AudioFormat? = nil,
                     onDecodeStep: (@Sendable (Int) -> Void)?) -> AsyncThrowingStream<AudioChunk, Error> {
         let (stream, continuation) = AsyncThrowingStream<AudioChunk, Error>.makeStream()
         let cancellation = SynthesisCancellation()
         continuation.onTermination = { _ in cancellation.cancel() }
-        let config = override ?? self.config
+        let config = override ?? self.options
         Task {
+            let resolved: ResolvedSynthesisOptions
             do {
                 if !isLoaded {
                     logger.warning("the model is not loaded: loading it now (call load() first to make the first synthesis fast)")
                     try await load()
                 }
+                resolved = try config.validate(for: state.withLock { $0.models!.family })
+                try admitToQueue()
             } catch {
                 continuation.finish(throwing: error)
                 return
             }
             inference.async { [self] in
+                queue.withLock { $0 -= 1 }
                 do {
                     guard !cancellation.isCancelled else { throw StreamingTTSError.cancelled }
                     let models = state.withLock { $0.models! }
-                    try config.validate()
-                    let resolved = config.resolved(for: models.family)
-                    try resolved.sampling.validate()
                     let pieces = try SynthesisRun.textPieces(text, models: models, config: config)
                     let conditioning = try voices.conditionals(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
                     let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
@@ -221,6 +235,31 @@ public final class StreamingTTS: Sendable {
             }
         }
         return stream
+    }
+
+    /// Counts a run into the queue, or refuses it when `maxQueuedRuns` are already waiting.
+    private func admitToQueue() throws {
+        try queue.withLock { waiting in
+            if let limit = maxQueuedRuns, waiting >= limit { throw StreamingTTSError.queueFull(limit: limit) }
+            waiting += 1
+        }
+    }
+
+    /// Analyses a reference recording and saves its conditionals to `destination` (a `.safetensors`
+    /// file that `Voice.file` takes), atomically; runs in the queue like a synthesis.
+    public func saveVoice(fromRecording recording: URL, to destination: URL) async throws {
+        if !isLoaded { try await load() }
+        try admitToQueue()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            inference.async { [self] in
+                queue.withLock { $0 -= 1 }
+                continuation.resume(with: Result {
+                    let models = state.withLock { $0.models! }
+                    let exaggeration = options.resolved(for: models.family).sampling.exaggeration
+                    try Voices.conditionals(fromFile: recording, models: models, exaggeration: exaggeration).write(to: destination)
+                })
+            }
+        }
     }
 
     /// Conditionals built from files so far (for tests: the cache works).

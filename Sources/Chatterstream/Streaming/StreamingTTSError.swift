@@ -4,8 +4,10 @@ import Foundation
 public enum StreamingTTSError: Error, Equatable, CustomStringConvertible {
     /// Empty or whitespace-only text.
     case emptyText
-    /// A `StreamConfig` field is out of range.
-    case invalidConfig(field: String, reason: String)
+    /// A `SynthesisOptions` field is out of range (`field` as the wire names it, e.g. `max_tokens`).
+    case invalidOption(field: String, reason: String)
+    /// The engine already holds `limit` queued runs (`StreamingTTS.maxQueuedRuns`): retry later.
+    case queueFull(limit: Int)
     /// A text piece tokenises to more tokens than the model's text position table holds.
     case textTooLong(piece: Int, tokens: Int, limit: Int)
     /// The requested device is not available in this build or on this machine.
@@ -23,10 +25,12 @@ public enum StreamingTTSError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .emptyText:
             "the text is empty (or only whitespace): give at least one word to speak"
-        case let .invalidConfig(field, reason):
-            "StreamConfig.\(field) \(reason)"
+        case let .invalidOption(field, reason):
+            "\(field) \(reason)"
+        case let .queueFull(limit):
+            "the engine is busy: \(limit) syntheses are already waiting; retry shortly"
         case let .textTooLong(piece, tokens, limit):
-            "text piece \(piece) is \(tokens) tokens, more than the model's \(limit); lower StreamConfig.maxCharactersPerPiece"
+            "text piece \(piece) is \(tokens) tokens, more than the model's \(limit); lower max_characters_per_piece"
         case let .deviceUnavailable(reason):
             "device unavailable: \(reason)"
         case let .voiceNotFound(path):

@@ -1,3 +1,4 @@
+import ChatterAudio
 import ChatterModels
 import ChatterTensor
 import Foundation
@@ -27,11 +28,11 @@ struct SynthesisStatistics: Sendable {
 /// the two threads' parallel loops, so they share the cores rather than oversubscribe them.
 struct SynthesisRun {
     let models: SpeechModels
-    let config: ResolvedStreamConfig
+    let config: ResolvedSynthesisOptions
     let seed: UInt64
     let cancellation: SynthesisCancellation
     /// Encoding attached to the chunks (`AudioChunk.encoded`), if any.
-    var encoding: ChunkEncoding?
+    var encoding: AudioFormat?
     /// Called from the vocoder thread, in order.
     let emit: @Sendable (AudioChunk) -> Void
     /// Called after each decode step with the total so far (tests observe cancellation latency).
@@ -45,7 +46,7 @@ struct SynthesisRun {
     var drawSeed: UInt64 { SplitMix64.mix(seed ^ 0x4849_4654) }
 
     /// Splits and tokenises `text`, checking every piece before any work starts.
-    static func textPieces(_ text: String, models: SpeechModels, config: StreamConfig) throws -> [[Int]] {
+    static func textPieces(_ text: String, models: SpeechModels, config: SynthesisOptions) throws -> [[Int]] {
         let pieces = TextSplitter(maxCharacters: config.maxCharactersPerPiece).pieces(text)
         guard !pieces.isEmpty else { throw StreamingTTSError.emptyText }
         return try pieces.enumerated().map { index, piece in
@@ -123,13 +124,15 @@ struct SynthesisRun {
         var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
         var statistics = SynthesisStatistics()
         var tokensSeen = 0
-        let encoder = try encoding?.makeEncoder(sampleRate: models.s3gen.sampleRate)
+        let encoder = try encoding?.makeStreamingEncoder(sampleRate: models.s3gen.sampleRate)
+        let rate = config.chunking.speed == 1 ? nil : try SpeechRateChanger(speed: config.chunking.speed, sampleRate: models.s3gen.sampleRate)
         while let (chunk, final) = queue.take() {
             if cancellation.isCancelled { return statistics }
             tokensSeen += chunk.count
             // No speech token at all (T3 stopped at once): the stream is a single empty chunk.
             var samples = tokensSeen > 0 ? try s3gen.push(chunk, final: final) : []
             if watermark != nil { samples = try watermark!.push(samples, final: final) }
+            if let rate { samples = rate.process(samples) + (final ? rate.finish() : []) }
             if !samples.isEmpty || final {
                 let pcm = Self.pcm16(samples)
                 var encoded = Data()

@@ -13,9 +13,9 @@ struct TokenChunker {
     private(set) var pending: [Int] = []
     private(set) var chunksEmitted = 0
 
-    init(config: StreamConfig) {
+    init(config: SynthesisOptions) {
         firstChunkTokens = config.firstChunkTokens
-        subsequentChunkTokens = config.subsequentChunkTokens
+        subsequentChunkTokens = config.chunkTokens
         strategy = config.strategy
     }
 

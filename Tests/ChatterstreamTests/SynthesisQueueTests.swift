@@ -1,0 +1,40 @@
+import Foundation
+import Synchronization
+import Testing
+import ChatterstreamTestSupport
+@testable import Chatterstream
+
+/// The engine's queue: a run cancelled while it waits never starts, and beyond `maxQueuedRuns`
+/// waiting runs a new one fails at once with `queueFull`.
+@Suite(.serialized) struct SynthesisQueueTests {
+    @Test func aCancelledQueuedRunNeverStartsAndAFullQueueRefuses() async throws {
+        let tts = StreamingTTS(models: TinySpeechModels.shared, options: TinySpeechModels.config, maxQueuedRuns: 1)
+        let queuedSteps = Mutex(0)
+        // A: running, slowed so the others must wait.
+        let running = tts.synthesize("The run that holds the engine.", voice: .builtin, options: TinySpeechModels.config) { _ in
+            Thread.sleep(forTimeInterval: 0.03)
+        }
+        var runningChunks = running.makeAsyncIterator()
+        _ = try await runningChunks.next()
+        // B: waits in the queue, then its consumer goes away.
+        let queued = tts.synthesize("The run cancelled while it waits.", voice: .builtin, options: TinySpeechModels.config) { _ in
+            queuedSteps.withLock { $0 += 1 }
+        }
+        let consumer = Task { for try await _ in queued {} }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while tts.queuedRuns < 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(tts.queuedRuns == 1)
+        // C: the queue is full.
+        await #expect(throws: StreamingTTSError.queueFull(limit: 1)) {
+            for try await _ in tts.synthesize("One too many.") {}
+        }
+        consumer.cancel()
+        while try await runningChunks.next() != nil {}
+        // The engine serves the next run, and B never decoded a single step.
+        var samples = 0
+        for try await chunk in tts.synthesize("After the queue drained.") { samples += chunk.sampleCount }
+        print("queued run cancelled: \(queuedSteps.withLock { $0 }) decode steps; next run \(samples) samples; queue now \(tts.queuedRuns)")
+        #expect(queuedSteps.withLock { $0 } == 0, "a run cancelled while queued still ran")
+        #expect(samples > 0 && tts.queuedRuns == 0)
+    }
+}
