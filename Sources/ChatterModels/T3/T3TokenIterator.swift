@@ -50,7 +50,7 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
                 uniforms: any T3UniformSource = SplitMixUniforms(seed: 0),
                 observedHeads: [T3AttentionHead] = [], cancellation: T3Cancellation = T3Cancellation(),
                 onAttention: ((Int, [T3AttentionHead: [Float]]) -> Void)? = nil) throws {
-        try parameters.validate()
+        try parameters.validate(for: model.config)
         if let prefix {
             try prefix.check(model: model, inputs: T3ConditioningInputs(config: model.config, speakerEmbedding: speakerEmbedding,
                                                                         promptTokens: promptTokens, exaggeration: parameters.exaggeration))
