@@ -54,6 +54,8 @@ public final class StreamingTTS: Sendable {
     public let config: StreamConfig
     public let watermark: Bool
     public let precision: Precision
+    /// The most work one request may ask for (README "Limits").
+    public let limits: SynthesisLimits
     /// Where `.family` models are downloaded and cached.
     public let store: ModelStore
     let logger: Logger
@@ -82,8 +84,9 @@ public final class StreamingTTS: Sendable {
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
     public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, config: StreamConfig = StreamConfig(),
                 watermark: Bool = true, precision: Precision = .auto, store: ModelStore = ModelStore(),
-                logger: Logger = Logger(label: "chatterstream")) {
+                logger: Logger = Logger(label: "chatterstream"), limits: SynthesisLimits = .standard) {
         self.model = model
+        self.limits = limits
         self.precision = precision
         self.store = store
         self.device = device
@@ -93,9 +96,10 @@ public final class StreamingTTS: Sendable {
     }
 
     /// Already-loaded models (tests, benchmarks).
-    convenience init(models: SpeechModels, config: StreamConfig = StreamConfig(), logger: Logger = Logger(label: "chatterstream")) {
+    convenience init(models: SpeechModels, config: StreamConfig = StreamConfig(), logger: Logger = Logger(label: "chatterstream"),
+                     limits: SynthesisLimits = .standard) {
         self.init(model: .directory(URL(fileURLWithPath: "/")), device: .cpu, config: config,
-                  watermark: models.watermarker != nil, logger: logger)
+                  watermark: models.watermarker != nil, logger: logger, limits: limits)
         state.withLock {
             $0.models = models
             $0.watermarkStatus = models.watermarker != nil ? "on" : "off"
@@ -121,13 +125,17 @@ public final class StreamingTTS: Sendable {
             var marker: PerthWatermarker?
             var status = "off"
             if watermark {
-                if let checkpoint = PerthCheckpoint.locate() {
-                    marker = try PerthWatermarker(checkpointPath: checkpoint.path)
-                    status = "on (Perth, \(checkpoint.path))"
+                // Watermarking is on unless turned off explicitly: a missing checkpoint is installed
+                // by the store (as the model is), and one that cannot be is an error, not silence.
+                let checkpoint: URL
+                if let found = PerthCheckpoint.locate() {
+                    checkpoint = found
                 } else {
-                    status = "unavailable"
-                    logger.warning("watermarking is on but the Perth checkpoint was not found (looked in \(PerthCheckpoint.candidates().map(\.path).joined(separator: ", "))); audio will not be watermarked. Run tools/perth/fetch-checkpoint.sh or set CHATTERSTREAM_PERTH_CHECKPOINT.")
+                    logger.info("the Perth watermarker's checkpoint is not installed (looked in \(PerthCheckpoint.candidates().map(\.path).joined(separator: ", "))); installing it in \(store.perthCheckpointPath.path)")
+                    checkpoint = try await store.ensurePerthCheckpoint(progress: progress)
                 }
+                marker = try PerthWatermarker(checkpointPath: checkpoint.path)
+                status = "on (Perth, \(checkpoint.path))"
             }
             let models = try SpeechModels.load(directory: directory, watermarker: marker)
             if precision != .auto, models.precision.lowercased() != precision.rawValue {
@@ -197,8 +205,8 @@ public final class StreamingTTS: Sendable {
                     let models = state.withLock { $0.models! }
                     try config.validate()
                     let resolved = config.resolved(for: models.family)
-                    try resolved.sampling.validate()
-                    let pieces = try SynthesisRun.textPieces(text, models: models, config: config)
+                    if let t3 = models.t3 { try resolved.sampling.validate(for: t3.config) } else { try resolved.sampling.validate() }
+                    let pieces = try SynthesisRun.textPieces(text, models: models, config: config, limits: limits)
                     let conditioning = try self.conditioning(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
                     let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
                     var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
@@ -206,6 +214,7 @@ public final class StreamingTTS: Sendable {
                     run.onDecodeStep = onDecodeStep
                     run.encoding = encoding
                     run.prefixes = prefixes
+                    run.limits = limits
                     let done = try run.run(textPieces: pieces, voice: conditioning)
                     logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks; T3 conditioning prefix reused for \(done.prefixesReused), built for \(done.prefixesBuilt) pieces")
                     // Once per model, after the audio: keep the built-in voice's prefix for the next process.
@@ -230,6 +239,10 @@ public final class StreamingTTS: Sendable {
         switch voice {
         case .builtin: return models.builtinVoice
         case let .file(url):
+            if let bytes = ModelStore.fileSize(url), bytes > Int64(limits.maxReferenceBytes) {
+                throw SynthesisLimitExceeded(limit: "maxReferenceBytes", value: Double(bytes), maximum: Double(limits.maxReferenceBytes),
+                                             advice: "use a shorter recording of the voice (10 to 60 s is plenty)")
+            }
             return try voices.conditioning(for: url) { try Self.conditioning(fromFile: $0, models: models, exaggeration: exaggeration) }
         }
     }
