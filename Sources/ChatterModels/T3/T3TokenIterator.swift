@@ -50,13 +50,15 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
                 uniforms: any T3UniformSource = SplitMixUniforms(seed: 0),
                 observedHeads: [T3AttentionHead] = [], cancellation: T3Cancellation = T3Cancellation(),
                 onAttention: ((Int, [T3AttentionHead: [Float]]) -> Void)? = nil) throws {
-        try parameters.validate(for: model.config)
+        try parameters.validate()
         if let prefix {
             try prefix.check(model: model, inputs: T3ConditioningInputs(config: model.config, speakerEmbedding: speakerEmbedding,
                                                                         promptTokens: promptTokens, exaggeration: parameters.exaggeration))
+            try parameters.validate(for: model.config)
             decoder = try T3Decoder(model: model, prefix: prefix, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
                                     maxNewTokens: parameters.maxNewTokens, observedHeads: observedHeads)
         } else {
+            try parameters.validate(for: model.config)
             let conditioning = try model.conditioning(speakerEmbedding: speakerEmbedding, promptTokens: promptTokens,
                                                       exaggeration: parameters.exaggeration)
             decoder = try T3Decoder(model: model, conditioning: conditioning, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
