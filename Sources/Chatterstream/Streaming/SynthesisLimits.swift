@@ -11,8 +11,9 @@ public struct SynthesisLimits: Sendable, Equatable {
     /// Speech tokens generated per request, all pieces together (25 per second: 30,000 is 20 min).
     /// Each piece is also bounded by `max_new_tokens` and the model (`T3Config.maxGeneratedTokens`).
     public var maxSpeechTokens = 30_000
-    /// Wall-clock seconds one request may run once it leaves the queue (checked every decode step
-    /// and every rendered chunk).
+    /// Wall-clock seconds one request's generation may run, from when it starts (after the queue
+    /// and the voice's preparation, which `maxReferenceBytes` and `maxReferenceSeconds` bound);
+    /// checked every decode step and every rendered chunk.
     public var maxWallSeconds: Double = 900
     /// Bytes of a reference recording (checked before it is decoded).
     public var maxReferenceBytes = 100 << 20
