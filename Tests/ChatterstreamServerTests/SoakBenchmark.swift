@@ -165,7 +165,16 @@ import TestSupport
         let warm = Array(tally.rss.dropFirst(max(1, tally.rss.count / 10)))
         let low = warm.min() ?? 0, high = warm.max() ?? 0
         let drift = low > 0 ? Double(high - low) / Double(low) : 0
+        // Each phase after its own warm-up (the server phase adds the HTTP stack's buffers).
+        func phaseDrift(_ samples: ArraySlice<Int>) -> Double {
+            let warm = samples.dropFirst(max(1, samples.count / 5))
+            guard let low = warm.min(), let high = warm.max(), low > 0 else { return 0 }
+            return Double(high - low) / Double(low) * 100
+        }
+        let engineSamples = tally.rss.prefix((half + 19) / 20), serverSamples = tally.rss.dropFirst((half + 19) / 20)
         let figures: [String: Any] = [
+            "rss_series_mb": tally.rss.map { Double($0 / 100_000) / 10 },
+            "rss_engine_phase_drift_percent": phaseDrift(engineSamples), "rss_server_phase_drift_percent": phaseDrift(serverSamples),
             "utterances": Self.utterances, "completed": tally.completed, "cancelled": tally.cancelled,
             "stalled_reads": tally.stalled, "failed": tally.failed,
             "rss_samples": tally.rss.count, "rss_warm_min_mb": Double(low) / 1e6, "rss_warm_max_mb": Double(high) / 1e6,
