@@ -97,6 +97,10 @@ let package = Package(
         .systemLibrary(
             name: "CSndfile", path: "Sources/CSndfile", pkgConfig: "sndfile",
             providers: [.apt(["libsndfile1-dev"])]),
+        // zlib: inflating the Perth checkpoint out of the resemble-perth wheel (ModelStore).
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
 
         // ISA-dispatched C kernels (run-time cpuid selection), used by ChatterTensor only.
         .target(
@@ -132,7 +136,7 @@ let package = Package(
         // (`ModelStore/`: download, verify, convert, cache; its tensor schemas in `Generated/`).
         .target(
             name: "Chatterstream",
-            dependencies: ["ChatterTensor", "ChatterAudio", "ChatterModels",
+            dependencies: ["ChatterTensor", "ChatterAudio", "ChatterModels", "CZlib",
                            .product(name: "Logging", package: "swift-log")],
             // Optimised in debug builds too: hashing gigabyte checkpoints at -Onone takes minutes.
             swiftSettings: [.unsafeFlags(["-O"])]),
@@ -181,6 +185,16 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Benchmarks/chatter-bench"),
+        // Fuzzing (tools/fuzz/README.md): the targets, one function per reader of untrusted bytes, and
+        // the binary that runs them under libFuzzer (built apart by tools/fuzz/run) or replays files.
+        .target(
+            name: "ChatterFuzzTargets",
+            dependencies: ["ChatterTensor", "ChatterAudio", "ChatterModels", "Chatterstream", "ChatterstreamServer"],
+            path: "tools/fuzz/ChatterFuzzTargets"),
+        .executableTarget(
+            name: "chatter-fuzz",
+            dependencies: ["ChatterFuzzTargets"],
+            path: "tools/fuzz/chatter-fuzz"),
 
         // Fixture loading, parity measures and temporary folders shared by the test targets.
         .target(
@@ -204,7 +218,11 @@ let package = Package(
             path: "Tests/ChatterstreamTestSupport"),
         .testTarget(
             name: "ChatterstreamTests",
-            dependencies: ["TestSupport", "ChatterstreamTestSupport", "Chatterstream", "ChatterModels", "ChatterAudio", "ChatterTensor"]),
+            dependencies: ["TestSupport", "ChatterstreamTestSupport", "Chatterstream", "ChatterModels", "ChatterAudio", "ChatterTensor",
+                           "CZlib"]),
+        .testTarget(
+            name: "FuzzRegressionTests",
+            dependencies: ["ChatterFuzzTargets"]),
         .testTarget(
             name: "ChatterstreamServerTests",
             dependencies: ["TestSupport", "ChatterstreamTestSupport", "ChatterstreamServer", "Chatterstream", "ChatterModels", "ChatterAudio"]),

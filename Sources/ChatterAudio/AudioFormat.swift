@@ -68,6 +68,20 @@ public enum AudioFormat: String, Sendable, CaseIterable, Codable {
         }
     }
 
+    /// Checks, before any work, that `write` could create `path`: its folder exists and takes a new
+    /// file (one is created there and removed), and `path` is not a folder. Throws
+    /// `AudioEncodingError.writeFailed` with the reason otherwise; leaves nothing behind.
+    public static func checkDestination(_ path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw AudioEncodingError.writeFailed(path: path, reason: "it is a folder")
+        }
+        let probe = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).probe")
+        if let reason = AtomicFile.write(Data(), to: probe.path) { throw AudioEncodingError.writeFailed(path: path, reason: reason) }
+        try? FileManager.default.removeItem(at: probe)
+    }
+
     /// Writes mono `samples` to `path` in this format, atomically (no partial file on error).
     /// Samples are clamped to [-1, 1] and NaN is written as silence, in every format. No samples make a
     /// valid empty file, except for MP3, where it is `AudioEncodingError.emptyAudio` (see `MP3File`).

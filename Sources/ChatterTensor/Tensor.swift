@@ -70,8 +70,10 @@ public struct Tensor: @unchecked Sendable {
         return strides
     }
 
-    /// True when elements are laid out row-major with no gaps (size-1 axes may have any stride).
+    /// True when elements are laid out row-major with no gaps (size-1 axes may have any stride; a
+    /// tensor with no elements has no layout to disagree with and is always contiguous).
     public var isContiguous: Bool {
+        if shape.contains(0) { return true }
         var expected = 1
         for axis in stride(from: shape.count - 1, through: 0, by: -1) where shape[axis] != 1 {
             if strides[axis] != expected { return false }

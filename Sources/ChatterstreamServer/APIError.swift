@@ -104,6 +104,19 @@ public struct APIError: Error, Equatable, CustomStringConvertible, HTTPResponseE
             case .textTooLong, .emptyText: self.init(.badRequest, error.description, param: "input")
             default: self.init(.internalServerError, error.description)
             }
+        case let error as SynthesisLimitExceeded:
+            // The request asked for more work than one request may (README "Limits"): the caller's to change.
+            switch error.limit {
+            case "maxTextCharacters", "maxPieces": self.init(.badRequest, error.description, param: "input")
+            case "maxReferenceBytes": self.init(.badRequest, error.description, param: "voice")
+            default: self.init(.badRequest, error.description)
+            }
+        case let error as ModelStoreError:
+            if case .perthUnavailable = error {
+                self.init(.serviceUnavailable, error.description)
+            } else {
+                self.init(.internalServerError, error.description)
+            }
         case let error as ConditionalsError:
             // Every case is about the reference the caller chose.
             self.init(.badRequest, "unusable voice: \(error.description)", param: "voice")

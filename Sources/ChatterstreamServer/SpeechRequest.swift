@@ -35,7 +35,7 @@ public struct SpeechRequest: Sendable, Equatable {
 
     /// Decodes `body` over `defaults`: a 400 that names the field for a wrong type or value, "not
     /// JSON" only when the body is not JSON at all.
-    static func decode(_ body: Data, defaults: SynthesisOptions) throws(APIError) -> SpeechRequest {
+    public static func decode(_ body: Data, defaults: SynthesisOptions) throws(APIError) -> SpeechRequest {
         let decoder = JSONDecoder()
         decoder.userInfo[.synthesisDefaults] = defaults
         do {

@@ -34,6 +34,8 @@ struct Download: AsyncParsableCommand {
         let store = ModelStore()
         let renderer = ProgressRenderer(enabled: !quiet)
         let directory = try await store.ensure(model, revision: revision, progress: renderer.render)
+        // The watermarker's checkpoint comes with the model (synthesis needs it unless --no-watermark).
+        _ = try await store.ensurePerthCheckpoint(progress: renderer.render)
         print(directory.path)
     }
 }

@@ -47,21 +47,32 @@ struct SynthesisArguments: ParsableArguments {
     @Option(help: "Reference recording to clone (WAV, FLAC, MP3, Ogg), a saved conditionals .safetensors, or 'builtin'.")
     var voice = "builtin"
 
-    @Option(help: "Seed of every random draw: the same seed gives the same audio.")
+    @Option(parsing: .unconditional, help: "Seed of every random draw: the same seed gives the same audio.")
     var seed: UInt64?
 
-    @Option(help: "Sampling temperature.") var temperature: Float?
-    @Option(name: .customLong("top-k"), help: "Top-k.") var topK: Int?
-    @Option(name: .customLong("top-p"), help: "Top-p.") var topP: Float?
-    @Option(name: .customLong("min-p"), help: "Min-p (original family).") var minP: Float?
-    @Option(name: .customLong("repetition-penalty"), help: "Repetition penalty.") var repetitionPenalty: Float?
-    @Option(name: .customLong("cfg-weight"), help: "Classifier-free guidance weight (original family).") var cfgWeight: Float?
-    @Option(help: "Emotion exaggeration (original family).") var exaggeration: Float?
-    @Option(name: .customLong("max-tokens"), help: "Most speech tokens per text piece (25 per second).") var maxTokens: Int?
-    @Option(name: .customLong("first-chunk-tokens"), help: "Speech tokens in the first chunk.") var firstChunkTokens = 25
-    @Option(name: .customLong("chunk-tokens"), help: "Speech tokens in each later chunk.") var chunkTokens = 75
+    @Option(parsing: .unconditional, help: "Sampling temperature.") var temperature: Float?
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Top-k.") var topK: Int?
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Top-p.") var topP: Float?
+    @Option(name: .customLong("min-p"), parsing: .unconditional, help: "Min-p (original family).") var minP: Float?
+    @Option(name: .customLong("repetition-penalty"), parsing: .unconditional, help: "Repetition penalty.") var repetitionPenalty: Float?
+    @Option(name: .customLong("cfg-weight"), parsing: .unconditional, help: "Classifier-free guidance weight (original family).") var cfgWeight: Float?
+    @Option(parsing: .unconditional, help: "Emotion exaggeration (original family).") var exaggeration: Float?
+    @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Most speech tokens per text piece (25 per second).") var maxTokens: Int?
+    @Option(name: .customLong("first-chunk-tokens"), parsing: .unconditional, help: "Speech tokens in the first chunk.") var firstChunkTokens = 25
+    @Option(name: .customLong("chunk-tokens"), parsing: .unconditional, help: "Speech tokens in each later chunk.") var chunkTokens = 75
     @Option(help: "adaptive or sentence_aligned.") var strategy: ChunkStrategy = .adaptive
     @Option(help: "Speed, 0.25 to 4 (pitch unchanged).") var speed: Float = 1
+
+    /// Range checks at parse time, before any model is loaded (the model-dependent bound on
+    /// `--max-tokens` is checked by the engine). Both families' defaults are in range, so resolving
+    /// for either checks exactly the values given.
+    func validate() throws {
+        do {
+            _ = try options.validate(for: .chatterbox)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
 
     var options: SynthesisOptions {
         var c = SynthesisOptions()
@@ -132,6 +143,8 @@ struct Say: AsyncParsableCommand {
 
     func run() async throws {
         let format = try AudioFormat(path: output)
+        // Before the synthesis, so that an unwritable path does not cost the audio.
+        try AudioFormat.checkDestination(output)
         let tts = try await model.engine(options: synthesis.options).load()
         let progress = SynthesisProgress()
         var samples: [Int16] = []

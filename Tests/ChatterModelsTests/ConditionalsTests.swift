@@ -264,3 +264,61 @@ import TestSupport
         return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
     }
 }
+
+/// Issue 19: a float32 recording of absurd or non-finite samples ended the process (Float→Int of a
+/// NaN in the S3 tokenizer's quantiser). Every such reference is now a typed error, from a file and
+/// from samples, for both recipes; and the quantiser itself survives a NaN projection.
+@Suite struct AbsurdReferenceTests {
+    /// A float32 WAV holding `samples` bit for bit (the library's writer may clamp or clean them).
+    static func writeFloatWAV(_ samples: [Float], sampleRate: Int, to path: String) throws {
+        var data = Data()
+        func u32(_ v: Int) { withUnsafeBytes(of: UInt32(v).littleEndian) { data.append(contentsOf: $0) } }
+        func u16(_ v: Int) { withUnsafeBytes(of: UInt16(v).littleEndian) { data.append(contentsOf: $0) } }
+        data.append(contentsOf: Array("RIFF".utf8)); u32(36 + samples.count * 4); data.append(contentsOf: Array("WAVE".utf8))
+        data.append(contentsOf: Array("fmt ".utf8)); u32(16); u16(3); u16(1); u32(sampleRate); u32(sampleRate * 4); u16(4); u16(32)
+        data.append(contentsOf: Array("data".utf8)); u32(samples.count * 4)
+        for s in samples { withUnsafeBytes(of: s.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func absurdRecordingsAreTypedErrors() throws {
+        let builder = try ConditionalsTests.builder()
+        let folder = try TemporaryDirectory()
+        let speech = try Fixture("s3tokenizer/tokenizer").tensor("speech", "wav").scalars()
+        let seconds6 = Array(speech.prefix(16_000 * 6))
+        let cases: [(String, [Float])] = [
+            ("plus-minus-3e38", (0..<96_000).map { $0 % 2 == 0 ? 3e38 : -3e38 }),
+            ("speech-times-3e38", seconds6.map { $0 * 3e38 }),
+            ("nan", seconds6.enumerated().map { $0.offset == 1000 ? .nan : $0.element }),
+            ("infinity", seconds6.enumerated().map { $0.offset == 1000 ? .infinity : $0.element }),
+            ("all-nan", [Float](repeating: .nan, count: 96_000)),
+        ]
+        for (name, samples) in cases {
+            let path = folder.filePath("\(name).wav")
+            try Self.writeFloatWAV(samples, sampleRate: 16_000, to: path)
+            for family in [ModelVariant.chatterbox, .chatterboxTurbo] {
+                do {
+                    _ = try builder.build(referenceURL: URL(fileURLWithPath: path), for: family)
+                    Issue.record("\(name), \(family.name): accepted")
+                } catch let error as ConditionalsError {
+                    print("\(name), \(family.name): \(error)")
+                    #expect(error.description.contains(path), "\(name): the message names the file")
+                }
+            }
+            #expect(throws: ConditionalsError.self, "\(name) as samples") {
+                _ = try builder.build(reference24k: samples, for: .chatterbox)
+            }
+        }
+        // Loud but real (clipped float audio a little over full scale) is still a voice.
+        try Self.writeFloatWAV(seconds6.map { $0 * 4 }, sampleRate: 16_000, to: folder.filePath("loud.wav"))
+        _ = try builder.build(referenceURL: folder.path("loud.wav"), for: .chatterbox)
+    }
+
+    @Test func theQuantiserSurvivesANaNProjection() throws {
+        let tokenizer = try ConditionalsTests.builder().tokenizer
+        let width = tokenizer.config.state
+        let hidden = Tensor(shape: [2, width], scalars: [Float](repeating: .nan, count: 2 * width))
+        let tokens = tokenizer.quantize(hidden: hidden)
+        #expect(tokens.count == 2 && tokens.allSatisfy { (0..<6561).contains($0) }, "\(tokens)")
+    }
+}

@@ -83,6 +83,13 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
                        ["tensor 'w'"])
     }
 
+    /// An empty tensor whose other dimensions multiply past Int.max: no bytes, but row-major strides
+    /// that overflowed (a trap) when the tensor was made.
+    @Test func rejectsAnEmptyTensorWhoseStridesOverflow() {
+        expectRejected(safetensorsBytes(header: #"{"w":{"dtype":"F32","shape":[0,2147483647,2147483647,2147483647],"data_offsets":[0,0]}}"#,
+                                        data: []), ["tensor 'w'", "too many elements"])
+    }
+
     @Test func rejectsOverlappingAndOutOfRangeOffsets() {
         expectRejected(safetensorsBytes(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
                                         data: .init(repeating: 0, count: 16)),

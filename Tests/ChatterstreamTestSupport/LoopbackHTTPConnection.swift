@@ -85,6 +85,20 @@ package final class LoopbackHTTPConnection {
         }
     }
 
+    /// Everything the server sends until the end of a chunked body (`0\r\n\r\n`) or until it closes.
+    package func readToChunkedEnd() throws -> Data {
+        var received = Data()
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let end = Data("0\r\n\r\n".utf8)
+        while !(received.count >= end.count && received.suffix(end.count) == end) {
+            let n = recv(descriptor, &buffer, buffer.count, 0)
+            if n == 0 { return received }
+            guard n > 0 else { throw Failure(description: "receive failed or timed out after \(received.count) bytes: errno \(errno)") }
+            received.append(contentsOf: buffer[0..<n])
+        }
+        return received
+    }
+
     package func close() {
         guard descriptor >= 0 else { return }
         #if canImport(Glibc)

@@ -54,6 +54,9 @@ public struct ConditionalsBuilder: Sendable {
     }
 
     public static let s3genRate = 24_000
+    /// The largest sample magnitude a reference may hold (60 dB above full scale): float recordings
+    /// that clip a little above ±1 are accepted, values that would overflow the front ends are not.
+    public static let maximumReferenceAmplitude: Float = 1000
     public static let tokenizerRate = 16_000
 
     public let voiceEncoder: VoiceEncoder
@@ -101,6 +104,12 @@ public struct ConditionalsBuilder: Sendable {
         guard reference24k.contains(where: { $0 != 0 }) else { throw ConditionalsError.silentReference(path: source) }
         guard reference24k.allSatisfy(\.isFinite) else {
             throw ConditionalsError.referenceUnusable(path: source, reason: "the decoded audio holds NaN or infinite samples")
+        }
+        // Finite but absurd values (a float WAV of ±3e38) overflow the loudness meter, the mels and
+        // the networks into infinities and NaN; real recordings peak near ±1.
+        let peak = reference24k.reduce(Float(0)) { max($0, abs($1)) }
+        guard peak <= Self.maximumReferenceAmplitude else {
+            throw ConditionalsError.referenceUnusable(path: source, reason: "its samples reach \(peak), more than \(Self.maximumReferenceAmplitude) (audio is expected within ±1, 0 dBFS); it is not a recording")
         }
         do {
             var wav24 = reference24k

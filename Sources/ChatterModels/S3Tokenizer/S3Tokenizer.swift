@@ -213,7 +213,9 @@ public struct S3Tokenizer: Sendable {
             var token = 0, power = 1
             for i in 0..<8 {
                 let u = (Foundation.tanh(z[row * 8 + i]) * 0.9990000128746033).rounded(.toNearestOrEven)
-                token += (Int(u) + 1) * power
+                // tanh bounds u to −1…1; only a NaN projection (from non-finite audio) escapes, and
+                // must not reach Int(_:). It takes the middle digit; builders refuse such audio first.
+                token += (u.isNaN ? 1 : Int(u) + 1) * power
                 power *= 3
             }
             return token
@@ -251,7 +253,7 @@ public struct S3Tokenizer: Sendable {
     public func tokenize(_ audio: [Float], maxLength: Int? = nil) throws -> [Int] {
         if let maxLength, maxLength <= 0 { throw S3TokenizerError.invalidMaxLength(maxLength) }
         var mel = try logMelSpectrogram(audio)
-        if let maxLength, mel.shape[1] > maxLength * 4 { mel = mel.slice(1, 0..<(maxLength * 4)).contiguous() }
+        if let maxLength, mel.shape[1] / 4 >= maxLength, mel.shape[1] > maxLength * 4 { mel = mel.slice(1, 0..<(maxLength * 4)).contiguous() }
         return tokens(mel: mel)
     }
 }

@@ -109,6 +109,13 @@ public struct T3Config: Sendable, Equatable, Codable {
     public var textPositions: Int { maxTextTokens + 2 }
     /// Rows of the learned speech position table (`speech_pos_emb.emb.weight`).
     public var speechPositions: Int { maxSpeechTokens + 4 }
+    /// The most speech tokens one utterance may ask for (`max_new_tokens`): the speech position
+    /// table's rows less the start token's (original), the backbone's positions (Turbo; the prefill
+    /// shares them, which `T3Decoder` checks once the prefill length is known).
+    public var maxGeneratedTokens: Int {
+        if case let .gpt2(maxPositions) = backbone { return maxPositions }
+        return speechPositions - 1
+    }
     /// Conditioning vectors: speaker, the prompt (perceiver queries, or one per prompt token), emotion.
     public func conditioningLength(promptTokens: Int) -> Int {
         let prompt = promptTokens == 0 ? 0 : (perceiverResampler ? perceiverQueries : promptTokens)

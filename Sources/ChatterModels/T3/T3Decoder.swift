@@ -77,7 +77,8 @@ public final class T3Decoder {
             prefillLength = state.conditioningLength + embeddings.shape[1]
             prefix = state
         }
-        guard prefillLength + maxNewTokens <= model.maxSequenceLength else {
+        // Subtracted, not added: `maxNewTokens` may be any Int here and the sum must not overflow.
+        guard maxNewTokens <= model.maxSequenceLength - prefillLength else {
             throw T3Error.sequenceTooLong(prefill: prefillLength, maxNewTokens: maxNewTokens, limit: model.maxSequenceLength)
         }
         cache = model.makeCache(batch: batch, capacity: prefillLength + maxNewTokens)

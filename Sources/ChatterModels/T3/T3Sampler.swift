@@ -49,6 +49,16 @@ public struct T3SamplingParameters: Sendable, Equatable {
         if let topK, topK < 1 { throw bad("top_k", Float(topK), "must be ≥ 1") }
         guard maxNewTokens >= 1 else { throw bad("max_new_tokens", Float(maxNewTokens), "must be ≥ 1") }
     }
+
+    /// `validate()`, and `max_new_tokens` within what `config`'s model can generate
+    /// (`T3Config.maxGeneratedTokens`), so that no count reaches the decoder's arithmetic unbounded.
+    public func validate(for config: T3Config) throws {
+        try validate()
+        guard maxNewTokens <= config.maxGeneratedTokens else {
+            throw T3Error.invalidParameter(name: "max_new_tokens", value: Double(maxNewTokens),
+                                           reason: "must be at most \(config.maxGeneratedTokens), the most speech tokens this model can generate (25 per second)")
+        }
+    }
 }
 
 /// A source of uniform draws in [0, 1), consumed once per sampled token.

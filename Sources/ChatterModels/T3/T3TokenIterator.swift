@@ -52,9 +52,11 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
         if let prefix {
             try prefix.check(model: model, inputs: T3ConditioningInputs(config: model.config, speakerEmbedding: speakerEmbedding,
                                                                         promptTokens: promptTokens, exaggeration: parameters.exaggeration))
+            try parameters.validate(for: model.config)
             decoder = try T3Decoder(model: model, prefix: prefix, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
                                     maxNewTokens: parameters.maxNewTokens, observedHeads: observedHeads)
         } else {
+            try parameters.validate(for: model.config)
             let conditioning = try model.conditioning(speakerEmbedding: speakerEmbedding, promptTokens: promptTokens,
                                                       exaggeration: parameters.exaggeration)
             decoder = try T3Decoder(model: model, conditioning: conditioning, textTokens: textTokens, cfgWeight: parameters.cfgWeight,

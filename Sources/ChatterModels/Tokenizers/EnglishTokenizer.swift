@@ -39,11 +39,14 @@ public struct EnglishTokenizer: Sendable {
 
     /// `EnTokenizer.encode`: raw ids, no normalisation and no start/stop padding.
     public func encode(_ text: String) -> [Int] {
-        var replaced = String.UnicodeScalarView()
+        // Appended as a String: `UnicodeScalarView.append(contentsOf:)` rebuilds the whole string each
+        // time, which made a long text with many spaces quadratic (found by the tokenizers fuzzer).
+        var replaced = ""
+        replaced.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
-            if scalar == " " { replaced.append(contentsOf: Self.spaceToken.unicodeScalars) } else { replaced.append(scalar) }
+            if scalar == " " { replaced += Self.spaceToken } else { replaced.unicodeScalars.append(scalar) }
         }
-        return bpe.encode(String(replaced))
+        return bpe.encode(replaced)
     }
 
     /// `EnTokenizer.decode`: tokens joined with spaces (HF decode without a decoder), then spaces

@@ -99,17 +99,26 @@ struct Unpickler {
 
     private enum StackItem { case value(PickleValue), mark }
 
-    /// The furthest element a (shape, strides, offset) view reaches must lie inside the storage.
+    /// The furthest element a (shape, strides, offset) view reaches must lie inside the storage, its
+    /// offset too (even for an empty view: the byte offset is computed from it), and the view may not
+    /// hold more elements than the storage: zero or overlapping strides would otherwise let a small
+    /// file ask for an arbitrarily large copy in `contiguous()`.
     static func checkGeometry(shape: [Int], strides: [Int], offset: Int, storage: TorchStorage) throws {
         guard shape.count == strides.count, offset >= 0, shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }) else {
             throw Failure(reason: "tensor geometry size \(shape) stride \(strides) offset \(offset) is invalid")
         }
+        guard offset <= storage.count else {
+            throw Failure(reason: "storage offset \(offset) lies past the end of storage 'data/\(storage.key)', which holds \(storage.count) elements")
+        }
         var last = offset
         var elements = 1
+        var span = 1  // as `elements` with zero dimensions counted as 1: what row-major strides multiply
         for (size, stride) in zip(shape, strides) {
             let (product, overflow) = elements.multipliedReportingOverflow(by: size)
-            guard !overflow else { throw Failure(reason: "tensor size \(shape) overflows") }
+            let (spanProduct, spanOverflow) = span.multipliedReportingOverflow(by: max(size, 1))
+            guard !overflow, !spanOverflow else { throw Failure(reason: "tensor size \(shape) overflows") }
             elements = product
+            span = spanProduct
             if size > 0 {
                 let (reach, reachOverflow) = (size - 1).multipliedReportingOverflow(by: stride)
                 let (sum, sumOverflow) = last.addingReportingOverflow(reach)
@@ -119,6 +128,9 @@ struct Unpickler {
         }
         if elements > 0 && last >= storage.count {
             throw Failure(reason: "size \(shape), stride \(strides), offset \(offset) reach element \(last) of storage 'data/\(storage.key)', which holds \(storage.count)")
+        }
+        guard elements <= storage.count else {
+            throw Failure(reason: "size \(shape) with stride \(strides) is a view of \(elements) elements over the \(storage.count) of storage 'data/\(storage.key)'; views larger than their storage (zero or overlapping strides) are not loaded")
         }
     }
 
@@ -258,9 +270,15 @@ struct Unpickler {
                             storageCache[storage.key] = base
                         }
                         guard base.dtype == storage.dtype else { throw Failure(reason: "storage '\(storage.key)' is used with two dtypes") }
-                        try Self.checkGeometry(shape: shape, strides: strides, offset: offset, storage: storage)
+                        // Checked against the elements loaded for the key, not this record's count: a
+                        // key reused with a larger count must not reach past the first one's bytes.
+                        let loaded = TorchStorage(key: storage.key, dtype: storage.dtype, count: min(storage.count, base.shape[0]))
+                        try Self.checkGeometry(shape: shape, strides: strides, offset: offset, storage: loaded)
+                        guard let offsetBytes = storage.dtype.byteCount(elements: offset) else {
+                            throw Failure(reason: "storage offset \(offset) is not a whole number of \(storage.dtype) blocks")
+                        }
                         stack.append(.value(.tensor(Tensor(shape: shape, dtype: storage.dtype, storage: base.storage,
-                                                          byteOffset: base.byteOffset + offset * storage.dtype.blockBytes,
+                                                          byteOffset: base.byteOffset + offsetBytes,
                                                           strides: strides))))
                     } catch let failure as Failure {
                         stack.append(.value(.brokenTensor(reason: failure.reason)))

@@ -32,6 +32,9 @@ public final class SafetensorsFile: @unchecked Sendable {
         try self.init(mapping: MappedFile(path: path))
     }
 
+    /// Size of the file in bytes (of the file opened, through any symlink).
+    public var byteCount: Int { mapping.byteCount }
+
     public init(mapping: MappedFile) throws {
         self.mapping = mapping
         self.path = mapping.path
@@ -84,14 +87,19 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard case let .array(dims)? = field["shape"] else { throw fail("missing array 'shape'", tensor: name) }
             var shape: [Int] = []
             var elements = 1
+            // The row-major strides multiply the non-zero dimensions: an empty tensor of huge other
+            // dimensions ([0, 2³¹, 2³¹, 2³¹]) has no elements but strides that would overflow.
+            var span = 1
             for dim in dims {
                 guard case let .integer(size) = dim, size >= 0, size <= Int64(Int32.max) else {
                     throw fail("shape \(StrictJSON.array(dims).text) has a dimension that is not an integer in 0...2³¹−1", tensor: name)
                 }
                 shape.append(Int(size))
                 let (product, overflow) = elements.multipliedReportingOverflow(by: Int(size))
-                guard !overflow else { throw fail("shape \(shape) has too many elements", tensor: name) }
+                let (spanProduct, spanOverflow) = span.multipliedReportingOverflow(by: max(Int(size), 1))
+                guard !overflow, !spanOverflow else { throw fail("shape \(shape) has too many elements", tensor: name) }
                 elements = product
+                span = spanProduct
             }
             guard case let .array(offsets)? = field["data_offsets"], offsets.count == 2,
                   case let .integer(begin) = offsets[0], case let .integer(end) = offsets[1] else {

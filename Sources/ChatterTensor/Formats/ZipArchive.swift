@@ -1,22 +1,29 @@
 /// A read-only view of the *stored* (uncompressed) entries of a ZIP archive in a mapped file, as
 /// `torch.save` writes them. Entry data is located through the local header (whose extra field
 /// torch pads so that data starts on a 64-byte boundary), so storages can be used in place.
-/// ZIP64 is supported; compressed entries are refused.
-struct ZipArchive {
-    struct Entry {
-        let name: String
+/// ZIP64 is supported; compressed entries are refused by `data`, and handed out as they are stored
+/// by `storedBytes` (a wheel's deflated members, inflated by the model store).
+public struct ZipArchive {
+    public struct Entry {
+        public let name: String
         /// File offset of the entry's data.
         let dataOffset: Int
-        let size: Int
-        let method: UInt16
+        /// Uncompressed size, and the bytes the entry occupies in the file (equal when stored).
+        public let size: Int
+        public let compressedSize: Int
+        /// 0: stored, 8: deflated.
+        public let method: UInt16
     }
 
     let mapping: MappedFile
-    let entries: [Entry]
+    public let entries: [Entry]
 
-    struct FormatError: Error { let reason: String }
+    public struct FormatError: Error, CustomStringConvertible {
+        public let reason: String
+        public var description: String { reason }
+    }
 
-    init(mapping: MappedFile) throws {
+    public init(mapping: MappedFile) throws {
         self.mapping = mapping
         let bytes = UnsafeRawBufferPointer(start: mapping.baseAddress, count: mapping.byteCount)
         let reader = ByteReader(bytes: bytes)
@@ -36,7 +43,7 @@ struct ZipArchive {
         var directoryOffset = Int(try reader.u32(eocd + 16))
         if eocd >= 20, try reader.u32(eocd - 20) == 0x0706_4B50 {  // ZIP64 locator
             let record = try reader.int64(eocd - 20 + 8)
-            guard try reader.u32(record) == 0x0606_4B50 else { throw FormatError(reason: "bad ZIP64 end-of-central-directory record") }
+            guard record <= bytes.count - 56, try reader.u32(record) == 0x0606_4B50 else { throw FormatError(reason: "bad ZIP64 end-of-central-directory record") }
             entryCount = try reader.int64(record + 32)
             directorySize = try reader.int64(record + 40)
             directoryOffset = try reader.int64(record + 48)
@@ -74,7 +81,7 @@ struct ZipArchive {
             cursor = extraEnd + commentLength
             guard cursor <= directoryOffset + directorySize else { throw FormatError(reason: "central directory entry '\(name)' runs past the directory") }
 
-            guard try reader.u32(localOffset) == 0x0403_4B50 else { throw FormatError(reason: "entry '\(name)': bad local header at \(localOffset)") }
+            guard localOffset <= bytes.count - 30, try reader.u32(localOffset) == 0x0403_4B50 else { throw FormatError(reason: "entry '\(name)': bad local header at \(localOffset)") }
             let localName = Int(try reader.u16(localOffset + 26))
             let localExtra = Int(try reader.u16(localOffset + 28))
             let dataOffset = localOffset + 30 + localName + localExtra
@@ -84,12 +91,17 @@ struct ZipArchive {
             guard dataOffset >= 0, compressedSize >= 0, dataOffset <= bytes.count - compressedSize else {
                 throw FormatError(reason: "entry '\(name)': data (\(compressedSize) bytes at \(dataOffset)) runs past the end of the \(bytes.count)-byte file (truncated?)")
             }
-            entries.append(Entry(name: name, dataOffset: dataOffset, size: size, method: method))
+            entries.append(Entry(name: name, dataOffset: dataOffset, size: size, compressedSize: compressedSize, method: method))
         }
         self.entries = entries
     }
 
-    func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// The entry's bytes as stored (compressed or not); inside the file, checked at init.
+    public func storedBytes(_ entry: Entry) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: mapping.baseAddress + entry.dataOffset, count: entry.compressedSize)
+    }
 
     func data(_ entry: Entry) throws -> UnsafeRawBufferPointer {
         guard entry.method == 0 else {

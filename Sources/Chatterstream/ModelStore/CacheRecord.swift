@@ -33,9 +33,7 @@ public struct CacheRecord: Codable, Sendable, Equatable {
     /// Whether `directory` still holds every file this manifest lists, with its size.
     func filesPresent(in directory: URL) -> Bool {
         files.allSatisfy { file in
-            let path = directory.appendingPathComponent(file.name).path
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
-            return size == file.size
+            ModelStore.fileSize(directory.appendingPathComponent(file.name)) == file.size
         }
     }
 }

@@ -75,11 +75,18 @@ public final class ConvertedModel: @unchecked Sendable {
         guard manifest.formatVersion == ModelManifest.currentFormatVersion else {
             throw ConversionError.notAConvertedModel(directory.path, "format version \(manifest.formatVersion) is not the supported \(ModelManifest.currentFormatVersion); re-convert with this version's chatter-convert")
         }
+        // Names are plain file names in the directory: a manifest may not point anywhere else.
+        for file in manifest.files where file.name.isEmpty || file.name.contains("/") || file.name == "." || file.name == ".."
+            || file.name.contains("\0") {
+            throw ConversionError.notAConvertedModel(directory.path, "manifest.json lists '\(file.name)', which is not a file name inside the model directory")
+        }
         var files: [String: SafetensorsFile] = [:]
         for file in manifest.files where file.name.hasSuffix(".safetensors") {
             let path = directory.appendingPathComponent(file.name).path
             let opened = try SafetensorsFile(path: path)
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+            // The size of the file itself, through any symlink (a directory of links to the blobs of a
+            // hub cache is a valid model): the mapping's, which fstat took on the opened file.
+            let size = opened.byteCount
             guard size == file.bytes else {
                 throw ConversionError.notAConvertedModel(directory.path, "\(file.name) is \(size) bytes, the manifest says \(file.bytes) (damaged copy? re-convert)")
             }

@@ -89,7 +89,7 @@ public struct ModelConverter: Sendable {
         var sources: [ModelManifest.Source] = []
         for published in options.publishedFiles ?? family.files {
             let url = source.appendingPathComponent(published.name)
-            guard let attributes = try? fileManager.attributesOfItem(atPath: url.path), let size = attributes[.size] as? Int else {
+            guard let size = ModelStore.fileSize(url).map(Int.init) else {
                 throw ConversionError.missingFile(directory: source.path, file: published.name)
             }
             var hash: String?
@@ -245,7 +245,7 @@ public struct ModelConverter: Sendable {
     }
 
     func describe(_ url: URL, group: String, dtype: String?, tensors: Int?, options: Options) throws -> ModelManifest.File {
-        let size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        let size = ModelStore.fileSize(url).map(Int.init) ?? 0
         let hash = try options.hash(url, size: size, label: "  hashing the new \(url.lastPathComponent):")
         return ModelManifest.File(name: url.lastPathComponent, bytes: size, sha256: hash, group: group, dtype: dtype, tensors: tensors)
     }

@@ -22,6 +22,8 @@ public struct ModelStore: Sendable {
     public var requestTimeout: TimeInterval = 15
     /// Attempts per file when the connection drops after making progress.
     public var maxAttempts = 5
+    /// Where the Perth watermarker's checkpoint comes from (`ensurePerthCheckpoint`).
+    public var perthSource = PerthCheckpointSource.resemblePerth101
 
     static let partialSuffix = ".incomplete"
 
@@ -105,20 +107,20 @@ public struct ModelStore: Sendable {
                                                        path: modelDirectory(for: family, revision: revision).path)
             }
             try Self.createDirectory(final.deletingLastPathComponent())
-            verified.append(try await download(file, index: index + 1, count: files.count, family: family,
-                                               revision: revision, to: final, progress: progress))
+            guard let url = settings.resolveURL(repository: family.repository, revision: revision, file: file.name) else {
+                throw ModelStoreError.invalidEndpoint(settings.endpoint)
+            }
+            verified.append(try await download(file, index: index + 1, count: files.count, from: url, repository: family.repository,
+                                               revision: revision, token: settings.token, to: final, progress: progress))
         }
         return try install(family, revision: revision, from: downloads, upstream: verified, progress: progress)
     }
 
     // MARK: Download
 
-    private func download(_ file: PublishedFile, index: Int, count: Int, family: ModelFamily, revision: String,
-                          to final: URL, progress: @escaping @Sendable (ModelStoreEvent) -> Void) async throws
+    func download(_ file: PublishedFile, index: Int, count: Int, from url: URL, repository: String, revision: String,
+                  token: String?, to final: URL, progress: @escaping @Sendable (ModelStoreEvent) -> Void) async throws
         -> CacheRecord.UpstreamFile {
-        guard let url = settings.resolveURL(repository: family.repository, revision: revision, file: file.name) else {
-            throw ModelStoreError.invalidEndpoint(settings.endpoint)
-        }
         let partial = final.deletingLastPathComponent().appendingPathComponent(file.name + Self.partialSuffix)
         let maxSize = Int64(file.identities.map(\.size).max() ?? 0)
 
@@ -149,8 +151,8 @@ public struct ModelStore: Sendable {
         }
         progress(.downloadStarted(file: file.name, index: index, count: count, resumingFrom: offset))
 
-        let request = HubFileTransfer.Request(url: url, file: file, repository: family.repository, revision: revision,
-                                              endpoint: settings.endpoint, token: settings.token, timeout: requestTimeout)
+        let request = HubFileTransfer.Request(url: url, file: file, repository: repository, revision: revision,
+                                              endpoint: settings.endpoint, token: token, timeout: requestTimeout)
         var attempt = 1
         var lastTotal: Int64?
         while true {
@@ -265,10 +267,12 @@ public struct ModelStore: Sendable {
         else { throw ModelStoreError.invalidName(name) }
     }
 
+    /// Size of the regular file at `url`, through any symlinks (a hub snapshot, or a model folder
+    /// made of links, holds links to the blobs); nil when there is none.
     static func fileSize(_ url: URL) -> Int64? {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),
-              attributes[.type] as? FileAttributeType == .typeRegular else { return nil }
-        return (attributes[.size] as? NSNumber)?.int64Value
+        var info = stat()
+        guard stat(url.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int64(info.st_size)
     }
 
     static func remove(_ url: URL) {

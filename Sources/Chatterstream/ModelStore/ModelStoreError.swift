@@ -28,6 +28,8 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Localized
     case io(path: String, reason: String)
     /// The converter hook threw.
     case conversionFailed(family: ModelFamily, reason: String)
+    /// The Perth watermarker's checkpoint is not installed and could not be.
+    case perthUnavailable(reason: String)
 
     public var description: String {
         switch self {
@@ -66,6 +68,10 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Localized
             return "'\(name)' cannot be used as a revision or file name (empty, absolute, or containing '..')"
         case let .io(path, reason):
             return "cannot write the model cache at \(path): \(reason) (check free space and permissions, or set HF_HOME)"
+        case let .perthUnavailable(reason):
+            return "the Perth watermarker's checkpoint is missing: \(reason); run on a machine with network once"
+                + " (or tools/perth/fetch-checkpoint.sh, or set CHATTERSTREAM_PERTH_CHECKPOINT), or turn watermarking off"
+                + " explicitly (watermark: false, --no-watermark)"
         case let .conversionFailed(family, reason):
             return "converting the downloaded \(family.rawValue) checkpoint failed: \(reason)"
         }

@@ -59,6 +59,8 @@ public final class StreamingTTS: Sendable {
     public let maxQueuedRuns: Int?
     public let watermark: Bool
     public let precision: Precision
+    /// The most work one request may ask for (README "Limits").
+    public let limits: SynthesisLimits
     /// Where `.family` models are downloaded and cached.
     public let store: ModelStore
     let logger: Logger
@@ -89,8 +91,9 @@ public final class StreamingTTS: Sendable {
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
     public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, options: SynthesisOptions = SynthesisOptions(),
                 watermark: Bool = true, precision: Precision = .auto, store: ModelStore = ModelStore(),
-                maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream")) {
+                maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream"), limits: SynthesisLimits = .standard) {
         self.model = model
+        self.limits = limits
         self.precision = precision
         self.store = store
         self.device = device
@@ -102,9 +105,9 @@ public final class StreamingTTS: Sendable {
 
     /// Already-loaded models (tests, benchmarks).
     convenience init(models: SpeechModels, options: SynthesisOptions = SynthesisOptions(), maxQueuedRuns: Int? = nil,
-                     logger: Logger = Logger(label: "chatterstream")) {
+                     logger: Logger = Logger(label: "chatterstream"), limits: SynthesisLimits = .standard) {
         self.init(model: .directory(URL(fileURLWithPath: "/")), device: .cpu, options: options,
-                  watermark: models.watermarker != nil, maxQueuedRuns: maxQueuedRuns, logger: logger)
+                  watermark: models.watermarker != nil, maxQueuedRuns: maxQueuedRuns, logger: logger, limits: limits)
         state.withLock {
             $0.models = models
             $0.watermarkStatus = models.watermarker != nil ? "on" : "off"
@@ -130,13 +133,17 @@ public final class StreamingTTS: Sendable {
             var marker: PerthWatermarker?
             var status = "off"
             if watermark {
-                if let checkpoint = PerthCheckpoint.locate() {
-                    marker = try PerthWatermarker(checkpointPath: checkpoint.path)
-                    status = "on (Perth, \(checkpoint.path))"
+                // Watermarking is on unless turned off explicitly: a missing checkpoint is installed
+                // by the store (as the model is), and one that cannot be is an error, not silence.
+                let checkpoint: URL
+                if let found = PerthCheckpoint.locate() {
+                    checkpoint = found
                 } else {
-                    status = "unavailable"
-                    logger.warning("watermarking is on but the Perth checkpoint was not found (looked in \(PerthCheckpoint.candidates().map(\.path).joined(separator: ", "))); audio will not be watermarked. Run tools/perth/fetch-checkpoint.sh or set CHATTERSTREAM_PERTH_CHECKPOINT.")
+                    logger.info("the Perth watermarker's checkpoint is not installed (looked in \(PerthCheckpoint.candidates().map(\.path).joined(separator: ", "))); installing it in \(store.perthCheckpointPath.path)")
+                    checkpoint = try await store.ensurePerthCheckpoint(progress: progress)
                 }
+                marker = try PerthWatermarker(checkpointPath: checkpoint.path)
+                status = "on (Perth, \(checkpoint.path))"
             }
             let models = try SpeechModels.load(directory: directory, watermarker: marker)
             if precision != .auto, models.precision.lowercased() != precision.rawValue {
@@ -201,7 +208,11 @@ public final class StreamingTTS: Sendable {
                     logger.warning("the model is not loaded: loading it now (call load() first to make the first synthesis fast)")
                     try await load()
                 }
-                resolved = try config.validate(for: state.withLock { $0.models!.family })
+                let models = state.withLock { $0.models! }
+                resolved = try config.validate(for: models.family)
+                // The model's own bound on max_tokens (its speech positions), beyond the family-wide one.
+                if let t3 = models.t3 { try resolved.sampling.validate(for: t3.config) }
+                try checkReferenceSize(of: voice)
                 try admitToQueue()
             } catch {
                 continuation.finish(throwing: error)
@@ -209,28 +220,31 @@ public final class StreamingTTS: Sendable {
             }
             inference.async { [self] in
                 queue.withLock { $0 -= 1 }
-                do {
-                    guard !cancellation.isCancelled else { throw StreamingTTSError.cancelled }
-                    let models = state.withLock { $0.models! }
-                    let pieces = try SynthesisRun.textPieces(text, models: models, config: config)
-                    let conditioning = try voices.conditionals(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
-                    let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
-                    var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
-                                           emit: { continuation.yield($0) })
-                    run.onDecodeStep = onDecodeStep
-                    run.encoding = encoding
-                    run.prefixes = prefixes
-                    let done = try run.run(textPieces: pieces, voice: conditioning)
-                    logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks; T3 conditioning prefix reused for \(done.prefixesReused), built for \(done.prefixesBuilt) pieces")
-                    // Once per model, after the audio: keep the built-in voice's prefix for the next process.
+                InFlightRuns.run(cancellation: cancellation) {
                     do {
-                        if let path = try prefixes.persistPending() { logger.debug("wrote the built-in voice's T3 conditioning prefix to \(path)") }
+                        guard !cancellation.isCancelled else { throw StreamingTTSError.cancelled }
+                        let models = state.withLock { $0.models! }
+                        let pieces = try SynthesisRun.textPieces(text, models: models, config: config, limits: limits)
+                        let conditioning = try voices.conditionals(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
+                        let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
+                        var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
+                                               emit: { continuation.yield($0) })
+                        run.onDecodeStep = onDecodeStep
+                        run.encoding = encoding
+                        run.prefixes = prefixes
+                        run.limits = limits
+                        let done = try run.run(textPieces: pieces, voice: conditioning)
+                        logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks; T3 conditioning prefix reused for \(done.prefixesReused), built for \(done.prefixesBuilt) pieces")
+                        // Once per model, after the audio: keep the built-in voice's prefix for the next process.
+                        do {
+                            if let path = try prefixes.persistPending() { logger.debug("wrote the built-in voice's T3 conditioning prefix to \(path)") }
+                        } catch {
+                            logger.debug("could not keep the built-in voice's T3 conditioning prefix on disk: \(error)")
+                        }
+                        continuation.finish()
                     } catch {
-                        logger.debug("could not keep the built-in voice's T3 conditioning prefix on disk: \(error)")
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
+                        continuation.finish(throwing: error)
+                }
                 }
             }
         }
@@ -245,18 +259,34 @@ public final class StreamingTTS: Sendable {
         }
     }
 
+    /// Refuses a voice file larger than `limits.maxReferenceBytes` before anything reads it.
+    private func checkReferenceSize(of voice: Voice) throws {
+        guard case let .file(url) = voice else { return }
+        try checkReferenceSize(url)
+    }
+
+    private func checkReferenceSize(_ url: URL) throws {
+        if let bytes = ModelStore.fileSize(url), bytes > Int64(limits.maxReferenceBytes) {
+            throw SynthesisLimitExceeded(limit: "maxReferenceBytes", value: Double(bytes), maximum: Double(limits.maxReferenceBytes),
+                                         advice: "use a shorter recording of the voice (10 to 60 s is plenty)")
+        }
+    }
+
     /// Analyses a reference recording and saves its conditionals to `destination` (a `.safetensors`
     /// file that `Voice.file` takes), atomically; runs in the queue like a synthesis.
     public func saveVoice(fromRecording recording: URL, to destination: URL) async throws {
         if !isLoaded { try await load() }
+        try checkReferenceSize(recording)
         try admitToQueue()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             inference.async { [self] in
                 queue.withLock { $0 -= 1 }
                 continuation.resume(with: Result {
-                    let models = state.withLock { $0.models! }
-                    let exaggeration = options.resolved(for: models.family).sampling.exaggeration
-                    try Voices.conditionals(fromFile: recording, models: models, exaggeration: exaggeration).write(to: destination)
+                    try InFlightRuns.run(cancellation: nil) {
+                        let models = state.withLock { $0.models! }
+                        let exaggeration = options.resolved(for: models.family).sampling.exaggeration
+                        try Voices.conditionals(fromFile: recording, models: models, exaggeration: exaggeration).write(to: destination)
+                    }
                 })
             }
         }

@@ -39,6 +39,20 @@ struct SynthesisRun {
     var onDecodeStep: (@Sendable (Int) -> Void)?
     /// Conditioning prefixes of recent voices; nil runs every prefill in full.
     var prefixes: T3PrefixCache?
+    /// Bounds on the run's speech tokens and wall time.
+    var limits = SynthesisLimits.standard
+    /// When the run started (its wall-time limit counts from here).
+    let started = ContinuousClock.now
+
+    /// Throws once the run has used its wall time.
+    func checkWallTime() throws {
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if seconds > limits.maxWallSeconds {
+            throw SynthesisLimitExceeded(limit: "maxWallSeconds", value: seconds.rounded(), maximum: limits.maxWallSeconds,
+                                         advice: "the synthesis was stopped; send shorter text")
+        }
+    }
 
     /// Seeds of the three random streams, derived so that none repeats another's numbers.
     var samplingSeed: UInt64 { SplitMix64.mix(seed ^ 0x5333_4733) }
@@ -46,9 +60,19 @@ struct SynthesisRun {
     var drawSeed: UInt64 { SplitMix64.mix(seed ^ 0x4849_4654) }
 
     /// Splits and tokenises `text`, checking every piece before any work starts.
-    static func textPieces(_ text: String, models: SpeechModels, config: SynthesisOptions) throws -> [[Int]] {
+    static func textPieces(_ text: String, models: SpeechModels, config: SynthesisOptions,
+                           limits: SynthesisLimits = .standard) throws -> [[Int]] {
+        let characters = text.unicodeScalars.count
+        guard characters <= limits.maxTextCharacters else {
+            throw SynthesisLimitExceeded(limit: "maxTextCharacters", value: Double(characters), maximum: Double(limits.maxTextCharacters),
+                                         advice: "split the text over several requests")
+        }
         let pieces = TextSplitter(maxCharacters: config.maxCharactersPerPiece).pieces(text)
         guard !pieces.isEmpty else { throw StreamingTTSError.emptyText }
+        guard pieces.count <= limits.maxPieces else {
+            throw SynthesisLimitExceeded(limit: "maxPieces", value: Double(pieces.count), maximum: Double(limits.maxPieces),
+                                         advice: "split the text over several requests, or raise maxCharactersPerPiece")
+        }
         return try pieces.enumerated().map { index, piece in
             let tokens = models.frontEnd.t3Input(for: piece)
             guard tokens.count <= models.speech.maxTextTokens else {
@@ -83,6 +107,11 @@ struct SynthesisRun {
                 }
                 while let token = stream.nextSpeechToken() {
                     tokens += 1
+                    if tokens > limits.maxSpeechTokens {
+                        throw SynthesisLimitExceeded(limit: "maxSpeechTokens", value: Double(tokens), maximum: Double(limits.maxSpeechTokens),
+                                                     advice: "the synthesis was stopped; send shorter text or lower max_tokens")
+                    }
+                    try checkWallTime()
                     onDecodeStep?(steps + stream.steps)
                     if let chunk = chunker.add(token) {
                         queue.put(chunk, final: false)
@@ -128,6 +157,7 @@ struct SynthesisRun {
         let rate = config.chunking.speed == 1 ? nil : try SpeechRateChanger(speed: config.chunking.speed, sampleRate: models.s3gen.sampleRate)
         while let (chunk, final) = queue.take() {
             if cancellation.isCancelled { return statistics }
+            try checkWallTime()
             tokensSeen += chunk.count
             // No speech token at all (T3 stopped at once): the stream is a single empty chunk.
             var samples = tokensSeen > 0 ? try s3gen.push(chunk, final: final) : []

@@ -1,0 +1,112 @@
+import ChatterAudio
+import ChatterModels
+import ChatterTensor
+import Chatterstream
+import ChatterstreamServer
+import Foundation
+
+/// The fuzz targets: every reader of untrusted bytes, behind one function each. `chatter-fuzz`
+/// runs them under libFuzzer (tools/fuzz/run) or replays files through them; FuzzRegressionTests
+/// replays the kept crashes and seeds (tools/fuzz/regressions, tools/fuzz/seeds) in `swift test`.
+///
+/// Each target accepts any bytes: it may throw (a typed error is the expected answer to garbage),
+/// never crash, and never read outside what it was given (AddressSanitizer watches).
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    case safetensors, pt, audio, tokenizers, request, manifest
+
+    /// Runs one input. Errors are the readers' typed refusals and are ignored.
+    public func run(_ data: Data) {
+        switch self {
+        case .safetensors:
+            guard let path = Scratch.write(data, name: "input.safetensors") else { return }
+            guard let file = try? SafetensorsFile(path: path) else { return }
+            for entry in file.entries {
+                guard let tensor = try? file.tensor(entry.name) else { continue }
+                touch(tensor)
+            }
+        case .pt:
+            guard let path = Scratch.write(data, name: "input.pt") else { return }
+            guard let checkpoint = try? TorchCheckpoint(path: path) else { return }
+            for (_, tensor) in checkpoint.tensors() { touch(tensor) }
+        case .audio:
+            guard let path = Scratch.write(data, name: "input.audio") else { return }
+            guard let audio = try? AudioFile.read(path: path, maxSeconds: 2) else { return }
+            // The resampler every reference goes through next (bounded: garbage rates are refused or slow).
+            if audio.samples.count <= 48_000, (8_000...96_000).contains(audio.sampleRate) {
+                _ = try? resample(audio.samples, from: audio.sampleRate, to: 16_000)
+            }
+        case .tokenizers:
+            let text = String(decoding: data, as: UTF8.self)
+            for tokenizer in Tokenizers.all { _ = tokenizer.t3Input(for: text) }
+        case .request:
+            // The server's own body decoding (field checks, options laid over the defaults).
+            _ = try? SpeechRequest.decode(data, defaults: SynthesisOptions())
+        case .manifest:
+            guard let directory = Scratch.modelDirectory(manifest: data) else { return }
+            _ = try? ConvertedModel(directory: directory)
+        }
+    }
+
+    /// Reads every element (the way a model reads its weights) without keeping them.
+    private func touch(_ tensor: Tensor) {
+        guard tensor.count <= 1 << 20 else { return }
+        if tensor.dtype == .q8_0 { _ = tensor.contiguous().count; return }
+        _ = tensor.scalars().reduce(0, +)
+        tensor.contiguous().withUnsafeRawBytes { _ = $0.reduce(0) { $0 &+ Int($1) } }
+    }
+}
+
+/// The repository's checkout, found from this file's path (fixtures and assets are read from it).
+public enum Repository {
+    public static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// The two text front ends, loaded once from the committed tokenizer files.
+enum Tokenizers {
+    static let all: [any TextTokenizer] = {
+        var result: [any TextTokenizer] = []
+        let english = Repository.root.appendingPathComponent("Tests/Fixtures/tokenizers/chatterbox-en/tokenizer.json")
+        let turbo = Repository.root.appendingPathComponent("Tests/Assets/tokenizers/chatterbox-turbo")
+        do {
+            result.append(try EnglishTokenizer(contentsOf: english))
+            result.append(try TurboTokenizer(directory: turbo))
+        } catch {
+            fatalError("chatter-fuzz: cannot load the tokenizers from \(Repository.root.path): \(error)")
+        }
+        return result
+    }()
+}
+
+/// A per-process folder for the readers that take paths (memory-mapped formats, libsndfile).
+enum Scratch {
+    static let folder: URL = {
+        let base = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        let url = URL(fileURLWithPath: base).appendingPathComponent("chatter-fuzz-\(getpid())")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    static func write(_ data: Data, name: String) -> String? {
+        let path = folder.appendingPathComponent(name).path
+        return FileManager.default.createFile(atPath: path, contents: data) ? path : nil
+    }
+
+    /// A model directory holding the fuzzed manifest and a small real tensor file under each name a
+    /// manifest may list (`t3.safetensors` …), so that the size and format checks are reached.
+    static func modelDirectory(manifest: Data) -> URL? {
+        let directory = folder.appendingPathComponent("model")
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("t3.safetensors").path) {
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let tensors = Repository.root.appendingPathComponent("Tests/Fixtures/formats/synthetic_checkpoint.safetensors")
+            for name in ["t3", "s3gen", "ve", "conds"] {
+                try? FileManager.default.copyItem(at: tensors, to: directory.appendingPathComponent("\(name).safetensors"))
+            }
+        }
+        guard FileManager.default.createFile(atPath: directory.appendingPathComponent("manifest.json").path, contents: manifest) else {
+            return nil
+        }
+        return directory
+    }
+}
+
