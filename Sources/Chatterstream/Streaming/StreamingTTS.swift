@@ -220,7 +220,7 @@ public final class StreamingTTS: Sendable {
             }
             inference.async { [self] in
                 queue.withLock { $0 -= 1 }
-                InFlightRuns.run(cancellation: cancellation) {
+                InFlightRuns.shared.run(cancellation: cancellation) {
                     do {
                         guard !cancellation.isCancelled else { throw StreamingTTSError.cancelled }
                         let models = state.withLock { $0.models! }
@@ -282,7 +282,7 @@ public final class StreamingTTS: Sendable {
             inference.async { [self] in
                 queue.withLock { $0 -= 1 }
                 continuation.resume(with: Result {
-                    try InFlightRuns.run(cancellation: nil) {
+                    try InFlightRuns.shared.run(cancellation: nil) {
                         let models = state.withLock { $0.models! }
                         let exaggeration = options.resolved(for: models.family).sampling.exaggeration
                         try Voices.conditionals(fromFile: recording, models: models, exaggeration: exaggeration).write(to: destination)
