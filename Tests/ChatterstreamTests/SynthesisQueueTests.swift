@@ -10,26 +10,35 @@ import ChatterstreamTestSupport
     @Test func aCancelledQueuedRunNeverStartsAndAFullQueueRefuses() async throws {
         let tts = StreamingTTS(models: TinySpeechModels.shared, options: TinySpeechModels.config, maxQueuedRuns: 1)
         let queuedSteps = Mutex(0)
-        // A: running, slowed so the others must wait.
+        // A: running, held at its first decode step until B is seen waiting (a gate, not a sleep:
+        // the test must not depend on how fast this machine is).
+        let gate = DispatchSemaphore(value: 0)
+        let started = Mutex(false)
         let running = tts.synthesize("The run that holds the engine.", voice: .builtin, options: TinySpeechModels.config) { _ in
-            Thread.sleep(forTimeInterval: 0.03)
+            let first = started.withLock { was in defer { was = true }; return !was }
+            if first { _ = gate.wait(timeout: .now() + 60) }
         }
-        var runningChunks = running.makeAsyncIterator()
-        _ = try await runningChunks.next()
+        let runningConsumer = Task { for try await _ in running {} }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !started.withLock({ $0 }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(started.withLock { $0 }, "A is decoding")
         // B: waits in the queue, then its consumer goes away.
         let queued = tts.synthesize("The run cancelled while it waits.", voice: .builtin, options: TinySpeechModels.config) { _ in
             queuedSteps.withLock { $0 += 1 }
         }
         let consumer = Task { for try await _ in queued {} }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while tts.queuedRuns < 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        while tts.queuedRuns < 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(tts.queuedRuns == 1)
         // C: the queue is full.
         await #expect(throws: StreamingTTSError.queueFull(limit: 1)) {
             for try await _ in tts.synthesize("One too many.") {}
         }
         consumer.cancel()
-        while try await runningChunks.next() != nil {}
+        _ = await consumer.result  // B's consumer is gone (its stream's termination handler has run)
+        gate.signal()
+        try await runningConsumer.value
+        // B leaves the queue when the inference queue reaches it (and finds it cancelled).
+        while tts.queuedRuns > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         // The engine serves the next run, and B never decoded a single step.
         var samples = 0
         for try await chunk in tts.synthesize("After the queue drained.") { samples += chunk.sampleCount }
