@@ -94,13 +94,7 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
 
         let transfer = HubFileTransfer(request: request, handle: handle, partialPath: partial.path, offset: offset,
                                        hasher: hasher, progress: progress)
-        let configuration = URLSessionConfiguration.ephemeral
-        // Fail fast: `timeoutIntervalForRequest` is the longest silence tolerated (connecting
-        // included); the resource timeout is generous because the large files take minutes.
-        configuration.timeoutIntervalForRequest = request.timeout
-        configuration.timeoutIntervalForResource = 7 * 24 * 3600
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        configuration.urlCache = nil
+        let configuration = sessionConfiguration(requestTimeout: request.timeout)
         let queue = OperationQueue()
         queue.maxConcurrentOperationCount = 1
         let session = URLSession(configuration: configuration, delegate: transfer, delegateQueue: queue)
@@ -261,6 +255,18 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
             return finished(.resumable(reason: "the connection closed after \(bytesOnDisk) of \(total) bytes"))
         }
         return finished(.complete)
+    }
+
+    /// The session one transfer runs in. `timeoutIntervalForRequest` is the longest silence
+    /// tolerated (connecting included), so a dead or silent endpoint fails fast; the resource
+    /// timeout is generous because the large files take minutes.
+    static func sessionConfiguration(requestTimeout: TimeInterval) -> URLSessionConfiguration {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = requestTimeout
+        configuration.timeoutIntervalForResource = 7 * 24 * 3600
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        configuration.urlCache = nil
+        return configuration
     }
 
     private static let unreachableCodes: Set<URLError.Code> = [
