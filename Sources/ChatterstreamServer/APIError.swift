@@ -80,7 +80,7 @@ public struct APIError: Error, Equatable, CustomStringConvertible, HTTPResponseE
     }
 
     /// The status a synthesis error deserves: the caller's input (400), a missing voice (404), a full
-    /// queue (429), an engine that cannot run (503), anything else (500). The message is the error's
+    /// queue (429), an engine that cannot run or ran out of wall time (503), anything else (500). The message is the error's
     /// own, which already says what to change.
     public init(classifying error: any Error) {
         switch error {
@@ -109,6 +109,8 @@ public struct APIError: Error, Equatable, CustomStringConvertible, HTTPResponseE
             switch error.limit {
             case "maxTextCharacters", "maxPieces": self.init(.badRequest, error.description, param: "input")
             case "maxReferenceBytes": self.init(.badRequest, error.description, param: "voice")
+            // Its wall time ran out, queue wait included: mostly a busy engine, so retry later.
+            case "maxWallSeconds": self.init(.serviceUnavailable, error.description, retryAfterSeconds: 5)
             default: self.init(.badRequest, error.description)
             }
         case let error as ModelStoreError:

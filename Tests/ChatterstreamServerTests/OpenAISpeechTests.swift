@@ -274,6 +274,15 @@ import TestSupport
         }
     }
 
+    /// A request whose wall time ran out (mostly queued behind others) is the engine's to retry, not
+    /// the caller's input: 503 with Retry-After; the other limits stay 400.
+    @Test func wallTimeAnswers503WithRetryAfterAndOtherLimits400() {
+        let wall = APIError(classifying: SynthesisLimitExceeded.wallTime(900))
+        #expect(wall.status == .serviceUnavailable && wall.retryAfterSeconds == 5)
+        let text = APIError(classifying: SynthesisLimitExceeded(limit: "maxTextCharacters", value: 30_000, maximum: 20_000, advice: ""))
+        #expect(text.status == .badRequest && text.retryAfterSeconds == nil)
+    }
+
     @Test func aClientThatHangsUpBeforeTheFirstChunkCancelsItsRun() async throws {
         let engine = DecodeObservingEngine(tts: Self.engine, stepDelay: 0.04)
         try await RunningSpeechServer.with(engine: engine) { server in

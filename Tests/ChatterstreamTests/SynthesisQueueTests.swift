@@ -47,3 +47,46 @@ import ChatterstreamTestSupport
         #expect(samples > 0 && tts.queuedRuns == 0)
     }
 }
+
+/// `maxWallSeconds` bounds a request's whole life: one that waits in the queue past it ends with the
+/// limit's error while the run ahead of it is still going, and never starts.
+@Suite(.serialized) struct WallTimeLimitTests {
+    @Test func aRequestQueuedPastItsWallTimeEndsWithTheLimitAndNeverRuns() async throws {
+        var limits = SynthesisLimits()
+        limits.maxWallSeconds = 1
+        let tts = StreamingTTS(models: TinySpeechModels.shared, options: TinySpeechModels.config, limits: limits)
+        // A: running, held at its first decode step until B has failed (a gate, not a sleep).
+        let gate = DispatchSemaphore(value: 0)
+        let started = Mutex(false)
+        let running = tts.synthesize("The run that holds the engine.", voice: .builtin, options: TinySpeechModels.config) { _ in
+            let first = started.withLock { was in defer { was = true }; return !was }
+            if first { _ = gate.wait(timeout: .now() + 60) }
+        }
+        let runningConsumer = Task { () -> (any Error)? in
+            do { for try await _ in running {} } catch { return error }
+            return nil
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !started.withLock({ $0 }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(started.withLock { $0 }, "A is decoding")
+
+        // B: queued behind A, which does not move: its deadline ends it.
+        let queuedSteps = Mutex(0)
+        let queued = tts.synthesize("The run that waits too long.", voice: .builtin, options: TinySpeechModels.config) { _ in
+            queuedSteps.withLock { $0 += 1 }
+        }
+        var failure: (any Error)?
+        do { for try await _ in queued {} } catch { failure = error }
+        print("queued past its wall time: \(String(describing: failure))")
+        #expect((failure as? SynthesisLimitExceeded)?.limit == "maxWallSeconds")
+        // A is still held at the gate here: B's end came from its own deadline, not from A finishing.
+        gate.signal()
+        // A itself was accepted over a second ago: its deadline has ended its stream too.
+        let aError = await runningConsumer.value
+        #expect((aError as? SynthesisLimitExceeded)?.limit == "maxWallSeconds")
+        // B never decoded, and the queue drained.
+        while tts.queuedRuns > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(queuedSteps.withLock { $0 } == 0, "a request past its wall time still ran")
+        #expect(tts.queuedRuns == 0)
+    }
+}

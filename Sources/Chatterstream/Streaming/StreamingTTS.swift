@@ -199,7 +199,19 @@ public final class StreamingTTS: Sendable {
                     onDecodeStep: (@Sendable (Int) -> Void)?) -> AsyncThrowingStream<AudioChunk, Error> {
         let (stream, continuation) = AsyncThrowingStream<AudioChunk, Error>.makeStream()
         let cancellation = SynthesisCancellation()
-        continuation.onTermination = { _ in cancellation.cancel() }
+        // The request's whole life (loading, the queue, the run) is bounded by `maxWallSeconds`: at
+        // the deadline the stream ends with the limit's error and the run, queued or running, is
+        // cancelled. The run's own checks (every decode step and chunk) count from the same instant.
+        let accepted = ContinuousClock.now
+        let deadline = Task { [limits] in
+            guard (try? await Task.sleep(until: accepted + .seconds(limits.maxWallSeconds), clock: .continuous)) != nil else { return }
+            continuation.finish(throwing: SynthesisLimitExceeded.wallTime(limits.maxWallSeconds))
+            cancellation.cancel()
+        }
+        continuation.onTermination = { _ in
+            cancellation.cancel()
+            deadline.cancel()
+        }
         let config = override ?? self.options
         Task {
             let resolved: ResolvedSynthesisOptions
@@ -228,7 +240,7 @@ public final class StreamingTTS: Sendable {
                         let conditioning = try voices.conditionals(for: voice, models: models, exaggeration: resolved.sampling.exaggeration)
                         let seed = config.seed ?? UInt64.random(in: 0...UInt64.max)
                         var run = SynthesisRun(models: models, config: resolved, seed: seed, cancellation: cancellation,
-                                               emit: { continuation.yield($0) })
+                                               started: accepted, emit: { continuation.yield($0) })
                         run.onDecodeStep = onDecodeStep
                         run.encoding = encoding
                         run.prefixes = prefixes

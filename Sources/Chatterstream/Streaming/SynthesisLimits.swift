@@ -11,9 +11,10 @@ public struct SynthesisLimits: Sendable, Equatable {
     /// Speech tokens generated per request, all pieces together (25 per second: 30,000 is 20 min).
     /// Each piece is also bounded by `max_new_tokens` and the model (`T3Config.maxGeneratedTokens`).
     public var maxSpeechTokens = 30_000
-    /// Wall-clock seconds one request's generation may run, from when it starts (after the queue
-    /// and the voice's preparation, which `maxReferenceBytes` and `maxReferenceSeconds` bound);
-    /// checked every decode step and every rendered chunk.
+    /// Wall-clock seconds one request may live, from when `synthesize` accepts it: waiting in the
+    /// queue, preparing the voice and generating all count. At the deadline the stream ends with
+    /// this limit's error, whether the request is still queued or running (the run also checks it
+    /// every decode step and every rendered chunk, and stops).
     public var maxWallSeconds: Double = 900
     /// Bytes of a reference recording (checked before it is decoded).
     public var maxReferenceBytes = 100 << 20
@@ -42,6 +43,12 @@ public struct SynthesisLimitExceeded: Error, Equatable, CustomStringConvertible 
         self.value = value
         self.maximum = maximum
         self.advice = advice
+    }
+
+    /// The request used its whole wall time (`SynthesisLimits.maxWallSeconds`), queued or running.
+    static func wallTime(_ maximum: Double) -> SynthesisLimitExceeded {
+        SynthesisLimitExceeded(limit: "maxWallSeconds", value: maximum, maximum: maximum,
+                               advice: "the request was stopped after waiting and running for that long; send shorter text, or retry when the engine is less busy")
     }
 
     public var description: String {

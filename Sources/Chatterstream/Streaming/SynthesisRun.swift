@@ -33,6 +33,8 @@ struct SynthesisRun {
     let cancellation: SynthesisCancellation
     /// Encoding attached to the chunks (`AudioChunk.encoded`), if any.
     var encoding: AudioFormat?
+    /// When the request was accepted: its wall-time limit counts from here (queue wait included).
+    var started = ContinuousClock.now
     /// Called from the vocoder thread, in order.
     let emit: @Sendable (AudioChunk) -> Void
     /// Called after each decode step with the total so far (tests observe cancellation latency).
@@ -41,16 +43,12 @@ struct SynthesisRun {
     var prefixes: T3PrefixCache?
     /// Bounds on the run's speech tokens and wall time.
     var limits = SynthesisLimits.standard
-    /// When the run started (its wall-time limit counts from here).
-    let started = ContinuousClock.now
-
     /// Throws once the run has used its wall time.
     func checkWallTime() throws {
         let elapsed = ContinuousClock.now - started
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         if seconds > limits.maxWallSeconds {
-            throw SynthesisLimitExceeded(limit: "maxWallSeconds", value: seconds.rounded(), maximum: limits.maxWallSeconds,
-                                         advice: "the synthesis was stopped; send shorter text")
+            throw SynthesisLimitExceeded.wallTime(limits.maxWallSeconds)
         }
     }
 
