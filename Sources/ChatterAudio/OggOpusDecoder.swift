@@ -3,14 +3,19 @@ import COpus
 import Foundation
 
 /// Decodes a mono Ogg Opus stream (RFC 7845) with libopus: pre-skip removed, trailing padding cut
-/// at the final granule position.
+/// at the final granule position. Any bytes are safe to pass: garbage, a truncated stream or a lying
+/// header is `OggOpusError`, and a stream that would decode to more than `maxSeconds` of audio is
+/// refused as it reaches that point (a 1-byte Opus packet can stand for 120 ms, so a small file can
+/// ask for hours of samples).
 public enum OggOpusDecoder {
-    public static func decode(_ data: Data, sampleRate: Int = 24_000) throws -> [Float] {
+    public static func decode(_ data: Data, sampleRate: Int = 24_000, maxSeconds: Double = 3_600) throws -> [Float] {
         guard [8_000, 12_000, 16_000, 24_000, 48_000].contains(sampleRate) else { throw OggOpusError.unsupportedSampleRate(sampleRate) }
+        guard !data.isEmpty else { throw OggOpusError.invalidStream("no bytes") }
+        let maxSamples = Int(max(0, min(maxSeconds, 86_400)) * Double(sampleRate))
         var sync = ogg_sync_state()
         ogg_sync_init(&sync)
         defer { ogg_sync_clear(&sync) }
-        let buffer = ogg_sync_buffer(&sync, data.count)!
+        guard let buffer = ogg_sync_buffer(&sync, data.count) else { throw OggOpusError.invalidStream("libogg could not take \(data.count) bytes") }
         data.copyBytes(to: UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: UInt8.self), count: data.count)
         ogg_sync_wrote(&sync, data.count)
 
@@ -52,6 +57,7 @@ public enum OggOpusDecoder {
                 guard let decoder else { throw OggOpusError.invalidStream("audio before the OpusHead header") }
                 let decoded = opus_decode_float(decoder, packet.packet, Int32(packet.bytes), &frame, Int32(frame.count), 0)
                 guard decoded >= 0 else { throw OggOpusError.opus(call: "opus_decode_float", code: decoded) }
+                guard samples.count + Int(decoded) <= maxSamples else { throw OggOpusError.tooLong(maxSeconds: maxSeconds) }
                 samples.append(contentsOf: frame.prefix(Int(decoded)))
                 if packet.granulepos >= 0 { lastGranule = packet.granulepos }
             }
@@ -60,7 +66,11 @@ public enum OggOpusDecoder {
         let skip = min(samples.count, preSkip * sampleRate / 48_000)
         var end = samples.count
         if lastGranule >= 0 {
-            end = min(end, Int(max(0, lastGranule - Int64(preSkip))) * sampleRate / 48_000 + skip)
+            // The granule position is the stream's claim (any Int64): scaled without overflow and
+            // never past what was decoded.
+            let audible = max(0, lastGranule - Int64(preSkip))  // 48 kHz samples
+            let scaled = audible / 48_000 * Int64(sampleRate) + audible % 48_000 * Int64(sampleRate) / 48_000
+            end = min(end, skip + Int(min(scaled, Int64(samples.count))))
         }
         return end > skip ? Array(samples[skip..<end]) : []
     }

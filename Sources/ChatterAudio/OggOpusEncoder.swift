@@ -7,6 +7,8 @@ public enum OggOpusError: Error, CustomStringConvertible, Equatable {
     case unsupportedSampleRate(Int)
     case opus(call: String, code: Int32)
     case invalidStream(String)
+    /// The stream decodes to more than the `maxSeconds` the caller allowed.
+    case tooLong(maxSeconds: Double)
     case finished
 
     public var description: String {
@@ -17,6 +19,8 @@ public enum OggOpusError: Error, CustomStringConvertible, Equatable {
             return "\(call) failed: \(String(cString: opus_strerror(code)))"
         case let .invalidStream(reason):
             return "not a valid Ogg Opus stream: \(reason)"
+        case let .tooLong(maxSeconds):
+            return "the Ogg Opus stream is longer than the \(String(format: "%g", maxSeconds)) s allowed; pass a larger maxSeconds to decode it"
         case .finished:
             return "the Ogg Opus encoder is finalized; call reset() to start a new stream"
         }

@@ -68,6 +68,41 @@ import Testing
             _ = try? OggOpusDecoder.decode(stream.prefix(cut))
         }
     }
+
+    /// What the oggOpus fuzz target found (an empty input force-unwrapped libogg's nil buffer) and
+    /// what a hostile file can claim: each is a typed error or a bounded answer, never a crash.
+    @Test func hostileStreamsAreTypedErrorsOrBounded() throws {
+        #expect(throws: OggOpusError.invalidStream("no bytes")) { _ = try OggOpusDecoder.decode(Data()) }
+        let encoder = try OggOpusEncoder()
+        var stream = try encoder.encode(Self.voice(seconds: 0.5))
+        stream.append(try encoder.finalize())
+        let honest = try OggOpusDecoder.decode(stream)
+        // The last page claims the largest granule position: no overflow, and no sample that was not
+        // decoded (at most the final frame's padding comes back uncut).
+        let lying = try OggOpusDecoder.decode(Self.settingLastGranule(of: stream, to: .max))
+        print("granule Int64.max: \(lying.count) samples (honest stream \(honest.count))")
+        #expect(lying.count >= honest.count && lying.count <= honest.count + 24_000 * 120 / 1000)
+        // More audio than the caller allows is refused while decoding, not after.
+        #expect(throws: OggOpusError.tooLong(maxSeconds: 0.1)) { _ = try OggOpusDecoder.decode(stream, maxSeconds: 0.1) }
+        #expect(try OggOpusDecoder.decode(stream, maxSeconds: 1).count == honest.count)
+    }
+
+    /// `stream` with its last page's granule position replaced (and the page's CRC recomputed, so
+    /// libogg accepts the page).
+    static func settingLastGranule(of stream: Data, to granule: Int64) -> Data {
+        var bytes = [UInt8](stream)
+        var start = bytes.count - 4
+        while start > 0 && !(bytes[start] == 0x4F && bytes[start + 1] == 0x67 && bytes[start + 2] == 0x67 && bytes[start + 3] == 0x53) { start -= 1 }
+        for i in 0..<8 { bytes[start + 6 + i] = UInt8(truncatingIfNeeded: UInt64(bitPattern: granule) >> (8 * UInt64(i))) }
+        for i in 22..<26 { bytes[start + i] = 0 }
+        var crc: UInt32 = 0  // Ogg's CRC-32: polynomial 0x04C11DB7, not reflected, initial 0
+        for byte in bytes[start...] {
+            crc ^= UInt32(byte) << 24
+            for _ in 0..<8 { crc = crc & 0x8000_0000 != 0 ? (crc << 1) ^ 0x04C1_1DB7 : crc << 1 }
+        }
+        for i in 0..<4 { bytes[start + 22 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        return Data(bytes)
+    }
 }
 
 import COgg

@@ -12,7 +12,7 @@ import Foundation
 /// Each target accepts any bytes: it may throw (a typed error is the expected answer to garbage),
 /// never crash, and never read outside what it was given (AddressSanitizer watches).
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case safetensors, pt, audio, tokenizers, request, manifest
+    case safetensors, pt, audio, oggOpus, tokenizers, request, manifest
 
     /// Runs one input. Errors are the readers' typed refusals and are ignored.
     public func run(_ data: Data) {
@@ -35,6 +35,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             if audio.samples.count <= 48_000, (8_000...96_000).contains(audio.sampleRate) {
                 _ = try? resample(audio.samples, from: audio.sampleRate, to: 16_000)
             }
+        case .oggOpus:
+            // Our own Ogg Opus decoder (libogg + libopus; the library's public API, and what the
+            // tests read our encoder's output with), at a rate of each kind.
+            // maxSeconds bounds what a tiny file may ask for (a 1-byte packet can stand for 120 ms).
+            _ = try? OggOpusDecoder.decode(data, sampleRate: 24_000, maxSeconds: 30)
+            _ = try? OggOpusDecoder.decode(data, sampleRate: 48_000, maxSeconds: 30)
         case .tokenizers:
             let text = String(decoding: data, as: UTF8.self)
             for tokenizer in Tokenizers.all { _ = tokenizer.t3Input(for: text) }
