@@ -35,6 +35,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var synthesis: SynthesisArguments
 
     func run() async throws {
+        MallocArenas.limit()  // before any thread: see MallocArenas for the measurement
         var settings = SpeechServer.Configuration()
         settings.host = host
         settings.port = port

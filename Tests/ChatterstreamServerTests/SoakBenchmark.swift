@@ -12,14 +12,20 @@ import TestSupport
 ///
 ///     CHATTERSTREAM_SOAK=1000 swift test --filter SoakBenchmark
 ///
-/// `CHATTERSTREAM_SOAK` utterances on the tiny engine: half straight through one `StreamingTTS`, half
-/// through one `SpeechServer` (`POST /v1/speech` on loopback), with the process's RSS sampled every
-/// 20 utterances, one request in 7 cancelled at a random point (the engine's consumer stops; the
-/// HTTP client hangs up after a random number of bytes), one in 25 a client that stalls its reads
-/// for 2 s, and half-way a model directory made unreadable (moved away) under a second engine.
-/// Prints one JSON line (`soak: {…}`) and checks what must hold: RSS after warm-up within 5 %, every
-/// request answered or cancelled, the engines serving after each fault, no request over its wall
-/// limit.
+/// `CHATTERSTREAM_SOAK` utterances on the tiny engine, alternating between straight through one
+/// `StreamingTTS` (one in 10 of those from a second engine loaded from a converted model directory)
+/// and through one `SpeechServer` (`POST /v1/speech` on loopback) over the same engine, so that the
+/// process has one steady state; the process's RSS sampled every 20 utterances; one request in 7
+/// cancelled at a random point (the engine's consumer stops; the HTTP client hangs up after a
+/// random number of bytes); one in 25 a client that stalls its reads for 2 s; half-way, the model
+/// directory made unreadable (moved away, mode 000) under the second engine. Prints one JSON line
+/// (`soak: {…}`) and checks what must hold: RSS after warm-up within 5 %, every request answered or
+/// cancelled, the engines serving after each fault, no request over its wall limit.
+///
+/// RSS is sampled twice: as it is, and after `malloc_trim(0)` hands glibc's free pages back. The bound
+/// is checked on the second: the tiny model's working set is ~15 MB, and the per-thread arenas' free
+/// lists alone moved raw RSS by 7–10 % without a trend in earlier runs, which would hide or fake a
+/// leak of that size. A leak grows the trimmed figure as surely as the raw one.
 @Suite(.serialized) struct SoakBenchmark {
     static let utterances = Int(ProcessInfo.processInfo.environment["CHATTERSTREAM_SOAK"] ?? "") ?? 0
 
@@ -27,6 +33,13 @@ import TestSupport
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
               let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    /// glibc's `malloc_trim(0)` (its header is not in Swift's Glibc module; looked up at run time).
+    static func trimMallocArenas() {
+        typealias MallocTrim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(nil, "malloc_trim") else { return }
+        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
     }
 
     static let texts = ["Hello there.", "The quick brown fox jumps over the lazy dog.", "One, two, three. Four!",
@@ -58,127 +71,144 @@ import TestSupport
     }
 
     struct Tally {
-        var completed = 0, cancelled = 0, stalled = 0, failed = 0
+        /// Answered in full; `empty` of them with no audio (the tiny T3 may stop at once: a complete,
+        /// valid answer of zero samples).
+        var completed = 0, empty = 0, cancelled = 0, stalled = 0, failed = 0
         var longestSeconds = 0.0
-        var rss: [Int] = []
+        var rss: [Int] = [], trimmedRSS: [Int] = []
         var faults: [String: String] = [:]
+    }
+
+    /// Percent between the lowest and highest sample after the first `warmUp` fraction.
+    static func drift(_ samples: [Int], warmUp: Double = 0.2) -> (low: Int, high: Int, percent: Double) {
+        let warm = samples.dropFirst(Int(Double(samples.count) * warmUp))
+        guard let low = warm.min(), let high = warm.max(), low > 0 else { return (0, 0, 0) }
+        return (low, high, Double(high - low) / Double(low) * 100)
     }
 
     @Test(.enabled(if: utterances > 0, "set CHATTERSTREAM_SOAK=<utterances> to run"))
     func soak() async throws {
+        // As `chatterstream serve` runs (unless MALLOC_ARENA_MAX is set, as it is for the A/B run).
+        let capped = MallocArenas.limit()
         let limits = SynthesisLimits()
         let engine = StreamingTTS(models: TinySpeechModels.shared, options: TinySpeechModels.config, limits: limits)
         var rng = SplitMix64(seed: 0x50A4)
         var tally = Tally()
         let started = ContinuousClock.now
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-        func sample(_ index: Int) { if index % 20 == 0 { tally.rss.append(Self.residentBytes()) } }
+        func sample(_ index: Int) {
+            guard index % 20 == 0 else { return }
+            tally.rss.append(Self.residentBytes())
+            Self.trimMallocArenas()
+            tally.trimmedRSS.append(Self.residentBytes())
+        }
 
         let scratch = try TemporaryDirectory()
         let modelDirectory = scratch.url.appendingPathComponent("model")
         try Self.writeModelDirectory(modelDirectory)
         let fromDirectory = try await StreamingTTS(model: .directory(modelDirectory), options: TinySpeechModels.config, watermark: false).load()
 
-        // Half through the engine.
-        let half = Self.utterances / 2
-        for index in 0..<half {
-            sample(index)
+        func engineUtterance(_ index: Int) async {
             var config = TinySpeechModels.config
             config.seed = rng.next()
             let text = Self.texts[Int(rng.next() % UInt64(Self.texts.count))]
             let cancelAfter = rng.next() % 7 == 0 ? Int(rng.next() % 3) : nil
-            let t0 = ContinuousClock.now
-            let source = index % 10 == 0 ? fromDirectory : engine
+            let source = index % 20 == 0 ? fromDirectory : engine
             do {
-                var chunks = 0
-                for try await _ in source.synthesize(text, options: config) {
+                var chunks = 0, samples = 0
+                for try await chunk in source.synthesize(text, options: config) {
                     chunks += 1
+                    samples += chunk.sampleCount
                     if let cancelAfter, chunks > cancelAfter { break }
                 }
-                if cancelAfter != nil && chunks > cancelAfter! { tally.cancelled += 1 } else { tally.completed += 1 }
+                if let cancelAfter, chunks > cancelAfter {
+                    tally.cancelled += 1
+                } else {
+                    tally.completed += 1
+                    if samples == 0 { tally.empty += 1 }
+                }
             } catch {
                 tally.failed += 1
                 print("soak: engine utterance \(index) failed: \(error)")
             }
-            tally.longestSeconds = max(tally.longestSeconds, seconds(ContinuousClock.now - t0))
-            if index == half / 2 {
-                // The model directory goes away under a loaded engine and before a new one loads.
-                let moved = scratch.url.appendingPathComponent("moved-away")
-                try FileManager.default.moveItem(at: modelDirectory, to: moved)
-                try FileManager.default.setAttributes([.posixPermissions: 0], ofItemAtPath: moved.path)
-                do {
-                    _ = try await StreamingTTS(model: .directory(modelDirectory), watermark: false).load()
-                    tally.faults["model directory unreadable: new engine"] = "loaded (unexpected)"
-                } catch {
-                    tally.faults["model directory unreadable: new engine"] = "typed error: \(type(of: error))"
+        }
+
+        func serverUtterance(_ index: Int, _ server: RunningSpeechServer) async {
+            let port = server.port
+            let text = Self.texts[Int(rng.next() % UInt64(Self.texts.count))]
+            let body = try! JSONSerialization.data(withJSONObject: ["text": text, "format": "pcm", "seed": Int(rng.next() % 1000)])
+            let roll = rng.next() % 25
+            let hangUpAfter = rng.next() % 7 == 0 ? Int(rng.next() % 20_000) : nil
+            do {
+                if let hangUpAfter {
+                    try await offThePool {
+                        let connection = try LoopbackHTTPConnection(port: port)
+                        try connection.post("/v1/speech", json: body)
+                        _ = try connection.readHead(thenAtLeast: min(hangUpAfter, 1))
+                        connection.close()
+                    }
+                    tally.cancelled += 1
+                } else if roll == 0 {
+                    let raw = try await offThePool {
+                        let connection = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 60)
+                        try connection.post("/v1/speech", json: body)
+                        _ = try connection.readHead(thenAtLeast: 1)
+                        Thread.sleep(forTimeInterval: 2)
+                        return try connection.readToChunkedEnd()
+                    }
+                    if raw.suffix(5) == Data("0\r\n\r\n".utf8) { tally.stalled += 1 } else { tally.failed += 1 }
+                } else {
+                    let reply = try await server.post("/v1/speech", body: body)
+                    if reply.status == 200 {
+                        tally.completed += 1
+                        if reply.body.isEmpty { tally.empty += 1 }
+                    } else {
+                        tally.failed += 1
+                        print("soak: server utterance \(index): \(reply.status) \(reply.text.prefix(200))")
+                    }
                 }
-                let after = try await StreamingTTSTests_collect(fromDirectory.synthesize("Still here."))
-                tally.faults["model directory unreadable: loaded engine"] = after > 0 ? "kept serving (\(after) samples)" : "no audio"
+            } catch {
+                tally.failed += 1
+                print("soak: server utterance \(index) failed: \(error)")
             }
         }
 
-        // Half through the server.
         try await RunningSpeechServer.with(engine: engine) { server in
-            let port = server.port
-            for index in half..<Self.utterances {
+            for index in 0..<Self.utterances {
                 sample(index)
-                let text = Self.texts[Int(rng.next() % UInt64(Self.texts.count))]
-                let body = try JSONSerialization.data(withJSONObject: ["text": text, "format": "pcm", "seed": Int(rng.next() % 1000)])
-                let roll = rng.next() % 25
-                let hangUpAfter = rng.next() % 7 == 0 ? Int(rng.next() % 20_000) : nil
                 let t0 = ContinuousClock.now
-                do {
-                    if let hangUpAfter {
-                        try await offThePool {
-                            let connection = try LoopbackHTTPConnection(port: port)
-                            try connection.post("/v1/speech", json: body)
-                            _ = try connection.readHead(thenAtLeast: min(hangUpAfter, 1))
-                            connection.close()
-                        }
-                        tally.cancelled += 1
-                    } else if roll == 0 {
-                        let raw = try await offThePool {
-                            let connection = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 60)
-                            try connection.post("/v1/speech", json: body)
-                            _ = try connection.readHead(thenAtLeast: 1)
-                            Thread.sleep(forTimeInterval: 2)
-                            return try connection.readToChunkedEnd()
-                        }
-                        if raw.suffix(5) == Data("0\r\n\r\n".utf8) { tally.stalled += 1 } else { tally.failed += 1 }
-                    } else {
-                        let reply = try await server.post("/v1/speech", body: body)
-                        if reply.status == 200 && !reply.body.isEmpty { tally.completed += 1 } else {
-                            tally.failed += 1
-                            print("soak: server utterance \(index): \(reply.status) \(reply.text.prefix(200))")
-                        }
-                    }
-                } catch {
-                    tally.failed += 1
-                    print("soak: server utterance \(index) failed: \(error)")
-                }
+                if index % 2 == 0 { await engineUtterance(index) } else { await serverUtterance(index, server) }
                 tally.longestSeconds = max(tally.longestSeconds, seconds(ContinuousClock.now - t0))
+                if index == Self.utterances / 2 {
+                    // The model directory goes away under a loaded engine and before a new one loads.
+                    let moved = scratch.url.appendingPathComponent("moved-away")
+                    try FileManager.default.moveItem(at: modelDirectory, to: moved)
+                    try FileManager.default.setAttributes([.posixPermissions: 0], ofItemAtPath: moved.path)
+                    do {
+                        _ = try await StreamingTTS(model: .directory(modelDirectory), watermark: false).load()
+                        tally.faults["model directory unreadable: new engine"] = "loaded (unexpected)"
+                    } catch {
+                        tally.faults["model directory unreadable: new engine"] = "typed error: \(type(of: error))"
+                    }
+                    let after = try await StreamingTTSTests_collect(fromDirectory.synthesize("Still here."))
+                    tally.faults["model directory unreadable: loaded engine"] = after > 0 ? "kept serving (\(after) samples)" : "no audio"
+                }
             }
             let health = try await server.get("/health")
             tally.faults["server after the run"] = "GET /health \(health.status)"
         }
 
-        let warm = Array(tally.rss.dropFirst(max(1, tally.rss.count / 10)))
-        let low = warm.min() ?? 0, high = warm.max() ?? 0
-        let drift = low > 0 ? Double(high - low) / Double(low) : 0
-        // Each phase after its own warm-up (the server phase adds the HTTP stack's buffers).
-        func phaseDrift(_ samples: ArraySlice<Int>) -> Double {
-            let warm = samples.dropFirst(max(1, samples.count / 5))
-            guard let low = warm.min(), let high = warm.max(), low > 0 else { return 0 }
-            return Double(high - low) / Double(low) * 100
-        }
-        let engineSamples = tally.rss.prefix((half + 19) / 20), serverSamples = tally.rss.dropFirst((half + 19) / 20)
+        let raw = Self.drift(tally.rss), trimmed = Self.drift(tally.trimmedRSS)
+        func megabytes(_ samples: [Int]) -> [Double] { samples.map { Double($0 / 100_000) / 10 } }
         let figures: [String: Any] = [
-            "rss_series_mb": tally.rss.map { Double($0 / 100_000) / 10 },
-            "rss_engine_phase_drift_percent": phaseDrift(engineSamples), "rss_server_phase_drift_percent": phaseDrift(serverSamples),
-            "utterances": Self.utterances, "completed": tally.completed, "cancelled": tally.cancelled,
-            "stalled_reads": tally.stalled, "failed": tally.failed,
-            "rss_samples": tally.rss.count, "rss_warm_min_mb": Double(low) / 1e6, "rss_warm_max_mb": Double(high) / 1e6,
-            "rss_warm_drift_percent": drift * 100, "rss_first_mb": Double(tally.rss.first ?? 0) / 1e6,
+            "utterances": Self.utterances, "completed": tally.completed, "completed_empty": tally.empty,
+            "cancelled": tally.cancelled, "stalled_reads": tally.stalled, "failed": tally.failed,
+            "rss_samples": tally.rss.count, "rss_first_mb": Double(tally.rss.first ?? 0) / 1e6,
+            "rss_series_mb": megabytes(tally.rss), "rss_trimmed_series_mb": megabytes(tally.trimmedRSS),
+            "rss_warm_min_mb": Double(raw.low) / 1e6, "rss_warm_max_mb": Double(raw.high) / 1e6, "rss_warm_drift_percent": raw.percent,
+            "rss_trimmed_warm_min_mb": Double(trimmed.low) / 1e6, "rss_trimmed_warm_max_mb": Double(trimmed.high) / 1e6,
+            "rss_trimmed_warm_drift_percent": trimmed.percent,
+            "malloc_arenas_capped": capped, "malloc_arena_max_env": ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] ?? "",
             "longest_request_s": tally.longestSeconds, "wall_limit_s": limits.maxWallSeconds,
             "total_s": seconds(ContinuousClock.now - started), "faults": tally.faults,
         ]
@@ -186,9 +216,11 @@ import TestSupport
         print("soak: \(String(decoding: json, as: UTF8.self))")
         #expect(tally.failed == 0)
         #expect(tally.completed + tally.cancelled + tally.stalled == Self.utterances)
-        #expect(drift <= 0.05, "RSS after warm-up moved \(drift * 100) %")
+        #expect(trimmed.percent <= 5, "RSS (after malloc_trim) moved \(trimmed.percent) % after warm-up")
         #expect(tally.longestSeconds <= limits.maxWallSeconds)
         #expect(tally.faults["model directory unreadable: new engine"]?.hasPrefix("typed error") == true)
+        #expect(tally.faults["model directory unreadable: loaded engine"]?.hasPrefix("kept serving") == true)
+        #expect(tally.faults["server after the run"] == "GET /health 200")
     }
 }
 
