@@ -102,6 +102,9 @@ let package = Package(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
 
+        // glibc's <malloc.h> (arena cap, trim, heap statistics) for the long-running server.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+
         // ISA-dispatched C kernels (run-time cpuid selection), used by ChatterTensor only.
         .target(
             name: "CChatterKernels",
@@ -146,7 +149,7 @@ let package = Package(
         .target(
             name: "ChatterstreamServer",
             dependencies: [
-                "Chatterstream", "ChatterAudio", "ChatterModels",
+                "Chatterstream", "ChatterAudio", "ChatterModels", "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

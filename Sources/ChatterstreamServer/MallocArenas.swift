@@ -1,6 +1,7 @@
+import CMalloc
 import Foundation
 
-/// How many malloc arenas a long-running server keeps.
+/// How many malloc arenas a long-running server keeps, and what they hold.
 ///
 /// glibc gives a thread that allocates under contention an arena of its own, up to 8 per core, and
 /// every arena keeps the memory freed into it. Each synthesis renders on a thread of its own, so a
@@ -17,11 +18,19 @@ public enum MallocArenas {
     public static func limit(to count: Int = 2,
                              environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
         if environment["MALLOC_ARENA_MAX"] != nil || environment["GLIBC_TUNABLES"]?.contains("arena_max") == true { return false }
-        // `mallopt` and `M_ARENA_MAX` (-8) are glibc's (<malloc.h>, which Swift's Glibc module does
-        // not include); looked up at run time, so another libc simply keeps its own behaviour.
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(nil, "mallopt") else { return false }
-        let arenaMax: Int32 = -8
-        return unsafeBitCast(symbol, to: Mallopt.self)(arenaMax, Int32(clamping: count)) == 1
+        return mallopt(M_ARENA_MAX, Int32(clamping: count)) == 1
+    }
+
+    /// Hands the free pages at the top and inside every arena back to the kernel (`malloc_trim(0)`).
+    public static func trim() {
+        _ = malloc_trim(0)
+    }
+
+    /// Bytes the program holds from malloc right now, over all arenas and the chunks malloc mapped
+    /// on its own (`mallinfo2`'s `uordblks + hblkhd`). Unlike the resident size it does not move
+    /// when freed memory is kept or fragmented, so a leak shows in it and fragmentation does not.
+    public static func bytesInUse() -> Int {
+        let info = mallinfo2()
+        return Int(info.uordblks) + Int(info.hblkhd)
     }
 }

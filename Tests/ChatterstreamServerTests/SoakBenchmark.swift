@@ -25,21 +25,19 @@ import TestSupport
 /// RSS is sampled twice: as it is, and after `malloc_trim(0)` hands glibc's free pages back. The bound
 /// is checked on the second: the tiny model's working set is ~15 MB, and the per-thread arenas' free
 /// lists alone moved raw RSS by 7–10 % without a trend in earlier runs, which would hide or fake a
-/// leak of that size. A leak grows the trimmed figure as surely as the raw one.
+/// leak of that size. A leak grows the trimmed figure as surely as the raw one. Beside them, the bytes
+/// malloc has handed out and not taken back (`MallocArenas.bytesInUse`): flat there and creeping in
+/// RSS means fragmentation, creeping in both a leak.
 @Suite(.serialized) struct SoakBenchmark {
     static let utterances = Int(ProcessInfo.processInfo.environment["CHATTERSTREAM_SOAK"] ?? "") ?? 0
+    /// `engine` or `server` to send every utterance one way (to find which side holds on to memory);
+    /// unset, they alternate.
+    static let only = ProcessInfo.processInfo.environment["CHATTERSTREAM_SOAK_ONLY"]
 
     static func residentBytes() -> Int {
         guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
               let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    /// glibc's `malloc_trim(0)` (its header is not in Swift's Glibc module; looked up at run time).
-    static func trimMallocArenas() {
-        typealias MallocTrim = @convention(c) (Int) -> Int32
-        guard let symbol = dlsym(nil, "malloc_trim") else { return }
-        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
     }
 
     static let texts = ["Hello there.", "The quick brown fox jumps over the lazy dog.", "One, two, three. Four!",
@@ -75,7 +73,7 @@ import TestSupport
         /// valid answer of zero samples).
         var completed = 0, empty = 0, cancelled = 0, stalled = 0, failed = 0
         var longestSeconds = 0.0
-        var rss: [Int] = [], trimmedRSS: [Int] = []
+        var rss: [Int] = [], trimmedRSS: [Int] = [], heapInUse: [Int] = []
         var faults: [String: String] = [:]
     }
 
@@ -99,8 +97,9 @@ import TestSupport
         func sample(_ index: Int) {
             guard index % 20 == 0 else { return }
             tally.rss.append(Self.residentBytes())
-            Self.trimMallocArenas()
+            MallocArenas.trim()
             tally.trimmedRSS.append(Self.residentBytes())
+            tally.heapInUse.append(MallocArenas.bytesInUse())
         }
 
         let scratch = try TemporaryDirectory()
@@ -177,7 +176,8 @@ import TestSupport
             for index in 0..<Self.utterances {
                 sample(index)
                 let t0 = ContinuousClock.now
-                if index % 2 == 0 { await engineUtterance(index) } else { await serverUtterance(index, server) }
+                let throughEngine = Self.only.map { $0 == "engine" } ?? (index % 2 == 0)
+                if throughEngine { await engineUtterance(index) } else { await serverUtterance(index, server) }
                 tally.longestSeconds = max(tally.longestSeconds, seconds(ContinuousClock.now - t0))
                 if index == Self.utterances / 2 {
                     // The model directory goes away under a loaded engine and before a new one loads.
@@ -198,16 +198,18 @@ import TestSupport
             tally.faults["server after the run"] = "GET /health \(health.status)"
         }
 
-        let raw = Self.drift(tally.rss), trimmed = Self.drift(tally.trimmedRSS)
+        let raw = Self.drift(tally.rss), trimmed = Self.drift(tally.trimmedRSS), heap = Self.drift(tally.heapInUse)
         func megabytes(_ samples: [Int]) -> [Double] { samples.map { Double($0 / 100_000) / 10 } }
         let figures: [String: Any] = [
-            "utterances": Self.utterances, "completed": tally.completed, "completed_empty": tally.empty,
+            "utterances": Self.utterances, "only": Self.only ?? "both", "completed": tally.completed, "completed_empty": tally.empty,
             "cancelled": tally.cancelled, "stalled_reads": tally.stalled, "failed": tally.failed,
             "rss_samples": tally.rss.count, "rss_first_mb": Double(tally.rss.first ?? 0) / 1e6,
             "rss_series_mb": megabytes(tally.rss), "rss_trimmed_series_mb": megabytes(tally.trimmedRSS),
             "rss_warm_min_mb": Double(raw.low) / 1e6, "rss_warm_max_mb": Double(raw.high) / 1e6, "rss_warm_drift_percent": raw.percent,
             "rss_trimmed_warm_min_mb": Double(trimmed.low) / 1e6, "rss_trimmed_warm_max_mb": Double(trimmed.high) / 1e6,
             "rss_trimmed_warm_drift_percent": trimmed.percent,
+            "heap_in_use_series_mb": megabytes(tally.heapInUse), "heap_in_use_warm_min_mb": Double(heap.low) / 1e6,
+            "heap_in_use_warm_max_mb": Double(heap.high) / 1e6, "heap_in_use_warm_drift_percent": heap.percent,
             "malloc_arenas_capped": capped, "malloc_arena_max_env": ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] ?? "",
             "longest_request_s": tally.longestSeconds, "wall_limit_s": limits.maxWallSeconds,
             "total_s": seconds(ContinuousClock.now - started), "faults": tally.faults,
