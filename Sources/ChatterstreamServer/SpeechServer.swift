@@ -530,11 +530,12 @@ public final class SpeechServer: Sendable {
     }
 }
 
-/// Fires `onTimeout` when a write stays pending (armed) longer than `timeout`.
+/// Fires `onTimeout` when a write stays pending (armed) longer than `timeout`. Armed once per chunk
+/// written, so its timer must cost nothing once disarmed (`CancellableDeadline`).
 final class WriteWatchdog: Sendable {
     private let timeout: Duration
     private let onTimeout: @Sendable () -> Void
-    private let pending = Mutex<Task<Void, Never>?>(nil)
+    private let pending = Mutex<CancellableDeadline?>(nil)
 
     init(timeout: Duration, onTimeout: @escaping @Sendable () -> Void) {
         self.timeout = timeout
@@ -542,12 +543,8 @@ final class WriteWatchdog: Sendable {
     }
 
     func arm() {
-        let timeout = timeout, onTimeout = onTimeout
-        let task = Task {
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }
-            onTimeout()
-        }
-        pending.withLock { $0?.cancel(); $0 = task }
+        let deadline = CancellableDeadline(after: timeout, onTimeout)
+        pending.withLock { $0?.cancel(); $0 = deadline }
     }
 
     func disarm() { pending.withLock { $0?.cancel(); $0 = nil } }

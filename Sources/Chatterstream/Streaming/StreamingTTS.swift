@@ -203,8 +203,7 @@ public final class StreamingTTS: Sendable {
         // the deadline the stream ends with the limit's error and the run, queued or running, is
         // cancelled. The run's own checks (every decode step and chunk) count from the same instant.
         let accepted = ContinuousClock.now
-        let deadline = Task { [limits] in
-            guard (try? await Task.sleep(until: accepted + .seconds(limits.maxWallSeconds), clock: .continuous)) != nil else { return }
+        let deadline = CancellableDeadline(after: limits.maxWallSeconds) { [limits] in
             continuation.finish(throwing: SynthesisLimitExceeded.wallTime(limits.maxWallSeconds))
             cancellation.cancel()
         }
