@@ -55,6 +55,8 @@ let package = Package(
         // Hummingbird's own HTTP field types (named for our X-Audio-* headers) and service group
         // (graceful shutdown when the serving task is cancelled).
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        // Hummingbird's HTTP parts in NIO's pipeline (the server's slow-client guard is a handler there).
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.20.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         // The server's /metrics (Prometheus text format) and voice uploads (multipart/form-data).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -152,6 +154,7 @@ let package = Package(
                 "Chatterstream", "ChatterAudio", "ChatterModels", "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -50,6 +50,12 @@ public final class SpeechServer: Sendable {
         public var hlsMaxSessionSeconds = 1200.0
         /// A connection with no traffic for this long is closed (slow or stalled clients).
         public var idleTimeout = Duration.seconds(30)
+        /// A request's head must arrive whole within this of the connection opening or the previous
+        /// response ending, and its body within the same again plus a second per
+        /// `minimumBodyBytesPerSecond` bytes; else the connection is closed (`SlowClientGuard`: a
+        /// client trickling bytes is never idle, so the idle timeout alone does not cut it).
+        public var requestHeadTimeout = Duration.seconds(30)
+        public var minimumBodyBytesPerSecond = 500
         /// A response write that the client does not take for this long (it stopped reading) ends the
         /// response and cancels its run.
         public var writeTimeout = Duration.seconds(60)
@@ -131,10 +137,16 @@ public final class SpeechServer: Sendable {
             loading.cancel()
             hlsSessions.cancelAll()
         }
-        let idle = configuration.idleTimeout.components
+        let idle = configuration.idleTimeout.components, head = configuration.requestHeadTimeout.components
+        let slowClientLimits = SlowClientGuard.Limits(
+            headTimeout: .seconds(head.seconds) + .nanoseconds(head.attoseconds / 1_000_000_000),
+            minimumBodyBytesPerSecond: configuration.minimumBodyBytesPerSecond)
+        let logger = logger
         let app = Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(idle.seconds) + .nanoseconds(idle.attoseconds / 1_000_000_000))),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [SlowClientGuard(limits: slowClientLimits, logger: logger)],
+                idleTimeout: .seconds(idle.seconds) + .nanoseconds(idle.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "chatterstream"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -28,11 +28,23 @@ struct Serve: AsyncParsableCommand {
     var maxQueued = 16
     @Option(name: .customLong("max-hls-sessions"), help: "HLS sessions kept at once.") var maxHLSSessions = 32
     @Option(name: .customLong("idle-timeout"), help: "Seconds a connection may stay silent before it is closed.") var idleTimeout = 30
+    @Option(name: .customLong("request-timeout"), help: "Seconds a request's head may take to arrive (its body: as long again, plus a second per --min-body-rate bytes); slower clients are cut off.")
+    var requestTimeout = 30
+    @Option(name: .customLong("min-body-rate"), help: "Bytes per second a request body must at least arrive at (see --request-timeout).")
+    var minBodyRate = 500
     @Option(name: .customLong("write-timeout"), help: "Seconds a response write may wait for a client that stopped reading.") var writeTimeout = 60
     @Option(name: .customLong("drain-timeout"), help: "Seconds in-flight responses may take to finish on SIGTERM.") var drainTimeout = 30
     @Flag(name: .customLong("log-text"), help: "Log each request's text (off by default).") var logText = false
     @OptionGroup var model: ModelOptions
     @OptionGroup var synthesis: SynthesisArguments
+
+    func validate() throws {
+        for (flag, seconds) in [("--idle-timeout", idleTimeout), ("--request-timeout", requestTimeout),
+                                ("--write-timeout", writeTimeout), ("--drain-timeout", drainTimeout)] where seconds <= 0 {
+            throw ValidationError("\(flag) must be a positive number of seconds (got \(seconds))")
+        }
+        if minBodyRate < 0 { throw ValidationError("--min-body-rate must be 0 (no minimum) or a number of bytes per second (got \(minBodyRate))") }
+    }
 
     func run() async throws {
         MallocArenas.limit()  // before any thread: see MallocArenas for the measurement
@@ -47,6 +59,8 @@ struct Serve: AsyncParsableCommand {
         settings.hlsSessionLimit = maxHLSSessions
         settings.idleTimeout = .seconds(idleTimeout)
         settings.writeTimeout = .seconds(writeTimeout)
+        settings.requestHeadTimeout = .seconds(requestTimeout)
+        settings.minimumBodyBytesPerSecond = minBodyRate
         settings.drainTimeout = .seconds(drainTimeout)
         settings.logText = logText
         let server = try SpeechServer(engine: model.engine(options: synthesis.options, maxQueuedRuns: maxQueued), configuration: settings)

@@ -44,12 +44,27 @@ package final class LoopbackHTTPConnection {
         try sendRaw(request)
     }
 
+    /// `MSG_NOSIGNAL`: a send to a connection the server closed fails with EPIPE instead of killing
+    /// the test process with SIGPIPE.
+    #if canImport(Glibc)
+    private static let noSignal = Int32(MSG_NOSIGNAL)
+    #else
+    private static let noSignal: Int32 = 0
+    #endif
+
+    /// Whether the server has closed the connection (without waiting; unread data is left in place).
+    package var isClosedByServer: Bool {
+        var byte: UInt8 = 0
+        let n = recv(descriptor, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+    }
+
     /// Sends bytes as they are (a partial request, for a client that stalls).
     package func sendRaw(_ request: Data) throws {
         try request.withUnsafeBytes { raw in
             var sent = 0
             while sent < raw.count {
-                let n = send(descriptor, raw.baseAddress! + sent, raw.count - sent, 0)
+                let n = send(descriptor, raw.baseAddress! + sent, raw.count - sent, Self.noSignal)
                 guard n > 0 else { throw Failure(description: "send failed: errno \(errno)") }
                 sent += n
             }
