@@ -61,6 +61,9 @@ public final class SpeechServer: Sendable {
         public var writeTimeout = Duration.seconds(60)
         /// On SIGTERM: how long in-flight responses may take to finish before they are cancelled.
         public var drainTimeout = Duration.seconds(30)
+        /// On SIGTERM: how long /ready answers 503 while connections are still accepted, before the
+        /// listener closes (the time a load balancer needs to see it and stop routing here).
+        public var drainDelay = Duration.zero
         /// Log each request's text (off: logs carry method, path, status, size and time only).
         public var logText = false
 
@@ -116,15 +119,17 @@ public final class SpeechServer: Sendable {
         }
     }
 
-    /// Serves until SIGINT or SIGTERM, then drains: /ready answers 503, no new connections are
-    /// accepted, the responses in flight finish, and those still running after `drainTimeout` are
-    /// cancelled.
+    /// Serves until SIGINT or SIGTERM, then drains: /ready (and every synthesis request) answers 503
+    /// at once; for `drainDelay` the server still accepts connections, so a load balancer polling
+    /// /ready sees it leave; then no new connections are accepted, the responses in flight finish,
+    /// and those still running `drainTimeout` after that are cancelled.
     public func runUntilSignalled(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         try await withServer(onListening: onListening) { app in
             var settings = ServiceGroupConfiguration(
-                services: [.init(service: app), .init(service: DrainMarker(availability: availability, logger: logger))],
+                services: [.init(service: app),
+                           .init(service: DrainMarker(availability: availability, delay: configuration.drainDelay, logger: logger))],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            settings.maximumGracefulShutdownDuration = configuration.drainTimeout
+            settings.maximumGracefulShutdownDuration = configuration.drainDelay + configuration.drainTimeout
             settings.maximumCancellationDuration = .seconds(5)
             try await ServiceGroup(configuration: settings).run()
         }
@@ -568,15 +573,22 @@ public struct ServerConfigurationError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Marks the server not ready (503 on /ready) as soon as a drain begins, so load balancers stop
-/// sending requests while the ones in flight finish.
+/// Marks the server not ready (503 on /ready) as soon as a drain begins, then holds the drain for
+/// `delay` before the listener closes. The service group shuts services down in reverse order, one
+/// after another, so the app (listed first) stops accepting only when this returns: without a
+/// delay no new connection could ever see the 503.
 struct DrainMarker: Service {
     let availability: ModelAvailability
+    let delay: Duration
     let logger: Logger
     func run() async throws {
         try? await gracefulShutdown()
         availability.set(.draining)
-        logger.info("draining: finishing the responses in flight")
+        if delay > .zero {
+            logger.info("draining: /ready answers 503; still accepting for \(delay)")
+            try? await Task.sleep(for: delay)
+        }
+        logger.info("draining: no new connections; finishing the responses in flight")
     }
 }
 

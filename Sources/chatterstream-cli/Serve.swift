@@ -34,6 +34,8 @@ struct Serve: AsyncParsableCommand {
     var minBodyRate = 500
     @Option(name: .customLong("write-timeout"), help: "Seconds a response write may wait for a client that stopped reading.") var writeTimeout = 60
     @Option(name: .customLong("drain-timeout"), help: "Seconds in-flight responses may take to finish on SIGTERM.") var drainTimeout = 30
+    @Option(name: .customLong("drain-delay"), help: "Seconds /ready answers 503 on SIGTERM while connections are still accepted (for a load balancer to notice).")
+    var drainDelay = 0
     @Flag(name: .customLong("log-text"), help: "Log each request's text (off by default).") var logText = false
     @OptionGroup var model: ModelOptions
     @OptionGroup var synthesis: SynthesisArguments
@@ -43,6 +45,7 @@ struct Serve: AsyncParsableCommand {
                                 ("--write-timeout", writeTimeout), ("--drain-timeout", drainTimeout)] where seconds <= 0 {
             throw ValidationError("\(flag) must be a positive number of seconds (got \(seconds))")
         }
+        if drainDelay < 0 { throw ValidationError("--drain-delay must be 0 or more seconds (got \(drainDelay))") }
         if minBodyRate < 0 { throw ValidationError("--min-body-rate must be 0 (no minimum) or a number of bytes per second (got \(minBodyRate))") }
     }
 
@@ -62,6 +65,7 @@ struct Serve: AsyncParsableCommand {
         settings.requestHeadTimeout = .seconds(requestTimeout)
         settings.minimumBodyBytesPerSecond = minBodyRate
         settings.drainTimeout = .seconds(drainTimeout)
+        settings.drainDelay = .seconds(drainDelay)
         settings.logText = logText
         let server = try SpeechServer(engine: model.engine(options: synthesis.options, maxQueuedRuns: maxQueued), configuration: settings)
         let host = host

@@ -61,4 +61,47 @@ import Glibc
         #expect(complete && body == direct.count, "the response in flight was cut by the drain")
         #expect(throws: (any Error).self) { _ = try LoopbackHTTPConnection(port: listening) }
     }
+
+    /// With a drain delay, a load balancer polling /ready sees 503 on new connections while the
+    /// server still accepts them (and liveness stays 200); after the delay the listener closes.
+    @Test func drainDelayAnswersNotReadyWhileStillAccepting() async throws {
+        var configuration = SpeechServer.Configuration()
+        configuration.port = 0
+        configuration.drainDelay = .seconds(2)
+        configuration.drainTimeout = .seconds(10)
+        let engine = StreamingTTS(models: TinySpeechModels.shared, options: TinySpeechModels.config)
+        let server = try SpeechServer(engine: engine, configuration: configuration)
+        let (ports, sink) = AsyncStream<Int>.makeStream()
+        let serving = Task { try await server.runUntilSignalled { sink.yield($0) } }
+        var port = 0
+        for await p in ports { port = p; break }
+        let listening = port
+        func status(_ path: String) async throws -> String {
+            try await offThePool {
+                let connection = try LoopbackHTTPConnection(port: listening)
+                defer { connection.close() }
+                try connection.sendRaw(Data("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+                return String(String(decoding: try connection.readToEnd(), as: UTF8.self).prefix(12))
+            }
+        }
+        // Ready once the model is (already) loaded.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var before = try await status("/ready")
+        while before != "HTTP/1.1 200" && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            before = try await status("/ready")
+        }
+        let signalled = ContinuousClock.now
+        kill(getpid(), SIGTERM)
+        try await Task.sleep(for: .milliseconds(300))
+        let ready = try await status("/ready"), health = try await status("/health")
+        try await serving.value
+        let stopped = ContinuousClock.now - signalled
+        print("drain delay 2 s: /ready \(before) before SIGTERM, \(ready) during the delay, /health \(health); stopped \(stopped) after the signal")
+        #expect(before == "HTTP/1.1 200")
+        #expect(ready == "HTTP/1.1 503")
+        #expect(health == "HTTP/1.1 200")
+        #expect(stopped >= .seconds(2) && stopped < .seconds(8))
+        #expect(throws: (any Error).self) { _ = try LoopbackHTTPConnection(port: listening) }
+    }
 }
