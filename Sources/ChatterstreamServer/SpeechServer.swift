@@ -390,7 +390,7 @@ public final class SpeechServer: Sendable {
                 }
             }
             metrics.synthesis(timeToFirstByte: firstByte, elapsed: ContinuousClock.now - started,
-                              audioSeconds: Double(samples) / Double(first.sampleRate), chunks: chunks)
+                              audioSeconds: Double(samples) / Double(first.sampleRate), speed: Double(speech.options.speed), chunks: chunks)
             try await writer.finish(nil)
         })
     }
