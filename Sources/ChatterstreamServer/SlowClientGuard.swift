@@ -77,7 +77,7 @@ final class SlowClientGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // The response is complete: the next request's head is awaited from when it is written.
         let written = promise ?? context.eventLoop.makePromise()
-        written.futureResult.whenSuccess { [self] in
+        written.futureResult.assumeIsolated().whenSuccess { [self] _ in
             if context.channel.isActive { awaitRequest(context) }
         }
         context.write(data, promise: written)

@@ -52,8 +52,19 @@ import ChatterstreamTestSupport
 /// limit's error while the run ahead of it is still going, and never starts.
 @Suite(.serialized) struct WallTimeLimitTests {
     @Test func aRequestQueuedPastItsWallTimeEndsWithTheLimitAndNeverRuns() async throws {
+        // The run ahead (A) must reach its first decode step before its own deadline ends it. On a
+        // starved CI machine that can take over a second, so the limit grows until A gets there.
+        for wallSeconds in [1.0, 4.0, 16.0] {
+            if try await queuedPastTheLimit(wallSeconds: wallSeconds) { return }
+            print("wall-time test: the run ahead did not start decoding within \(wallSeconds) s; trying a longer limit")
+        }
+        Issue.record("the run ahead never reached its first decode step, even with a 16 s limit")
+    }
+
+    /// Returns false (asserting nothing) when A's deadline ended it before its first decode step.
+    func queuedPastTheLimit(wallSeconds: Double) async throws -> Bool {
         var limits = SynthesisLimits()
-        limits.maxWallSeconds = 1
+        limits.maxWallSeconds = wallSeconds
         let tts = StreamingTTS(models: TinySpeechModels.shared, options: TinySpeechModels.config, limits: limits)
         // A: running, held at its first decode step until B has failed (a gate, not a sleep).
         let gate = DispatchSemaphore(value: 0)
@@ -62,13 +73,14 @@ import ChatterstreamTestSupport
             let first = started.withLock { was in defer { was = true }; return !was }
             if first { _ = gate.wait(timeout: .now() + 60) }
         }
+        let finished = Mutex(false)
         let runningConsumer = Task { () -> (any Error)? in
+            defer { finished.withLock { $0 = true } }
             do { for try await _ in running {} } catch { return error }
             return nil
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !started.withLock({ $0 }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(started.withLock { $0 }, "A is decoding")
+        while !started.withLock({ $0 }) && !finished.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        guard started.withLock({ $0 }) else { return false }
 
         // B: queued behind A, which does not move: its deadline ends it.
         let queuedSteps = Mutex(0)
@@ -77,16 +89,18 @@ import ChatterstreamTestSupport
         }
         var failure: (any Error)?
         do { for try await _ in queued {} } catch { failure = error }
-        print("queued past its wall time: \(String(describing: failure))")
+        print("queued past its wall time (\(wallSeconds) s): \(String(describing: failure))")
         #expect((failure as? SynthesisLimitExceeded)?.limit == "maxWallSeconds")
         // A is still held at the gate here: B's end came from its own deadline, not from A finishing.
         gate.signal()
-        // A itself was accepted over a second ago: its deadline has ended its stream too.
+        // A was accepted before B: its deadline has ended its stream too.
         let aError = await runningConsumer.value
         #expect((aError as? SynthesisLimitExceeded)?.limit == "maxWallSeconds")
         // B never decoded, and the queue drained.
+        let deadline = ContinuousClock.now + .seconds(60)
         while tts.queuedRuns > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         #expect(queuedSteps.withLock { $0 } == 0, "a request past its wall time still ran")
         #expect(tts.queuedRuns == 0)
+        return true
     }
 }
