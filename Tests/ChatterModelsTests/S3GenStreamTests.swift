@@ -112,6 +112,27 @@ import TestSupport
         }
     }
 
+    /// The work counters (`S3GenWork`) against counts made by hand for one schedule: prompt 5
+    /// tokens, chunks 10 / 15 / 35, left context 20, 4 steps, lookahead 3 tokens (6 frames held).
+    /// Flow pushes decode prompt + window: 5 + 10, 5 + 20 (window from token 5), 5 + 38 (from
+    /// token 22, the first unemitted): 30, 50, 86 encoder frames; the estimator skips the held 6 on
+    /// the first two: (24 + 44 + 86) × 4. HiFT re-vocodes 0..<14, 0..<44, 12..<120. One call: 130
+    /// encoder frames, 130 × 4, 120 vocoded.
+    @Test func workIsCountedFrameByFrame() throws {
+        let reference = try S3GenTests.reference(), tokens = Self.tokens()
+        #expect(reference.promptTokens.count == 5)
+        let oneShot = try S3GenStream.renderCounted(s3gen: Self.model, tokens: tokens, reference: reference, steps: 4,
+                                                    noiseSeed: 3, drawSeed: 9)
+        #expect(oneShot.work == S3GenWork(flow: FlowWork(calls: 1, encoderFrames: 130, estimatorFrameSteps: 520), vocoderFrames: 120))
+        var stream = S3GenStream(s3gen: Self.model, reference: reference, steps: 4, noiseSeed: 3, drawSeed: 9, maxContextTokens: 20)
+        _ = try stream.push(Array(tokens[0..<10]))
+        _ = try stream.push(Array(tokens[10..<25]))
+        _ = try stream.push(Array(tokens[25...]), final: true)
+        #expect(stream.work == S3GenWork(flow: FlowWork(calls: 3, encoderFrames: 166, estimatorFrameSteps: 616), vocoderFrames: 166))
+        let ratio = stream.work.ratio(to: oneShot.work)
+        #expect(abs(ratio.estimator - 616.0 / 520) < 1e-12 && abs(ratio.vocoder - 166.0 / 120) < 1e-12)
+    }
+
     @Test func misuseIsATypedError() throws {
         var stream = S3GenStream(s3gen: Self.model, reference: try S3GenTests.reference())
         #expect(throws: FlowError.noTokens) { try stream.push([], final: true) }
