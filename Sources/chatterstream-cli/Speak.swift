@@ -65,6 +65,9 @@ struct SynthesisArguments: ParsableArguments {
     @Option(name: .customLong("flow-steps"), parsing: .unconditional,
             help: "S3Gen flow-matching steps, 1 to 32 (default: the model's upstream count, 2 for Turbo, 10 for the original family).")
     var flowSteps: Int?
+    @Option(name: .customLong("flow-prompt-tokens"), parsing: .unconditional,
+            help: "Voice prompt tokens each streamed chunk but the last re-decodes, at least 10 (default: the whole prompt; fewer cut the streaming tax).")
+    var flowPromptTokens: Int?
 
     /// Range checks at parse time, before any model is loaded (the model-dependent bound on
     /// `--max-tokens` is checked by the engine). Both families' defaults are in range, so resolving
@@ -93,6 +96,7 @@ struct SynthesisArguments: ParsableArguments {
         c.strategy = strategy
         c.speed = speed
         c.flowSteps = flowSteps
+        c.flowPromptTokens = flowPromptTokens
         return c
     }
 }

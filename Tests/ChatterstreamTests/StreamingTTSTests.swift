@@ -120,6 +120,11 @@ import TestSupport
         #expect(one.statistics.s3genWork.flow.estimatorFrameSteps * Self.models.s3gen.flow.defaultSteps
                 == defaultSteps.statistics.s3genWork.flow.estimatorFrameSteps)
         let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
+        var badPrompt = TinySpeechModels.config
+        badPrompt.flowPromptTokens = 5
+        #expect(throws: StreamingTTSError.invalidOption(field: "flow_prompt_tokens", reason: "must be at least 10 (got 5), or absent for the whole prompt")) {
+            try badPrompt.validate(for: .chatterbox)
+        }
         for steps in [0, -1, 33] {
             var bad = TinySpeechModels.config
             bad.flowSteps = steps

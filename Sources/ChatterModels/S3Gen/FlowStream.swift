@@ -21,8 +21,9 @@ public struct FlowStream: Sendable {
     public let steps: Int
     public let seed: UInt64
     public let maxContextTokens: Int?
-    /// Prompt tokens each push decodes (the last that many; nil: all). One call over the whole
-    /// utterance decodes all of them, so a bound here trades fidelity to it for work.
+    /// Prompt tokens each push before the final one decodes (the last that many; nil: all). The
+    /// final push decodes the whole prompt, as one call over the utterance does, so with an unbounded
+    /// context it still equals that call; a bound trades the earlier pushes' fidelity for work.
     public let maxPromptTokens: Int?
     public private(set) var tokens: [Int] = []
     /// Mel frames (after the prompt) emitted so far.
@@ -59,7 +60,7 @@ public struct FlowStream: Sendable {
         let windowStart = maxContextTokens.map { min(max(0, tokens.count - $0), emittedFrames / ratio) } ?? 0
         let window = Array(tokens[windowStart...])
         let promptFrames = ratio * reference.promptTokens.count
-        let kept = min(reference.promptTokens.count, maxPromptTokens ?? reference.promptTokens.count)
+        let kept = final ? reference.promptTokens.count : min(reference.promptTokens.count, maxPromptTokens ?? reference.promptTokens.count)
         let prompt = kept == reference.promptTokens.count ? reference : try FlowReference(
             promptTokens: Array(reference.promptTokens.suffix(kept)),
             promptMel: reference.promptMel.slice(0, (promptFrames - ratio * kept)..<promptFrames).contiguous(),

@@ -150,7 +150,8 @@ struct SynthesisRun {
     /// rendered as soon as T3 hands it over.
     private func render(queue: ChunkQueue, voice: Conditionals) throws -> SynthesisStatistics {
         var s3gen = S3GenStream(s3gen: models.s3gen, reference: voice.gen, steps: config.chunking.flowSteps,
-                                noiseSeed: flowSeed, drawSeed: drawSeed, maxContextTokens: config.chunking.flowContextTokens)
+                                noiseSeed: flowSeed, drawSeed: drawSeed, maxContextTokens: config.chunking.flowContextTokens,
+                                maxPromptTokens: config.chunking.flowPromptTokens)
         var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
         var statistics = SynthesisStatistics()
         var tokensSeen = 0
