@@ -13,6 +13,7 @@ struct ChatterBench: AsyncParsableCommand {
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
         case gemm, gemv, membw, load, perth, t3, s3gen, conditionals, stream, all
+        case streamTax = "stream-tax"
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -85,6 +86,21 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "First-chunk sizes the stream suite measures, comma-separated.")
     var streamFirstChunks = "10,25"
 
+    @Option(help: "Checkpoint directories for the stream-tax suite, comma-separated (s3gen(_meanflow).safetensors + conds.pt or conds.safetensors; one per seed).")
+    var taxModels = "/work/main/generated/chatterbox-turbo"
+
+    @Option(help: "Speech tokens the stream-tax suite streams.")
+    var taxTokens = 150
+
+    @Option(help: "Chunk schedules of the stream-tax suite, ';'-separated; each a list of sizes whose last repeats (25,75 = 25 then 75 at a time).")
+    var taxSchedules = "25,75"
+
+    @Option(help: "Left contexts (tokens) of the stream-tax suite, comma-separated; 'all' for unbounded.")
+    var taxContexts = "100,all"
+
+    @Option(help: "Prompt tokens each streamed push decodes in the stream-tax suite, comma-separated; 'all' for the whole prompt.")
+    var taxPrompts = "all"
+
     @Option(help: "The upstream timing script the s3gen suite runs.")
     var s3genScript: String = "tools/bench/s3gen_upstream.py"
 
@@ -138,6 +154,26 @@ struct ChatterBench: AsyncParsableCommand {
             document["stream"] = try await StreamBench(model: URL(fileURLWithPath: streamModel), upstreamCheckpoint: streamUpstream,
                                                        python: python.isEmpty ? nil : python, threads: threads, text: streamText,
                                                        maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1).run()
+        }
+        if suite == .streamTax {
+            let schedules = taxSchedules.split(separator: ";").map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+            guard !schedules.isEmpty, schedules.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 > 0 } }) else {
+                throw ValidationError("--tax-schedules: ';'-separated lists of positive sizes, e.g. 25,75;25,150")
+            }
+            let contexts: [Int?] = try taxContexts.split(separator: ",").map {
+                let text = $0.trimmingCharacters(in: .whitespaces)
+                if text == "all" { return nil }
+                guard let n = Int(text), n > 0 else { throw ValidationError("--tax-contexts: positive token counts or 'all'") }
+                return n
+            }
+            let prompts: [Int?] = try taxPrompts.split(separator: ",").map {
+                let text = $0.trimmingCharacters(in: .whitespaces)
+                if text == "all" { return nil }
+                guard let n = Int(text), n > 0 else { throw ValidationError("--tax-prompts: positive token counts or 'all'") }
+                return n
+            }
+            document["stream_tax"] = try StreamTaxBench(models: taxModels.split(separator: ",").map(String.init), tokens: taxTokens,
+                                                        schedules: schedules, contexts: contexts, prompts: prompts).run()
         }
         if suite == .conditionals || (suite == .all && conditionalsModel != nil) {
             guard let conditionalsModel else { throw ValidationError("the conditionals suite needs --conditionals-model <model directory>") }

@@ -62,6 +62,12 @@ struct SynthesisArguments: ParsableArguments {
     @Option(name: .customLong("chunk-tokens"), parsing: .unconditional, help: "Speech tokens in each later chunk.") var chunkTokens = 75
     @Option(help: "adaptive or sentence_aligned.") var strategy: ChunkStrategy = .adaptive
     @Option(help: "Speed, 0.25 to 4 (pitch unchanged).") var speed: Float = 1
+    @Option(name: .customLong("flow-steps"), parsing: .unconditional,
+            help: "S3Gen flow-matching steps, 1 to 32 (default: the model's upstream count, 2 for Turbo, 10 for the original family).")
+    var flowSteps: Int?
+    @Option(name: .customLong("flow-prompt-tokens"), parsing: .unconditional,
+            help: "Voice prompt tokens each streamed chunk but the last re-decodes, at least 10 (default: the whole prompt; fewer cut the streaming tax).")
+    var flowPromptTokens: Int?
 
     /// Range checks at parse time, before any model is loaded (the model-dependent bound on
     /// `--max-tokens` is checked by the engine). Both families' defaults are in range, so resolving
@@ -89,6 +95,8 @@ struct SynthesisArguments: ParsableArguments {
         c.chunkTokens = chunkTokens
         c.strategy = strategy
         c.speed = speed
+        c.flowSteps = flowSteps
+        c.flowPromptTokens = flowPromptTokens
         return c
     }
 }
@@ -145,7 +153,10 @@ struct Say: AsyncParsableCommand {
         let format = try AudioFormat(path: output)
         // Before the synthesis, so that an unwritable path does not cost the audio.
         try AudioFormat.checkDestination(output)
-        let tts = try await model.engine(options: synthesis.options).load()
+        // Nobody listens while a file is written: the whole utterance in the fewest S3Gen calls.
+        var options = synthesis.options
+        options.oneShot = true
+        let tts = try await model.engine(options: options).load()
         let progress = SynthesisProgress()
         var samples: [Int16] = []
         for try await chunk in tts.synthesize(text, voice: Voice(argument: synthesis.voice)) {

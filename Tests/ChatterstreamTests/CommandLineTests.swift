@@ -30,7 +30,8 @@ import TestSupport
         let scratch = try TemporaryDirectory()
         for (option, value, field) in [("--temperature", "-1", "temperature"), ("--top-p", "-0.5", "top_p"),
                                        ("--max-tokens", "-3", "max"), ("--cfg-weight", "-2", "cfg_weight"),
-                                       ("--first-chunk-tokens", "-1", "first_chunk_tokens")] {
+                                       ("--first-chunk-tokens", "-1", "first_chunk_tokens"), ("--flow-steps", "-1", "flow_steps"),
+                                       ("--flow-steps", "0", "flow_steps"), ("--flow-prompt-tokens", "5", "flow_prompt_tokens")] {
             let result = try Self.run(["say", "Hi.", "-o", scratch.filePath("out.wav"), "--model-dir", "/nonexistent-model", option, value])
             print("\(option) \(value): exit \(result.status): \(result.stderr.split(separator: "\n").first ?? "")")
             #expect(result.status != 0)

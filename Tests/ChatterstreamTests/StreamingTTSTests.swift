@@ -63,6 +63,79 @@ import TestSupport
         print("streamed vs one-shot (tiny random model, chunks \(chunks.map(\.sampleCount))): \(streamed.count) = \(oneShotPCM.count) samples, SNR \(Self.snr(oneShotPCM, streamed)) dB")
     }
 
+    /// `oneShot` (`say` to a file): one S3Gen call over every token, so the audio is exactly one
+    /// `S3GenStream.render` over them and the run does none of streaming's repeated work.
+    @Test func oneShotRunsOneS3GenCallAndEqualsTheOneShotRender() throws {
+        var config = TinySpeechModels.config
+        config.oneShot = true
+        let text = "Hello there, this is a one-shot test."
+        let chunks = Mutex<[AudioChunk]>([])
+        let run = SynthesisRun(models: Self.models, config: config.resolved(for: .chatterbox), seed: config.seed!,
+                               cancellation: SynthesisCancellation(), emit: { chunk in chunks.withLock { $0.append(chunk) } })
+        let statistics = try run.run(textPieces: try SynthesisRun.textPieces(text, models: Self.models, config: config),
+                                     voice: Self.models.builtinVoice)
+        let tokens = try Self.speechTokens(text, config: config)
+        let oneShot = try S3GenStream.renderCounted(s3gen: Self.models.s3gen, tokens: tokens, reference: Self.models.builtinVoice.gen,
+                                                    noiseSeed: run.flowSeed, drawSeed: run.drawSeed)
+        let expected = AudioChunk(pcm: SynthesisRun.pcm16(oneShot.samples), sampleRate: 24_000, isFinal: true, chunkIndex: 0).samples
+        let emitted = chunks.withLock { $0 }
+        print("one-shot run: \(tokens.count) tokens, \(statistics.s3genCalls) S3Gen call(s), \(emitted.count) chunk(s), work \(statistics.s3genWork)")
+        #expect(statistics.s3genCalls == 1)
+        #expect(statistics.s3genWork == oneShot.work, "the run's S3Gen work is one render's")
+        #expect(emitted.count == 1 && emitted[0].isFinal)
+        #expect(Self.samples(emitted) == expected, "one-shot run differs from one render over the same tokens")
+
+        // The streamed run of the same text pays the tax: more calls, more work.
+        var streamedConfig = config
+        streamedConfig.oneShot = false
+        let streamedRun = SynthesisRun(models: Self.models, config: streamedConfig.resolved(for: .chatterbox), seed: config.seed!,
+                                       cancellation: SynthesisCancellation(), emit: { _ in })
+        let streamed = try streamedRun.run(textPieces: try SynthesisRun.textPieces(text, models: Self.models, config: config),
+                                           voice: Self.models.builtinVoice)
+        print("streamed run: \(streamed.s3genCalls) S3Gen calls, work \(streamed.s3genWork)")
+        #expect(streamed.s3genCalls > 1)
+        #expect(streamed.s3genWork.flow.estimatorFrameSteps > oneShot.work.flow.estimatorFrameSteps)
+    }
+
+    /// `flowSteps` reaches the solver (1 step: other audio, same length, half the estimator work);
+    /// out of range is a typed error naming the field.
+    @Test func flowStepsOptionReachesTheSolverAndIsChecked() async throws {
+        var config = TinySpeechModels.config
+        config.oneShot = true
+        let text = "Steps."
+        func render(_ steps: Int?) throws -> (samples: [Int16], statistics: SynthesisStatistics) {
+            var c = config
+            c.flowSteps = steps
+            let chunks = Mutex<[AudioChunk]>([])
+            let run = SynthesisRun(models: Self.models, config: c.resolved(for: .chatterbox), seed: c.seed!,
+                                   cancellation: SynthesisCancellation(), emit: { chunk in chunks.withLock { $0.append(chunk) } })
+            let statistics = try run.run(textPieces: try SynthesisRun.textPieces(text, models: Self.models, config: c),
+                                         voice: Self.models.builtinVoice)
+            return (Self.samples(chunks.withLock { $0 }), statistics)
+        }
+        let defaultSteps = try render(nil), explicit = try render(Self.models.s3gen.flow.defaultSteps), one = try render(1)
+        #expect(defaultSteps.samples == explicit.samples, "nil must mean the model's default step count")
+        #expect(one.samples.count == defaultSteps.samples.count)
+        #expect(one.samples != defaultSteps.samples)
+        #expect(one.statistics.s3genWork.flow.estimatorFrameSteps * Self.models.s3gen.flow.defaultSteps
+                == defaultSteps.statistics.s3genWork.flow.estimatorFrameSteps)
+        let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
+        var badPrompt = TinySpeechModels.config
+        badPrompt.flowPromptTokens = 5
+        #expect(throws: StreamingTTSError.invalidOption(field: "flow_prompt_tokens", reason: "must be at least 10 (got 5), or absent for the whole prompt")) {
+            try badPrompt.validate(for: .chatterbox)
+        }
+        for steps in [0, -1, 33] {
+            var bad = TinySpeechModels.config
+            bad.flowSteps = steps
+            await #expect(throws: StreamingTTSError.self) { _ = try await Self.collect(tts.synthesize("Hi.", options: bad)) }
+            #expect(throws: StreamingTTSError.invalidOption(field: "flow_steps",
+                                                            reason: "must be in 1...32 (got \(steps); upstream runs 2 meanflow / 10 standard steps)")) {
+                try bad.validate(for: .chatterbox)
+            }
+        }
+    }
+
     @Test func attachedOggOpusEncodingDecodesToTheStreamsLength() async throws {
         let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
         let chunks = try await Self.collect(tts.synthesize("Encoded as it streams.", encoding: .opus))

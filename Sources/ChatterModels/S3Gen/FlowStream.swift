@@ -12,20 +12,32 @@ import ChatterTensor
 /// `maxContextTokens` bounds the cost of a push on long utterances: only the last that many tokens
 /// (never fewer than those not yet emitted) are re-decoded after the prompt, each still at its
 /// absolute noise frame. Without it (nil) every push re-decodes the whole utterance.
+///
+/// `work` counts what the pushes cost (mel frames through the encoder, through the CFM estimator
+/// times its steps), so that streamed and one-shot decoding compare exactly rather than by timing.
 public struct FlowStream: Sendable {
     public let flow: S3GenFlow
     public let reference: FlowReference
     public let steps: Int
     public let seed: UInt64
     public let maxContextTokens: Int?
+    /// Prompt tokens each push before the final one decodes (the last that many; nil: all). The
+    /// final push decodes the whole prompt, as one call over the utterance does, so with an unbounded
+    /// context it still equals that call; a bound trades the earlier pushes' fidelity for work.
+    public let maxPromptTokens: Int?
     public private(set) var tokens: [Int] = []
     /// Mel frames (after the prompt) emitted so far.
     public private(set) var emittedFrames = 0
     public private(set) var finished = false
+    /// Flow work done so far (every push, prompt frames included).
+    public private(set) var work = FlowWork()
 
-    public init(flow: S3GenFlow, reference: FlowReference, steps: Int? = nil, seed: UInt64 = 0, maxContextTokens: Int? = nil) {
+    public init(flow: S3GenFlow, reference: FlowReference, steps: Int? = nil, seed: UInt64 = 0, maxContextTokens: Int? = nil,
+                maxPromptTokens: Int? = nil) {
         precondition(maxContextTokens.map { $0 > 0 } ?? true, "maxContextTokens must be positive")
+        precondition(maxPromptTokens.map { $0 > 0 } ?? true, "maxPromptTokens must be positive")
         self.maxContextTokens = maxContextTokens
+        self.maxPromptTokens = maxPromptTokens
         self.flow = flow
         self.reference = reference
         self.steps = steps ?? flow.defaultSteps
@@ -48,16 +60,40 @@ public struct FlowStream: Sendable {
         let windowStart = maxContextTokens.map { min(max(0, tokens.count - $0), emittedFrames / ratio) } ?? 0
         let window = Array(tokens[windowStart...])
         let promptFrames = ratio * reference.promptTokens.count
+        let kept = final ? reference.promptTokens.count : min(reference.promptTokens.count, maxPromptTokens ?? reference.promptTokens.count)
+        let prompt = kept == reference.promptTokens.count ? reference : try FlowReference(
+            promptTokens: Array(reference.promptTokens.suffix(kept)),
+            promptMel: reference.promptMel.slice(0, (promptFrames - ratio * kept)..<promptFrames).contiguous(),
+            embedding: reference.embedding, melChannels: flow.melChannels, tokenMelRatio: ratio)
         let held = final ? 0 : flow.encoder.lookahead * ratio
         let noiseSource = FlowNoise(seed: seed, channels: flow.melChannels)
-        let noise = windowStart == 0 ? nil : concatenate([
-            noiseSource.frames(0..<promptFrames),
+        let noise = windowStart == 0 && kept == reference.promptTokens.count ? nil : concatenate([
+            noiseSource.frames((promptFrames - ratio * kept)..<promptFrames),
             noiseSource.frames((promptFrames + ratio * windowStart)..<(promptFrames + ratio * tokens.count - held)),
         ], axis: 1)
-        let mel = try flow.inference(tokens: window, reference: reference, finalize: final, steps: steps, noise: noise, seed: seed)
+        let mel = try flow.inference(tokens: window, reference: prompt, finalize: final, steps: steps, noise: noise, seed: seed)
+        let encoded = ratio * (kept + window.count)
+        work.calls += 1
+        work.encoderFrames += encoded
+        work.estimatorFrameSteps += (encoded - held) * steps
         let end = ratio * windowStart + mel.shape[1]  // absolute frame after the last decoded
         let fresh = mel.slice(1, min(max(0, emittedFrames - ratio * windowStart), mel.shape[1])..<mel.shape[1]).contiguous()
         emittedFrames = max(emittedFrames, end)
         return fresh
+    }
+}
+
+/// The flow's cost in the units that scale it: mel frames through the conformer encoder, and mel
+/// frames through the CFM estimator times the solver's steps (the bulk of S3Gen's time).
+public struct FlowWork: Sendable, Equatable {
+    /// `S3GenFlow.inference` calls.
+    public var calls = 0
+    public var encoderFrames = 0
+    public var estimatorFrameSteps = 0
+
+    public init(calls: Int = 0, encoderFrames: Int = 0, estimatorFrameSteps: Int = 0) {
+        self.calls = calls
+        self.encoderFrames = encoderFrames
+        self.estimatorFrameSteps = estimatorFrameSteps
     }
 }

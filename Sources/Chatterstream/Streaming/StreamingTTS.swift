@@ -245,7 +245,7 @@ public final class StreamingTTS: Sendable {
                         run.prefixes = prefixes
                         run.limits = limits
                         let done = try run.run(textPieces: pieces, voice: conditioning)
-                        logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks; T3 conditioning prefix reused for \(done.prefixesReused), built for \(done.prefixesBuilt) pieces")
+                        logger.debug("synthesized \(pieces.count) text pieces: \(done.decodeSteps) decode steps, \(done.speechTokens) speech tokens, \(done.samples) samples in \(done.chunks) chunks (\(done.s3genCalls) S3Gen calls, \(done.s3genWork.flow.estimatorFrameSteps) CFM frame-steps); T3 conditioning prefix reused for \(done.prefixesReused), built for \(done.prefixesBuilt) pieces")
                         // Once per model, after the audio: keep the built-in voice's prefix for the next process.
                         do {
                             if let path = try prefixes.persistPending() { logger.debug("wrote the built-in voice's T3 conditioning prefix to \(path)") }

@@ -54,6 +54,27 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
     /// Speech tokens before the new ones that the flow re-decodes for each chunk (bounds the cost of
     /// long utterances; 100 tokens = 4 s).
     public var flowContextTokens = 100
+    /// Prompt tokens (the voice's, the last that many) that each chunk but the last re-decodes; nil:
+    /// the whole prompt (10 s for the built-in voices), as one call over the utterance does. The last
+    /// chunk always decodes the whole prompt. Every streamed chunk otherwise pays for the prompt
+    /// again, which is most of the streaming tax on short utterances; a bound trades the earlier
+    /// chunks' fidelity to one call for it (figures per checkpoint in BENCHMARKS.md, "streaming tax").
+    public var flowPromptTokens: Int?
+    /// Steps of S3Gen's flow-matching solver; nil takes the model's upstream default (2 for Turbo's
+    /// meanflow decoder, 10 for the original family's). Fewer steps are faster (meanflow's one step
+    /// costs half of two; its error against two is stated in BENCHMARKS.md).
+    public var flowSteps: Int?
+    /// Render for a file rather than a listener: the whole utterance in the fewest S3Gen calls
+    /// (one up to `wholeUtteranceTokens`), its audio in one chunk at the end, so none of the work
+    /// streaming repeats per chunk (the prompt, left context) is paid. `chatterstream say` sets it.
+    public var oneShot = false
+
+    /// The solver steps `flowSteps` accepts.
+    public static let flowStepsRange = 1...32
+    /// Speech tokens one S3Gen call renders at most in a one-shot run (60 s; longer utterances take
+    /// one more call per 60 s, each with `flowContextTokens` of context, bounding the flow's
+    /// attention memory).
+    public static let wholeUtteranceTokens = 1500
 
     /// The largest `maxTokens`: the original family's speech position table (4096 tokens, 164 s).
     public static let maxTokensLimit = 4096
@@ -66,6 +87,7 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
         case topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty = "repetition_penalty"
         case cfgWeight = "cfg_weight", maxTokens = "max_tokens"
         case maxCharactersPerPiece = "max_characters_per_piece", flowContextTokens = "flow_context_tokens"
+        case flowSteps = "flow_steps", oneShot = "one_shot", flowPromptTokens = "flow_prompt_tokens"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -109,6 +131,9 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
         if let v = try field(.speed, Float.self) { speed = v }
         if let v = try field(.maxCharactersPerPiece, Int.self) { maxCharactersPerPiece = v }
         if let v = try field(.flowContextTokens, Int.self) { flowContextTokens = v }
+        if let v = try field(.flowSteps, Int.self) { flowSteps = v }
+        if let v = try field(.flowPromptTokens, Int.self) { flowPromptTokens = v }
+        if let v = try field(.oneShot, Bool.self) { oneShot = v }
     }
 
     /// The values a synthesis runs with: nil fields filled from `family`'s upstream defaults.
@@ -135,6 +160,9 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
         try check(overlapTokens >= 0, .overlapTokens, "must not be negative (got \(overlapTokens))")
         try check(maxCharactersPerPiece >= 20, .maxCharactersPerPiece, "must be at least 20 (got \(maxCharactersPerPiece))")
         try check(flowContextTokens >= 10, .flowContextTokens, "must be at least 10 (got \(flowContextTokens))")
+        try check(flowPromptTokens.map { $0 >= 10 } ?? true, .flowPromptTokens, "must be at least 10 (got \(flowPromptTokens ?? 0)), or absent for the whole prompt")
+        try check(flowSteps.map { Self.flowStepsRange.contains($0) } ?? true, .flowSteps,
+                  "must be in \(Self.flowStepsRange.lowerBound)...\(Self.flowStepsRange.upperBound) (got \(flowSteps ?? 0); upstream runs 2 meanflow / 10 standard steps)")
         try check(maxTokens.map { (1...Self.maxTokensLimit).contains($0) } ?? true, .maxTokens,
                   "must be in 1...\(Self.maxTokensLimit) (got \(maxTokens ?? 0); 25 tokens are 1 s of speech)")
         try check(speed.isFinite && SpeechRateChanger.speeds.contains(speed), .speed,

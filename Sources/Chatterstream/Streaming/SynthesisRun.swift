@@ -21,6 +21,9 @@ struct SynthesisStatistics: Sendable {
     /// Text pieces whose T3 prefill reused a cached conditioning prefix, and pieces that built one.
     var prefixesReused = 0
     var prefixesBuilt = 0
+    /// S3Gen pushes (flow calls) and the work they did (`S3GenWork`).
+    var s3genCalls = 0
+    var s3genWork = S3GenWork()
 }
 
 /// One synthesis, run synchronously: T3 on the calling thread, S3Gen + post-processing on a second
@@ -115,7 +118,7 @@ struct SynthesisRun {
                         queue.put(chunk, final: false)
                         // The first chunk is what the listener waits for: T3 yields the cores until it
                         // is rendered instead of racing ahead on tokens nobody needs yet.
-                        if chunker.chunksEmitted == 1 { queue.waitUntilRendered(chunks: 1) }
+                        if chunker.chunksEmitted == 1 && !config.chunking.oneShot { queue.waitUntilRendered(chunks: 1) }
                     }
                 }
                 steps += stream.steps
@@ -146,8 +149,9 @@ struct SynthesisRun {
     /// The vocoder thread: token chunks → S3Gen stream → watermark → int16 chunks, each chunk
     /// rendered as soon as T3 hands it over.
     private func render(queue: ChunkQueue, voice: Conditionals) throws -> SynthesisStatistics {
-        var s3gen = S3GenStream(s3gen: models.s3gen, reference: voice.gen, noiseSeed: flowSeed, drawSeed: drawSeed,
-                                maxContextTokens: config.chunking.flowContextTokens)
+        var s3gen = S3GenStream(s3gen: models.s3gen, reference: voice.gen, steps: config.chunking.flowSteps,
+                                noiseSeed: flowSeed, drawSeed: drawSeed, maxContextTokens: config.chunking.flowContextTokens,
+                                maxPromptTokens: config.chunking.flowPromptTokens)
         var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
         var statistics = SynthesisStatistics()
         var tokensSeen = 0
@@ -173,6 +177,8 @@ struct SynthesisRun {
                 statistics.chunks += 1
                 statistics.samples += samples.count
             }
+            statistics.s3genCalls = s3gen.work.flow.calls
+            statistics.s3genWork = s3gen.work
             queue.markRendered()
             if final { break }
         }

@@ -1,7 +1,8 @@
 /// Groups generated speech tokens into the chunks handed to the vocoder (the Python package's
 /// `TokenGenerator._should_yield`): the first chunk after `firstChunkTokens`, later ones after
 /// `subsequentChunkTokens`, and with `.sentenceAligned` also on a silence token once a chunk holds
-/// three tokens.
+/// three tokens. A one-shot run (`SynthesisOptions.oneShot`) hands over `wholeUtteranceTokens` at a
+/// time, i.e. the whole of any ordinary utterance in one chunk at the end.
 struct TokenChunker {
     /// S3Gen's silence token (upstream `S3GEN_SIL`).
     static let silenceToken = 4299
@@ -14,9 +15,15 @@ struct TokenChunker {
     private(set) var chunksEmitted = 0
 
     init(config: SynthesisOptions) {
-        firstChunkTokens = config.firstChunkTokens
-        subsequentChunkTokens = config.chunkTokens
-        strategy = config.strategy
+        if config.oneShot {
+            firstChunkTokens = SynthesisOptions.wholeUtteranceTokens
+            subsequentChunkTokens = SynthesisOptions.wholeUtteranceTokens
+            strategy = .adaptive
+        } else {
+            firstChunkTokens = config.firstChunkTokens
+            subsequentChunkTokens = config.chunkTokens
+            strategy = config.strategy
+        }
     }
 
     /// Adds a token; returns a chunk when one is complete.

@@ -42,6 +42,9 @@ public struct HiFTStream: Sendable {
     private var phases: [Double]
     public private(set) var emittedSamples = 0
     public private(set) var finished = false
+    /// Mel frames vocoded so far, re-vocoded context and held-back frames included (the stream's
+    /// work; one call over the whole mel vocodes each frame once).
+    public private(set) var vocodedFrames = 0
 
     public init(vocoder: HiFTGenerator, draws: SineDrawSource, contextFrames: Int = 16, holdBackFrames: Int = 16,
                 firstHoldBackFrames: Int = 8) {
@@ -95,6 +98,7 @@ public struct HiFTStream: Sendable {
         let windowStart = max(melStart, emittedFrames - contextFrames)
         let window = windowStart..<total
         let windowMel = melTensor(window)
+        vocodedFrames += window.count
         let f0 = vocoder.f0Predictor(windowMel.reshaped([1, channels, window.count]))
 
         // Excitation for the window: committed samples, then new ones from this window's F0.
