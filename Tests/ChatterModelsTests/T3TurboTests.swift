@@ -147,8 +147,8 @@ struct TinyTurboT3 {
         let (model, reduced) = try logits(stored)
         #expect(model.gpt2Blocks[0].qProj.weight.dtype == dtype && model.gpt2Blocks[1].outProj.weight.dtype == dtype
                 && model.speechHead.weight.dtype == dtype, "decode matrices are used as stored")
-        // q8_0 leaves embedding tables in f32; bf16 tables are read in place, f16 ones widened at load.
-        #expect(model.textEmbedding.tensor.dtype == (dtype == .bf16 ? .bf16 : .f32))
+        // q8_0 leaves embedding tables in f32; bf16 and f16 tables are read in place.
+        #expect(model.textEmbedding.tensor.dtype == (dtype == .q8_0 ? .f32 : dtype))
         let error = expectParity(reduced, reference, tolerance: tolerance, "t3 turbo \(dtype) vs f32 teacher-forced logits (\(reference.count / t.config.speechVocabularySize) steps)")
         #expect(error.relative > 0, "the reduced weights were used")
     }
