@@ -49,6 +49,15 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "bf16 T3 weights for the t3 suite (chatter-convert --dtype t3=bf16 output); default: converted in memory from --t3-model.")
     var t3Bf16Model: String?
 
+    @Option(help: "f16 T3 weights for the t3 suite (chatter-convert --dtype t3=f16 output); default: converted in memory from --t3-model.")
+    var t3F16Model: String?
+
+    @Option(help: "q8_0 T3 weights for the t3 suite (chatter-convert --dtype t3=q8_0 output); default: converted in memory from --t3-model.")
+    var t3Q8Model: String?
+
+    @Option(help: "Teacher-forced steps and sampled tokens of the t3 suite's error budget of each reduced precision against f32 (0 skips it).")
+    var t3ErrorSteps: Int = 200
+
     @Option(help: "Python of the reference venv (torch + chatterbox-tts) that times upstream PyTorch in the t3 and s3gen suites; empty to skip it.")
     var python: String = "tools/fixtures/.venv/bin/python"
 
@@ -143,9 +152,10 @@ struct ChatterBench: AsyncParsableCommand {
         }
         if suite == .t3 || (suite == .all && t3Model != nil) {
             guard let t3Model else { throw ValidationError("the t3 suite needs --t3-model <f32 T3 safetensors file or directory>") }
-            document["t3"] = try T3Bench(weights: t3Model, upstreamWeights: t3UpstreamModel ?? t3Model, bf16Weights: t3Bf16Model, python: python,
+            let reduced = [DType.bf16: t3Bf16Model, .f16: t3F16Model, .q8_0: t3Q8Model].compactMapValues { $0 }
+            document["t3"] = try T3Bench(weights: t3Model, upstreamWeights: t3UpstreamModel ?? t3Model, reducedWeights: reduced, python: python,
                                          script: "tools/bench/t3_upstream.py", threads: threads, steps: t3Steps,
-                                         prefillRepetitions: t3PrefillRepetitions, bandwidthMiB: bufferSize).run()
+                                         prefillRepetitions: t3PrefillRepetitions, bandwidthMiB: bufferSize, errorSteps: t3ErrorSteps).run()
         }
         if suite == .stream || (suite == .all && streamModel != nil) {
             guard let streamModel else { throw ValidationError("the stream suite needs --stream-model <converted model directory>") }

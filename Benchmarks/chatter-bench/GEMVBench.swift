@@ -3,7 +3,7 @@ import ChatterTensor
 import Foundation
 
 /// Weight-read bandwidth of the decode-step products (T3 shapes, M = 1 and the two CFG rows): ours
-/// over f32, bf16 and q8_0 weights beside OpenBLAS over f32, on weights that are not in any cache
+/// over f32, bf16, f16 and q8_0 weights beside OpenBLAS over f32, on weights that are not in any cache
 /// (each call reads a different copy; each dtype's copies together are far larger than the L3).
 struct GEMVBench {
     let footprintMiB: Int
@@ -17,7 +17,7 @@ struct GEMVBench {
         openblas_set_num_threads(Int32(ThreadPool.shared.threadCount))
         var cases: [[String: Any]] = []
         for shape in Self.shapes {
-            let sets = [DType.f32, .bf16, .q8_0].map { WeightCopies(n: shape.n, k: shape.k, dtype: $0, footprintMiB: footprintMiB) }
+            let sets = [DType.f32, .bf16, .f16, .q8_0].map { WeightCopies(n: shape.n, k: shape.k, dtype: $0, footprintMiB: footprintMiB) }
             for rows in [1, 2] {
                 let x = Tensor(shape: [rows, shape.k], scalars: (0..<rows * shape.k).map { Float($0 % 7) * 0.1 - 0.3 })
                 let y = Tensor(zeros: [rows, shape.n])
@@ -123,6 +123,9 @@ struct WeightCopies {
             case .bf16:
                 let p = base.bindMemory(to: UInt16.self, capacity: n * k)
                 for i in 0..<(n * k) { p[i] = BFloat16(Float((i &+ copy) % 13) * 0.01 - 0.06).bitPattern }
+            case .f16:
+                let p = base.bindMemory(to: Float16.self, capacity: n * k)
+                for i in 0..<(n * k) { p[i] = Float16(Float((i &+ copy) % 13) * 0.01 - 0.06) }
             default:
                 let p = base.bindMemory(to: UInt8.self, capacity: bytes)
                 for i in 0..<bytes { p[i] = UInt8(truncatingIfNeeded: (i &+ copy) % 13 &* 9) }

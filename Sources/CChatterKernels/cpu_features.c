@@ -14,13 +14,20 @@ static int has_avx512_bf16(void) {
     if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return 0;
     return (eax >> 5) & 1;
 }
+
+/// F16C (`vcvtph2ps`): CPUID leaf 1, ECX bit 29. Every AVX2 CPU has it; the f16 and q8_0 kernels use it.
+static int has_f16c(void) {
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    return (ecx >> 29) & 1;
+}
 #endif
 
 static chatter_isa detect(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     chatter_isa best = CHATTER_ISA_PORTABLE;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = CHATTER_ISA_AVX2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c()) best = CHATTER_ISA_AVX2;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) {
         best = CHATTER_ISA_AVX512;
         if (has_avx512_bf16()) best = CHATTER_ISA_AVX512_BF16;

@@ -1,8 +1,8 @@
 // Skinny GEMM for the memory-bound decode loop: y[m, n] = bias[n] + Σ_k x[m, k] · w[n, k] for up to
 // 8 activation rows. Every weight element is loaded once and multiplied into all rows, so two CFG
-// rows cost one pass over the weights. Weights are f32 or bf16 (widened exactly by a 16-bit shift;
-// q8_0 lives in gemv_q8_0.c); activations and accumulation stay f32, so results match torch's
-// `x @ w.float().T`.
+// rows cost one pass over the weights. Weights are f32, bf16 (widened exactly by a 16-bit shift) or
+// f16 (widened exactly, by F16C's `vcvtph2ps` on x86); q8_0 lives in gemv_q8_0.c. Activations and
+// accumulation stay f32, so results match torch's `x @ w.float().T`.
 //
 // Each ISA variant is one body instantiated for constant (rows, weight rows per block) pairs through
 // always-inline helpers: with the sizes known the compiler keeps every accumulator in a register.
@@ -26,6 +26,26 @@ INLINE float widen_bf16(uint16_t bits) {
     uint32_t word = (uint32_t)bits << 16;
     float value;
     memcpy(&value, &word, sizeof value);
+    return value;
+}
+
+// IEEE binary16 → binary32, exact (every half is a float), for the portable kernel.
+static inline float widen_f16(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
+    uint32_t bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000 | (mantissa << 13);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {  // subnormal half: renormalise
+        exponent = 113;
+        while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
+        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
+    }
+    float value;
+    memcpy(&value, &bits, sizeof value);
     return value;
 }
 
@@ -59,8 +79,10 @@ INLINE float widen_bf16(uint16_t bits) {
 
 #define LOAD_F32(v) (v)
 #define LOAD_BF16(v) widen_bf16(v)
+#define LOAD_F16(v) widen_f16(v)
 DEFINE_PORTABLE(gemv_f32_portable, float, LOAD_F32)
 DEFINE_PORTABLE(gemv_bf16_portable, uint16_t, LOAD_BF16)
+DEFINE_PORTABLE(gemv_f16_portable, uint16_t, LOAD_F16)
 
 #if defined(__x86_64__)
 
@@ -161,7 +183,8 @@ DEFINE_ALL_ROWS(DEFINE_AVX512_RANGE, range_bf16_avx512, block_bf16_avx512, uint1
 
 // MARK: - AVX2 + FMA
 
-#define AVX2_TARGET __attribute__((target("avx2,fma")))
+// F16C is part of the AVX2 level (cpu_features.c): every AVX2 CPU has it, and the f16 kernel needs it.
+#define AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
 
 AVX2_TARGET INLINE __m256 load8_f32(const float *p) { return _mm256_loadu_ps(p); }
 AVX2_TARGET INLINE __m256 load8_bf16(const uint16_t *p) {
@@ -181,6 +204,12 @@ DEFINE_BLOCK(block_f32_avx2, AVX2_TARGET, __m256, 8, _mm256_setzero_ps, _mm256_f
 DEFINE_BLOCK(block_bf16_avx2, AVX2_TARGET, __m256, 8, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_loadu_ps, hsum8,
              uint16_t, load8_bf16)
 
+// f16 weights: F16C widens 8 halves per instruction (exactly). AVX-512 CPUs run this kernel too:
+// there is no AVX-512 f16 variant, since no machine this project tests on could run one.
+AVX2_TARGET INLINE __m256 load8_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+DEFINE_BLOCK(block_f16_avx2, AVX2_TARGET, __m256, 8, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_loadu_ps, hsum8,
+             uint16_t, load8_f16)
+
 // 16 ymm registers: R·M accumulators + 1 weight; activations come from L1 as FMA memory operands
 // (more accumulators made clang spill them inside the loop).
 #define AVX2_ROWS(M) ((M) <= 2 ? 4 : (M) <= 4 ? 2 : 1)
@@ -197,6 +226,7 @@ DEFINE_BLOCK(block_bf16_avx2, AVX2_TARGET, __m256, 8, _mm256_setzero_ps, _mm256_
 
 DEFINE_ALL_ROWS(DEFINE_AVX2_RANGE, range_f32_avx2, block_f32_avx2, float)
 DEFINE_ALL_ROWS(DEFINE_AVX2_RANGE, range_bf16_avx2, block_bf16_avx2, uint16_t)
+DEFINE_ALL_ROWS(DEFINE_AVX2_RANGE, range_f16_avx2, block_f16_avx2, uint16_t)
 
 #define ROW_TABLE(NAME) {NAME##_1, NAME##_2, NAME##_3, NAME##_4, NAME##_5, NAME##_6, NAME##_7, NAME##_8}
 
@@ -209,6 +239,7 @@ static const range_f32_fn f32_avx512[MAX_ROWS] = ROW_TABLE(range_f32_avx512);
 static const range_bf16_fn bf16_avx512[MAX_ROWS] = ROW_TABLE(range_bf16_avx512);
 static const range_f32_fn f32_avx2[MAX_ROWS] = ROW_TABLE(range_f32_avx2);
 static const range_bf16_fn bf16_avx2[MAX_ROWS] = ROW_TABLE(range_bf16_avx2);
+static const range_bf16_fn f16_avx2[MAX_ROWS] = ROW_TABLE(range_f16_avx2);
 
 // The zero-padded last (k % width) activations of every row, so vector tails need no masking.
 static void fill_tail(const float *x, size_t ldx, size_t m, size_t k, size_t width, float tail[MAX_ROWS][16]) {
@@ -275,6 +306,26 @@ chatter_isa chatter_gemv_bf16_isa(chatter_isa isa, const float *x, size_t ldx, s
     }
 #endif
     gemv_bf16_portable(x, ldx, m, k, w, ldw, bias, y, ldy, n_begin, n_end);
+    return CHATTER_ISA_PORTABLE;
+}
+
+chatter_isa chatter_gemv_f16_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
+                                 const uint16_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
+                                 size_t n_begin, size_t n_end) {
+    isa = usable(isa);
+    if (m == 0 || n_begin >= n_end) return isa;
+    // More rows than the register blocking holds: one weight pass per 8 rows.
+    for (; m > MAX_ROWS; m -= MAX_ROWS, x += MAX_ROWS * ldx, y += MAX_ROWS * ldy)
+        chatter_gemv_f16_isa(isa, x, ldx, MAX_ROWS, k, w, ldw, bias, y, ldy, n_begin, n_end);
+#if defined(__x86_64__)
+    if (isa >= CHATTER_ISA_AVX2) {  // AVX-512 levels run the AVX2 + F16C kernel (see block_f16_avx2)
+        float tail[MAX_ROWS][16];
+        fill_tail(x, ldx, m, k, 8, tail);
+        f16_avx2[m - 1](x, ldx, k, w, ldw, bias, y, ldy, n_begin, n_end, (const float (*)[16])tail);
+        return CHATTER_ISA_AVX2;
+    }
+#endif
+    gemv_f16_portable(x, ldx, m, k, w, ldw, bias, y, ldy, n_begin, n_end);
     return CHATTER_ISA_PORTABLE;
 }
 

@@ -31,10 +31,10 @@ extension WeightStore {
     }
 
     /// A GEMV weight `key` checked against `shape`: kept as stored when the kernels read that dtype
-    /// in place (f32, bf16, q8_0), otherwise (f16, f64) converted to f32 once at load.
+    /// in place (f32, bf16, f16, q8_0), otherwise (f64) converted to f32 once at load.
     public func matrix(_ key: String, shape: [Int]) throws -> Tensor {
         let tensor = try tensor(key, shape: shape)
-        return [.f32, .bf16, .q8_0].contains(tensor.dtype) ? tensor : tensor.converted(to: .f32)
+        return gemvWeightDTypes.contains(tensor.dtype) ? tensor : tensor.converted(to: .f32)
     }
 
     /// A view of the keys under `prefix` (`"tfmr.layers.3."`), so a block loads its own names.

@@ -1,8 +1,9 @@
 /// Element types a `Tensor` can hold.
 ///
 /// Names follow safetensors (`F32`, `BF16`, …) so that a header's dtype string maps to exactly one case.
-/// `q8_0` is a block-quantised type (32 signed bytes sharing one f16 scale, 34 bytes a block) that
-/// safetensors has no name for; our own weight format stores it as `U8` bytes plus metadata.
+/// `q8_0` is a block-quantised type (an f16 scale then 32 signed bytes, 34 bytes a block) that the
+/// safetensors standard has no name for; our weight format stores it under the dtype name `Q8_0`
+/// (weights-format.md), which readers that do not know it refuse as an unknown dtype.
 public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
     case f64 = "F64"
     case f32 = "F32"
@@ -42,14 +43,18 @@ public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
         return overflow ? nil : bytes
     }
 
-    /// The safetensors dtype string, or `nil` for types safetensors cannot name.
-    public var safetensorsName: String? { self == .q8_0 ? nil : rawValue }
+    /// The safetensors dtype string (`Q8_0` is our extension, weights-format.md).
+    public var safetensorsName: String { rawValue }
 
     /// Parses a safetensors dtype string. Only the types this engine can hold are accepted.
     public init?(safetensorsName: String) {
-        guard let type = DType(rawValue: safetensorsName), type != .q8_0 else { return nil }
+        guard let type = DType(rawValue: safetensorsName) else { return nil }
         self = type
     }
+
+    /// The alignment (bytes) its data needs: the element size, or for q8_0 that of its f16 scale.
+    /// Files are written in decreasing alignment so that every tensor starts aligned.
+    public var alignment: Int { self == .q8_0 ? 2 : blockBytes }
 
     public var description: String { rawValue }
 }

@@ -4,8 +4,11 @@ import Synchronization
 /// Activation rows the GEMV kernels hold in registers; more rows cost one weight pass per 8.
 let gemvMaxRows = Int(CHATTER_GEMV_MAX_ROWS)
 
+/// The weight dtypes the GEMV kernels read in place.
+public let gemvWeightDTypes: Set<DType> = [.f32, .bf16, .f16, .q8_0]
+
 /// `y = x · weightᵀ + bias` for a handful of rows, in PyTorch `linear` layout (`weight` is
-/// [out, in], row-major, f32, bf16 or q8_0; `x` is [..., in] f32; the result is [..., out] f32).
+/// [out, in], row-major, f32, bf16, f16 or q8_0; `x` is [..., in] f32; the result is [..., out] f32).
 ///
 /// Decode steps are bound by reading weights, so this path reads each weight once for all rows (the
 /// two CFG rows share one pass) and splits output columns across `ThreadPool.shared`. Up to 8 rows
@@ -36,7 +39,7 @@ private func gemvRows(_ x: Tensor, weight: Tensor) -> (rows: Int, inFeatures: In
 func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: KernelISA?) {
     let (rows, k) = gemvRows(x, weight: weight)
     let n = weight.shape[0]
-    precondition([.f32, .bf16, .q8_0].contains(weight.dtype), "gemv weight must be f32, bf16 or q8_0, got \(weight.dtype)")
+    precondition(gemvWeightDTypes.contains(weight.dtype), "gemv weight must be f32, bf16, f16 or q8_0, got \(weight.dtype)")
     precondition(weight.dtype != .q8_0 || k % Quantization.blockElements == 0,
                  "q8_0 gemv needs in-features that are a multiple of 32 (whole blocks per row), got \(k)")
     precondition(output.shape == Array(x.shape.dropLast()) + [n], "gemv output must be \(Array(x.shape.dropLast()) + [n]), got \(output.shape)")
@@ -74,6 +77,9 @@ func gemv(_ x: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, isa: 
                 case .bf16:
                     _ = chatter_gemv_bf16_isa(chosen, x, k, rows, k, UnsafePointer<UInt16>(bitPattern: wa)!, k,
                                               bias, y, n, begin, end)
+                case .f16:
+                    _ = chatter_gemv_f16_isa(chosen, x, k, rows, k, UnsafePointer<UInt16>(bitPattern: wa)!, k,
+                                             bias, y, n, begin, end)
                 default:
                     _ = chatter_gemv_q8_0_isa(chosen, x, k, rows, k, UnsafePointer<UInt8>(bitPattern: wa)!, rowBytes,
                                               bias, y, n, begin, end)

@@ -48,12 +48,11 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
 
 /// PyTorch `nn.functional.linear`: `x · weightᵀ + bias`, `weight` [out, in], `x` [..., in].
 ///
-/// Up to 8 rows go through `gemv` (one pass over the weights, bf16 / q8_0 weights read as stored);
-/// more rows go through `cblas_sgemm`. bf16 weights with more rows use the native bf16 GEMM on CPUs
-/// with avx512_bf16 (activations rounded to bf16, as torch's bf16 matmul; see `linearBF16Native`),
-/// elsewhere they are widened to f32 a block of output features at a time into a cache-sized buffer
-/// (no weight-sized allocation); q8_0 weights with more than 8 rows are widened whole per call: keep
-/// weights of compute-bound layers in f32.
+/// Up to 8 rows go through `gemv` (one pass over the weights, bf16 / f16 / q8_0 weights read as
+/// stored); more rows go through `cblas_sgemm`. bf16 weights with more rows use the native bf16 GEMM
+/// on CPUs with avx512_bf16 (activations rounded to bf16, as torch's bf16 matmul; see
+/// `linearBF16Native`); elsewhere bf16, f16 and q8_0 weights are widened to f32 a block of output
+/// features at a time into a cache-sized buffer (no weight-sized allocation; `linearWidened`).
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     linear(x, weight: weight, bias: bias, isa: .current)
 }
@@ -75,8 +74,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, isa: Kernel
         precondition(bias.shape == [outFeatures] && bias.dtype == .f32,
                      "linear bias must be f32 [\(outFeatures)], got \(bias.dtype) \(bias.shape)")
     }
-    if weight.dtype == .bf16 && weight.isContiguous {
-        return linearBF16(x, weight: weight, bias: bias, rows: rows, isa: isa)
+    if [.bf16, .f16, .q8_0].contains(weight.dtype) && weight.isContiguous {
+        return linearWidened(x, weight: weight, bias: bias, rows: rows, isa: isa)
     }
     let w = weight.dtype == .f32 ? weight : weight.converted(to: .f32)
     let input = x.contiguous().reshaped([rows, weight.shape[1]])
@@ -100,26 +99,30 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, isa: Kernel
     return output.reshaped(Array(x.shape.dropLast()) + [outFeatures])
 }
 
-/// `linear` with a contiguous bf16 weight and more than `gemvMaxRows` rows.
+/// `linear` with a contiguous bf16, f16 or q8_0 weight and more than `gemvMaxRows` rows.
 ///
-/// On CPUs with avx512_bf16 (`KernelISA.avx512bf16`) this is a native bf16 GEMM
+/// bf16 on CPUs with avx512_bf16 (`KernelISA.avx512bf16`) runs a native bf16 GEMM
 /// (`linearBF16Native`): activations rounded to bf16, `vdpbf16ps` products, f32 sums, as torch's
-/// bf16 matmul. Elsewhere (or with `isa` lowered, as tests do) blocks of output features are widened
-/// (exactly: bf16 is the top half of an f32) into one reused f32 buffer by the thread pool, then
-/// multiplied by `cblas_sgemm` with the f32 activations into the matching output columns.
-func linearBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: KernelISA = .current) -> Tensor {
+/// bf16 matmul. Otherwise (or with `isa` lowered, as tests do) blocks of output features are widened
+/// into one reused f32 buffer (≤ 4 MiB) by the thread pool, then multiplied by `cblas_sgemm` with the
+/// f32 activations into the matching output columns: bf16 and f16 widen exactly, q8_0 to
+/// f32(scale) · int8, so the result is the f32 product with the dequantised weights.
+func linearWidened(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: KernelISA = .current) -> Tensor {
     let outFeatures = weight.shape[0], inFeatures = weight.shape[1]
     let input = x.contiguous().reshaped([rows, inFeatures])
     let output = Tensor(zeros: [rows, outFeatures])
     guard rows > 0, outFeatures > 0, inFeatures > 0 else { return output.reshaped(Array(x.shape.dropLast()) + [outFeatures]) }
-    if isa >= .avx512bf16 && KernelISA.current >= .avx512bf16 {
+    if weight.dtype == .bf16 && isa >= .avx512bf16 && KernelISA.current >= .avx512bf16 {
         linearBF16Native(input, weight: weight, bias: bias, into: output)
         return output.reshaped(Array(x.shape.dropLast()) + [outFeatures])
     }
+    let dtype = weight.dtype
+    let rowBytes = dtype.byteCount(elements: inFeatures)!
     let block = max(1, min(outFeatures, (1 << 20) / inFeatures))  // 4 MiB of f32 per block
-    let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: block * inFeatures)
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: block * inFeatures)
     defer { buffer.deallocate() }
     let bufferAddress = UInt(bitPattern: buffer)
+    let widenISA = min(isa, .current).c
     output.withUnsafeMutableFloats { c in
         if let bias {
             bias.contiguous().withUnsafeFloats { b in
@@ -131,15 +134,26 @@ func linearBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: Kern
                 let source = UInt(bitPattern: raw.baseAddress!)
                 for start in stride(from: 0, to: outFeatures, by: block) {
                     let n = min(block, outFeatures - start)
-                    let blockSource = source + UInt(start * inFeatures * 2)
-                    ThreadPool.shared.parallelFor(n * inFeatures, minimumChunk: 1 << 16) { range in
-                        let s = UnsafePointer<UInt16>(bitPattern: blockSource)!
-                        let d = UnsafeMutablePointer<UInt32>(bitPattern: bufferAddress)!
-                        for i in range { d[i] = UInt32(s[i]) << 16 }
+                    let blockSource = source + UInt(start * rowBytes)
+                    // Threads take whole weight rows (a q8_0 row is whole blocks).
+                    ThreadPool.shared.parallelFor(n, minimumChunk: max(1, (1 << 16) / inFeatures)) { range in
+                        let from = UnsafeRawPointer(bitPattern: blockSource + UInt(range.lowerBound * rowBytes))!
+                        let to = UnsafeMutablePointer<Float>(bitPattern: bufferAddress)! + range.lowerBound * inFeatures
+                        let count = range.count * inFeatures
+                        switch dtype {
+                        case .bf16:
+                            let s = from.assumingMemoryBound(to: UInt16.self)
+                            let d = UnsafeMutableRawPointer(to).assumingMemoryBound(to: UInt32.self)
+                            for i in 0..<count { d[i] = UInt32(s[i]) << 16 }
+                        case .f16:
+                            _ = chatter_widen_f16_isa(widenISA, from.assumingMemoryBound(to: UInt16.self), to, count)
+                        default:
+                            _ = chatter_widen_q8_0_isa(widenISA, from.assumingMemoryBound(to: UInt8.self), to,
+                                                       count / Quantization.blockElements)
+                        }
                     }
-                    let wp = UnsafeRawPointer(buffer).assumingMemoryBound(to: Float.self)
                     GEMMThreading.sgemm(transposeA: false, transposeB: true, m: rows, n: n, k: inFeatures, alpha: 1,
-                                        a: xp.baseAddress!, lda: inFeatures, b: wp, ldb: inFeatures,
+                                        a: xp.baseAddress!, lda: inFeatures, b: buffer, ldb: inFeatures,
                                         beta: bias == nil ? 0 : 1, c: c.baseAddress! + start, ldc: outFeatures)
                 }
             }
@@ -148,7 +162,7 @@ func linearBF16(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: Kern
     return output.reshaped(Array(x.shape.dropLast()) + [outFeatures])
 }
 
-/// The avx512_bf16 GEMM behind `linearBF16`: `output = input · weightᵀ + bias`, `input` contiguous
+/// The avx512_bf16 GEMM behind `linearWidened`: `output = input · weightᵀ + bias`, `input` contiguous
 /// f32 [M, K], `weight` contiguous bf16 [N, K] (read in place), `output` contiguous f32 [M, N].
 ///
 /// Why rounding the activations is acceptable: it is what the reference does. A bf16 PyTorch model

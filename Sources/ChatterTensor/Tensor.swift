@@ -128,9 +128,18 @@ public struct Tensor: @unchecked Sendable {
     public func slice(_ axis: Int, _ range: Range<Int>) -> Tensor {
         let a = self.axis(axis)
         precondition(range.lowerBound >= 0 && range.upperBound <= shape[a], "slice \(range) outside 0..<\(shape[a])")
-        guard let elementBytes = dtype.elementBytes else { preconditionFailure("cannot slice block-quantised \(dtype)") }
         var newShape = shape
         newShape[a] = range.count
+        guard let elementBytes = dtype.elementBytes else {
+            // Whole rows of blocks of a contiguous tensor, along its outermost non-unit axis: the view
+            // starts at a block boundary and stays contiguous, which is all the q8_0 kernels need.
+            precondition(a < rank - 1 && isContiguous && shape[..<a].allSatisfy { $0 == 1 }
+                            && shape[rank - 1] % dtype.blockElements == 0,
+                         "a block-quantised \(dtype) tensor can only be sliced along its outermost axis, whole rows of a contiguous tensor")
+            return Tensor(shape: newShape, dtype: dtype, storage: storage,
+                          byteOffset: byteOffset + range.lowerBound * strides[a] / dtype.blockElements * dtype.blockBytes,
+                          strides: strides)
+        }
         return Tensor(shape: newShape, dtype: dtype, storage: storage,
                       byteOffset: byteOffset + range.lowerBound * strides[a] * elementBytes, strides: strides)
     }

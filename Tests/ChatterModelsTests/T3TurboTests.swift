@@ -111,6 +111,48 @@ struct TinyTurboT3 {
         #expect(error.relative > 0)
     }
 
+    /// T3 stored at reduced precision as `chatter-convert --dtype t3=…` writes it (converted layout,
+    /// `T3WeightPrecision`): decode matrices read in place (q8_0 and f16 through their GEMV kernels,
+    /// the prefill through the widened sgemm path), teacher-forced logits of every step within a stated
+    /// tolerance of the f32 model's (max |err| / max |f32|): f16 2e-3, bf16 2e-2, q8_0 3e-2.
+    /// The fixture stores f16 values, which f16 storage would keep exactly, so the matrices are first
+    /// scaled by 1 + U(−1e-3, 1e-3) in f32: every precision then has something to round.
+    @Test(arguments: [(DType.f16, Float(2e-3)), (.bf16, 2e-2), (.q8_0, 3e-2)])
+    func reducedPrecisionLogitsStayNearF32(dtype: DType, tolerance: Float) throws {
+        let t = try TinyTurboT3()
+        var generator = SplitMix64(seed: 14)
+        let converted = try t.tensors { name, tensor in
+            guard tensor.rank >= 2 else { return tensor }
+            let layout = GPT2Conv1DLayout.isConv1DWeight(name) ? tensor.converted(to: .f32).transposed().copy() : tensor
+            return Tensor(shape: layout.shape, scalars: layout.scalars().map { $0 * (1 + 1e-3 * generator.nextFloat()) })
+        }
+        let metadata = [GPT2Conv1DLayout.metadataKey: GPT2Conv1DLayout.transposedValue]
+        func logits(_ weights: [String: Tensor]) throws -> (model: T3, logits: [Float]) {
+            let model = try T3(weights: InMemoryWeights(weights, metadata: metadata), config: t.config)
+            let forced = try t.ints(t.tiny, "forced_tokens")
+            let cond = try model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0)
+            let decoder = try T3Decoder(model: model, conditioning: cond, textTokens: try t.text, cfgWeight: 0, maxNewTokens: forced.count)
+            var logits = decoder.logits
+            for token in forced {
+                try decoder.feed(token)
+                logits += decoder.logits
+            }
+            return (model, logits)
+        }
+        let reference = try logits(converted).logits
+        let stored = converted.reduce(into: [String: Tensor]()) { result, entry in
+            let target = T3WeightPrecision.storedDType(entry.key, shape: entry.value.shape, target: dtype)
+            result[entry.key] = entry.value.dtype.isFloatingPoint && entry.value.dtype != target ? entry.value.converted(to: target) : entry.value
+        }
+        let (model, reduced) = try logits(stored)
+        #expect(model.gpt2Blocks[0].qProj.weight.dtype == dtype && model.gpt2Blocks[1].outProj.weight.dtype == dtype
+                && model.speechHead.weight.dtype == dtype, "decode matrices are used as stored")
+        // q8_0 leaves embedding tables in f32; bf16 and f16 tables are read in place.
+        #expect(model.textEmbedding.tensor.dtype == (dtype == .q8_0 ? .f32 : dtype))
+        let error = expectParity(reduced, reference, tolerance: tolerance, "t3 turbo \(dtype) vs f32 teacher-forced logits (\(reference.count / t.config.speechVocabularySize) steps)")
+        #expect(error.relative > 0, "the reduced weights were used")
+    }
+
     @Test func samplingMatchesUpstreamWithInjectedUniforms() throws {
         let t = try TinyTurboT3()
         var sawLeadingEOS = false, sawStartToken = false

@@ -35,7 +35,7 @@ import TestSupport
         let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() })
         let w32 = Tensor(shape: [n, k], scalars: (0..<n * k).map { _ in generator.nextFloat() * 0.03 })
         let bias = Tensor(shape: [n], scalars: (0..<n).map { _ in generator.nextFloat() })
-        for weight in [w32, w32.converted(to: .bf16)] {
+        for weight in [w32, w32.converted(to: .bf16), w32.converted(to: .f16)] {
             let xs = x.scalars(), ws = weight.scalars(), bs = bias.scalars()
             var reference = [Float](repeating: 0, count: rows * n)
             for i in 0..<rows {
@@ -58,11 +58,13 @@ import TestSupport
         let x = Tensor(shape: [19, 70], scalars: (0..<19 * 70).map { _ in generator.nextFloat() })
         let weight = Tensor(shape: [33, 70], scalars: (0..<33 * 70).map { _ in generator.nextFloat() })
         expectParity(gemv(x, weight: weight), matmul(x, weight, transposeB: true), tolerance: Self.tolerance, "19 rows")
-        let bf16 = weight.converted(to: .bf16)
-        for isa in KernelISA.available {
-            let output = Tensor(zeros: [19, 33])
-            gemv(x, weight: bf16, bias: nil, into: output, isa: isa)
-            expectParity(output, matmul(x, bf16.converted(to: .f32), transposeB: true), tolerance: Self.tolerance, "19 rows bf16 \(isa)")
+        for reduced in [weight.converted(to: .bf16), weight.converted(to: .f16)] {
+            for isa in KernelISA.available {
+                let output = Tensor(zeros: [19, 33])
+                gemv(x, weight: reduced, bias: nil, into: output, isa: isa)
+                expectParity(output, matmul(x, reduced.converted(to: .f32), transposeB: true), tolerance: Self.tolerance,
+                             "19 rows \(reduced.dtype) \(isa)")
+            }
         }
     }
 
@@ -92,5 +94,53 @@ import TestSupport
             expectParity(output.scalars(), expected, tolerance: GEMVTests.tolerance, "q8_0 \(rows)x\(k)x\(n) \(isa)")
         }
         expectParity(linear(x, weight: weight, bias: bias).scalars(), expected, tolerance: GEMVTests.tolerance, "q8_0 linear \(rows)x\(k)x\(n)")
+    }
+}
+
+/// f16 weights, read in place (F16C on AVX2, exact widening in C elsewhere): every variant against the
+/// portable one and against the f32 product with the widened weights (exact: every half is a float),
+/// including subnormal, signed-zero and large halves; tolerance 1e-5 as above.
+@Suite struct GEMVF16Tests {
+    @Test(arguments: [(1, 8, 3), (2, 1024, 257), (3, 1051, 33), (4, 4096, 13), (8, 40, 9), (11, 96, 7)])
+    func matchesTheWidenedProductOnEveryISA(rows: Int, k: Int, n: Int) {
+        var generator = SplitMix64(seed: UInt64(7 * rows + k + n))
+        let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() })
+        let specials: [Float] = [6e-8, -6e-8, 3e-5, -0.0, 0, 65504, -1e-6]  // subnormal halves, zeros, the largest half
+        let values = (0..<n * k).map { i in i % 97 < specials.count ? specials[i % 97] * (i % 2 == 0 ? 1 : 0.001) : generator.nextFloat() * 0.05 }
+        let weight = Tensor(shape: [n, k], scalars: values).converted(to: .f16)
+        let bias = Tensor(shape: [n], scalars: (0..<n).map { _ in generator.nextFloat() })
+        let widened = Tensor(shape: [n, k], scalars: weight.scalars())
+        let expected = linear(x, weight: widened, bias: bias)
+        let portable = Tensor(zeros: [rows, n])
+        gemv(x, weight: weight, bias: bias, into: portable, isa: .portable)
+        for isa in KernelISA.available {
+            let output = Tensor(zeros: [rows, n])
+            gemv(x, weight: weight, bias: bias, into: output, isa: isa)
+            expectParity(output, expected, tolerance: GEMVTests.tolerance, "f16 \(rows)x\(k)x\(n) \(isa)")
+            expectParity(output, portable, tolerance: GEMVTests.tolerance, "f16 \(rows)x\(k)x\(n) \(isa) vs portable")
+        }
+        expectParity(linear(x, weight: weight, bias: bias), expected, tolerance: GEMVTests.tolerance, "f16 linear \(rows)x\(k)x\(n)")
+    }
+}
+
+/// The prefill path of reduced-precision weights (`linear` with more than 8 rows): blocks of weight
+/// rows widened into f32 for sgemm. The widening is exact (f16, bf16) or f32(scale) · int8 (q8_0) at
+/// every ISA, so every variant gives the same bits as the portable one, and the product matches the
+/// f32 product with the dequantised weights (1e-5).
+@Suite struct LinearWidenedTests {
+    @Test(arguments: [DType.bf16, .f16, .q8_0])
+    func everyISAWidensIdentically(dtype: DType) {
+        var generator = SplitMix64(seed: 42)
+        let rows = 37, k = 320, n = 3300  // n crosses a 4 MiB widening block (1<<20 / 320 = 3276 rows)
+        let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() })
+        let weight = Tensor(shape: [n, k], scalars: (0..<n * k).map { i in i % 1001 == 0 ? 3e-6 : generator.nextFloat() * 0.05 })
+            .converted(to: dtype)
+        let bias = Tensor(shape: [n], scalars: (0..<n).map { _ in generator.nextFloat() })
+        let expected = linear(x, weight: Tensor(shape: [n, k], scalars: weight.scalars()), bias: bias)
+        let portable = linear(x, weight: weight, bias: bias, isa: .portable)
+        expectParity(portable, expected, tolerance: GEMVTests.tolerance, "\(dtype) widened linear, portable")
+        for isa in KernelISA.available where isa < .avx512bf16 {
+            #expect(linear(x, weight: weight, bias: bias, isa: isa).scalars() == portable.scalars(), "\(dtype) \(isa)")
+        }
     }
 }

@@ -70,8 +70,42 @@ func safetensorsBytes(header: String, data: [UInt8], declaredLength: UInt64? = n
     @Test func rejectsUnknownDType() {
         expectRejected(safetensorsBytes(header: #"{"w":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]),
                        ["tensor 'w'", "unknown dtype 'F33'"])
-        expectRejected(safetensorsBytes(header: #"{"w":{"dtype":"Q8_0","shape":[32],"data_offsets":[0,34]}}"#, data: .init(repeating: 0, count: 34)),
-                       ["tensor 'w'", "unknown dtype"])
+    }
+
+    /// `Q8_0` (our extension, weights-format.md) is read in place; a header whose byte count does not
+    /// match the blocks, or whose rows are not whole blocks, is refused.
+    @Test func readsQ8_0AndRejectsALyingQ8_0Header() throws {
+        let block: [UInt8] = [0x00, 0x3C] + (0..<32).map { UInt8(bitPattern: Int8($0 - 16)) }  // scale 1.0 (f16 0x3C00)
+        let path = scratch.filePath("q8.safetensors")
+        _ = FileManager.default.createFile(atPath: path, contents: Data(safetensorsBytes(
+            header: #"{"w":{"dtype":"Q8_0","shape":[2,32],"data_offsets":[0,68]}}"#, data: block + block)))
+        let w = try SafetensorsFile(path: path).tensor("w")
+        #expect(w.dtype == .q8_0 && w.shape == [2, 32])
+        #expect(w.scalars() == (0..<64).map { Float($0 % 32 - 16) })
+        expectRejected(safetensorsBytes(header: #"{"w":{"dtype":"Q8_0","shape":[2,32],"data_offsets":[0,64]}}"#, data: .init(repeating: 0, count: 64)),
+                       ["tensor 'w'", "needs 68 bytes", "hold 64"])
+        expectRejected(safetensorsBytes(header: #"{"w":{"dtype":"Q8_0","shape":[32],"data_offsets":[0,32]}}"#, data: .init(repeating: 0, count: 32)),
+                       ["tensor 'w'", "needs 34 bytes", "hold 32"])
+        expectRejected(safetensorsBytes(header: #"{"w":{"dtype":"Q8_0","shape":[2,48],"data_offsets":[0,102]}}"#, data: .init(repeating: 0, count: 102)),
+                       ["tensor 'w'", "multiple of 32"])
+        expectRejected(safetensorsBytes(header: #"{"w":{"dtype":"Q8_0","shape":[],"data_offsets":[0,34]}}"#, data: .init(repeating: 0, count: 34)),
+                       ["tensor 'w'", "multiple of 32"])
+    }
+
+    /// The writer puts q8_0 after 4-byte types (its blocks are 34 bytes), so every f32 stays aligned,
+    /// and the reader maps it back in place.
+    @Test func writesQ8_0BesideAlignedFloats() throws {
+        let path = scratch.filePath("mixed.safetensors")
+        let q = Tensor(shape: [3, 64], scalars: (0..<192).map { Float($0) * 0.01 - 1 }).converted(to: .q8_0)
+        let a = Tensor(shape: [3], scalars: [1, 2, 3]), b = Tensor(shape: [5], scalars: [4, 5, 6, 7, 8])
+        let bytes = Tensor(shape: [3], dtype: .u8, values: [UInt8(1), 2, 3])
+        try SafetensorsWriter.write([("a.q", q), ("b", b), ("c", bytes), ("a", a)], to: path)
+        let file = try SafetensorsFile(path: path)
+        #expect(file.entries.map(\.name) == ["a", "b", "a.q", "c"])
+        for entry in file.entries { #expect(entry.dataRange.lowerBound % entry.dtype.alignment == 0, "\(entry.name)") }
+        let read = try file.tensor("a.q")
+        #expect(read.dtype == .q8_0 && read.scalars() == q.scalars())
+        #expect(try file.tensor("b").scalars() == [4, 5, 6, 7, 8])
     }
 
     @Test func rejectsShapeBytesMismatch() {

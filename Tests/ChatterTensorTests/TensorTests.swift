@@ -27,6 +27,16 @@ import Testing
         #expect(t.scalars()[0...1] == [1.5, -2.25])
     }
 
+    /// q8_0 rows (whole blocks) slice along leading axes as views: GPT-2's fused qkv weight is split so.
+    @Test func q8SlicesWholeRows() {
+        let values = (0..<4 * 64).map { Float($0 % 61) * 0.1 - 3 }
+        let q = Tensor(shape: [4, 64], scalars: values).converted(to: .q8_0)
+        let rows = q.slice(0, 1..<3)
+        #expect(rows.shape == [2, 64] && rows.isContiguous && rows.storage === q.storage)
+        #expect(rows.scalars() == Array(q.scalars()[64..<192]))
+        #expect(rows.copy().scalars() == rows.scalars())
+    }
+
     @Test func q8RoundTripIsWithinHalfAStep() {
         let values = (0..<64).map { Float($0 - 32) * 0.37 }
         let q = Tensor(shape: [2, 32], scalars: values).converted(to: .q8_0)

@@ -121,6 +121,37 @@ struct MiniTurboCheckpoint {
         #expect(try FileManager.default.contentsOfDirectory(atPath: temporary.url.path).sorted() == ["converted", "upstream"])
     }
 
+    /// `--dtype t3=q8_0` quantises T3's decode matrices whose rows are whole 32-value blocks; this
+    /// checkpoint's qkv has 4 in-features, so it stays f32 (as do vectors), and the manifest says Q8_0.
+    /// Other groups refuse q8_0 with a typed error, before anything is written.
+    @Test func q8_0IsForT3DecodeMatricesOnly() throws {
+        let temporary = try TemporaryDirectory()
+        let checkpoint = try MiniTurboCheckpoint(in: temporary.url)
+        var options = checkpoint.options()
+        options.dtypes = [.t3: .q8_0]
+        let output = temporary.path("converted")
+        _ = try ModelConverter().convert(from: checkpoint.directory, to: output, options: options)
+        let model = try ConvertedModel(directory: output)
+        let t3 = try model.file("t3.safetensors")
+        #expect(try t3.tensor("tfmr.h.0.attn.c_attn.weight").dtype == .f32)
+        #expect(try t3.tensor("tfmr.h.0.ln_1.weight").dtype == .f32)
+        #expect(model.manifest.files.first { $0.name == "t3.safetensors" }?.dtype == "Q8_0")
+        #expect(T3WeightPrecision.storedDType("tfmr.h.3.mlp.c_fc.weight", shape: [4096, 1024], target: .q8_0) == .q8_0)
+        #expect(T3WeightPrecision.storedDType("tfmr.layers.0.mlp.down_proj.weight", shape: [1024, 4096], target: .q8_0) == .q8_0)
+        #expect(T3WeightPrecision.storedDType("speech_head.weight", shape: [6563, 1024], target: .q8_0) == .q8_0)
+        #expect(T3WeightPrecision.storedDType("speech_head.weight", shape: [6563, 1000], target: .q8_0) == .f32)
+        #expect(T3WeightPrecision.storedDType("text_emb.weight", shape: [50276, 1024], target: .q8_0) == .f32)
+        #expect(T3WeightPrecision.storedDType("text_emb.weight", shape: [50276, 1024], target: .f16) == .f16)
+        #expect(T3WeightPrecision.storedDType("tfmr.h.0.ln_1.weight", shape: [1024], target: .q8_0) == .f32)
+
+        options.dtypes = [.s3gen: .q8_0]
+        options.force = true
+        #expect(throws: ConversionError.unsupportedDType(group: "s3gen", dtype: "Q8_0", supported: ["F32", "BF16", "F16"])) {
+            _ = try ModelConverter().convert(from: checkpoint.directory, to: output, options: options)
+        }
+        #expect(try ConvertedModel(directory: output).manifest.files.first { $0.name == "t3.safetensors" }?.dtype == "Q8_0", "the old output is untouched")
+    }
+
     @Test func refusesToOverwriteWithoutForce() throws {
         let temporary = try TemporaryDirectory()
         let checkpoint = try MiniTurboCheckpoint(in: temporary.url)

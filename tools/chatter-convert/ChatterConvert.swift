@@ -24,7 +24,7 @@ struct ChatterConvert: ParsableCommand {
     var output: String
 
     @Option(name: .long, parsing: .singleValue,
-            help: "Compute dtype of weight matrices: f32, bf16 or f16 for every group, or GROUP=DTYPE (groups: t3, s3gen, ve). Repeatable. Default f32.")
+            help: "Compute dtype of weight matrices: f32, bf16 or f16 for every group, or GROUP=DTYPE (groups: t3, s3gen, ve; t3 also takes q8_0: its decode matrices block-quantised to 8 bits). Repeatable. Default f32.")
     var dtype: [String] = []
 
     @Flag(help: "Replace an existing output directory.")
@@ -68,8 +68,11 @@ struct ChatterConvert: ParsableCommand {
         var result: [WeightGroup: DType] = [:]
         for spec in specs {
             let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let dtype = DType(rawValue: parts.last!.uppercased()), [DType.f32, .bf16, .f16].contains(dtype) else {
-                throw ValidationError("--dtype \(spec): the dtype must be f32, bf16 or f16")
+            guard let dtype = DType(rawValue: parts.last!.uppercased()), [DType.f32, .bf16, .f16, .q8_0].contains(dtype) else {
+                throw ValidationError("--dtype \(spec): the dtype must be f32, bf16, f16 or (t3 only) q8_0")
+            }
+            guard dtype != .q8_0 || parts.count == 2 && parts[0] == WeightGroup.t3.rawValue else {
+                throw ValidationError("--dtype \(spec): q8_0 applies to T3 only (--dtype t3=q8_0)")
             }
             if parts.count == 1 {
                 for group in WeightGroup.allCases { result[group] = dtype }

@@ -22,7 +22,8 @@ typedef enum {
     CHATTER_ISA_AVX512_BF16 = 3,
 } chatter_isa;
 
-/// The level the kernels run at on this CPU (cpuid on x86-64; portable elsewhere), possibly lowered
+/// The level the kernels run at on this CPU (cpuid on x86-64; portable elsewhere; the AVX2 level also
+/// requires F16C, which every AVX2 CPU has), possibly lowered
 /// by the environment variable CHATTERSTREAM_ISA=portable|avx2|avx512|avx512_bf16 (avx512 keeps the
 /// AVX-512 kernels but turns the bf16 GEMM off).
 chatter_isa chatter_kernels_isa(void);
@@ -53,6 +54,18 @@ chatter_isa chatter_gemv_f32_isa(chatter_isa isa, const float *x, size_t ldx, si
 chatter_isa chatter_gemv_bf16_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
                                   const uint16_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                   size_t n_begin, size_t n_end);
+
+/// The same over IEEE f16 weights (widened exactly; F16C on x86). There is no AVX-512 variant: AVX-512
+/// levels run the AVX2 + F16C kernel and return CHATTER_ISA_AVX2.
+chatter_isa chatter_gemv_f16_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
+                                 const uint16_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
+                                 size_t n_begin, size_t n_end);
+
+/// Widens `count` f16 values (exactly), or `blocks` q8_0 blocks (each value = f32(scale) · int8,
+/// one f32 rounding), into f32: the prefill path (`linear` with more than 8 rows) widens a block of
+/// weight rows at a time into a reused buffer for sgemm. Every ISA gives identical results.
+chatter_isa chatter_widen_f16_isa(chatter_isa isa, const uint16_t *source, float *destination, size_t count);
+chatter_isa chatter_widen_q8_0_isa(chatter_isa isa, const uint8_t *source, float *destination, size_t blocks);
 
 /// The same over q8_0 weights: each row is k / 32 blocks of 34 bytes (an f16 scale, then 32 int8),
 /// `ldw` is the row stride in bytes, and k must be a multiple of 32.

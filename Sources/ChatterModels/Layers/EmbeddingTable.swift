@@ -1,9 +1,9 @@
 import ChatterTensor
 
-/// An embedding table [rows, D] read row by row in its stored dtype: f32 and bf16 are used in place
-/// (a bf16 row is widened exactly, 16-bit shift, as it is read), anything else is widened to f32
-/// once at load. T3 reads a handful of rows per step, so a bf16 checkpoint keeps its 200 MB text
-/// table mapped instead of copying it to f32 at load.
+/// An embedding table [rows, D] read row by row in its stored dtype: f32, bf16 and f16 are used in
+/// place (a bf16 or f16 row is widened exactly as it is read), anything else is widened to f32 once
+/// at load. T3 reads a handful of rows per step, so a bf16 or f16 checkpoint keeps its 200 MB text
+/// table mapped instead of copying it to f32 at load (a second, for f16, before this).
 struct EmbeddingTable {
     let tensor: Tensor
     let rows: Int
@@ -11,7 +11,7 @@ struct EmbeddingTable {
 
     init(_ stored: Tensor) {
         precondition(stored.rank == 2, "an embedding table is [rows, D], got \(stored.shape)")
-        tensor = stored.dtype == .f32 || stored.dtype == .bf16 ? stored.contiguous() : stored.converted(to: .f32)
+        tensor = [.f32, .bf16, .f16].contains(stored.dtype) ? stored.contiguous() : stored.converted(to: .f32)
         rows = stored.shape[0]
         width = stored.shape[1]
     }
@@ -23,6 +23,12 @@ struct EmbeddingTable {
             if tensor.dtype == .f32 {
                 let p = raw.baseAddress!.assumingMemoryBound(to: Float.self) + row * width
                 if accumulate { for j in 0..<width { out[j] += p[j] } } else { out.update(from: p, count: width) }
+            } else if tensor.dtype == .f16 {
+                let p = raw.baseAddress!.assumingMemoryBound(to: Float16.self) + row * width
+                for j in 0..<width {
+                    let value = Float(p[j])
+                    out[j] = accumulate ? out[j] + value : value
+                }
             } else {
                 let p = raw.baseAddress!.assumingMemoryBound(to: UInt16.self) + row * width
                 for j in 0..<width {

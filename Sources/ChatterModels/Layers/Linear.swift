@@ -10,7 +10,7 @@ import ChatterTensor
 enum WeightFormat: Sendable {
     /// Converted to f32 at load (`WeightStore.float32`).
     case float32
-    /// Kept as stored where the GEMV / GEMM kernels read that dtype in place (f32, bf16, q8_0), other
+    /// Kept as stored where the GEMV / GEMM kernels read that dtype in place (f32, bf16, f16, q8_0), other
     /// dtypes converted to f32 once (`WeightStore.matrix`): T3's decode-bound weights.
     case kernelNative
     /// Exactly as stored (`WeightStore.tensor`); the op widens per call where it must.

@@ -82,7 +82,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             let field = Dictionary(fields.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
             guard case let .string(dtypeName)? = field["dtype"] else { throw fail("missing string 'dtype'", tensor: name) }
             guard let dtype = DType(safetensorsName: dtypeName) else {
-                throw fail("unknown dtype '\(dtypeName)' (known: \(DType.allCases.compactMap(\.safetensorsName).joined(separator: ", ")))", tensor: name)
+                throw fail("unknown dtype '\(dtypeName)' (known: \(DType.allCases.map(\.safetensorsName).joined(separator: ", ")))", tensor: name)
             }
             guard case let .array(dims)? = field["shape"] else { throw fail("missing array 'shape'", tensor: name) }
             var shape: [Int] = []
@@ -108,6 +108,12 @@ public final class SafetensorsFile: @unchecked Sendable {
             guard begin >= 0, end >= begin else { throw fail("data_offsets [\(begin), \(end)] are not an increasing range", tensor: name) }
             guard end <= Int64(bufferSize) else {
                 throw fail("data_offsets [\(begin), \(end)] run past the \(bufferSize)-byte data buffer (truncated file?)", tensor: name)
+            }
+            // A block type's blocks must not straddle rows: the GEMV reads whole rows of blocks.
+            if dtype.blockElements > 1 {
+                guard let last = shape.last, last % dtype.blockElements == 0 else {
+                    throw fail("shape \(shape) of \(dtype) needs a last dimension that is a multiple of \(dtype.blockElements) (whole blocks per row)", tensor: name)
+                }
             }
             guard let expectedBytes = dtype.byteCount(elements: elements), Int64(expectedBytes) == end - begin else {
                 throw fail("shape \(shape) of \(dtype) needs \(dtype.byteCount(elements: elements).map(String.init) ?? "an impossible number of") bytes but data_offsets [\(begin), \(end)] hold \(end - begin)", tensor: name)
@@ -150,20 +156,17 @@ public final class SafetensorsFile: @unchecked Sendable {
 }
 
 /// Writes safetensors files the way the Python library does (tensors ordered by decreasing
-/// element size, then name, so every tensor is naturally aligned; header padded with spaces to a
+/// element size (`DType.alignment`), then name, so every tensor is naturally aligned; header padded with spaces to a
 /// multiple of 8), atomically: a temporary file in the same folder, then a rename.
 public enum SafetensorsWriter {
     public static func write(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to path: String) throws {
         var seen = Set<String>()
-        for (name, tensor) in tensors {
+        for (name, _) in tensors {
             guard seen.insert(name).inserted else { throw TensorError.invalidArgument("\(path): tensor name '\(name)' appears twice") }
             guard name != "__metadata__" else { throw TensorError.invalidArgument("\(path): '__metadata__' is reserved") }
-            guard tensor.dtype.safetensorsName != nil else {
-                throw TensorError.unsupportedDType(tensor: name, dtype: tensor.dtype, reason: "safetensors has no name for it")
-            }
         }
         let ordered = tensors.sorted {
-            let a = $0.tensor.dtype.blockBytes, b = $1.tensor.dtype.blockBytes
+            let a = $0.tensor.dtype.alignment, b = $1.tensor.dtype.alignment
             return a != b ? a > b : $0.name < $1.name
         }
         var header = "{"

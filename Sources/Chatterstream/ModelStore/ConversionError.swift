@@ -10,6 +10,7 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
     case outputExists(String)
     case notAConvertedModel(String, String)
     case io(String)
+    case unsupportedDType(group: String, dtype: String, supported: [String])
 
     public var description: String {
         switch self {
@@ -27,6 +28,8 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable {
             return "\(file): tensor '\(tensor)' has dtype \(actual), expected \(expected)"
         case let .unexpectedTensor(file, tensor):
             return "\(file): unexpected tensor '\(tensor)' (not in the published checkpoint; --strict refuses it)"
+        case let .unsupportedDType(group, dtype, supported):
+            return "the \(group) weights cannot be stored as \(dtype) (supported: \(supported.joined(separator: ", ")))"
         case let .outputExists(path):
             return "\(path) already exists; pass --force to replace it"
         case let .notAConvertedModel(path, reason):

@@ -8,7 +8,8 @@ import Foundation
 /// all into a temporary directory that is renamed into place only when complete.
 public struct ModelConverter: Sendable {
     public struct Options: Sendable {
-        /// Compute dtype of each group's matrices (rank ≥ 2); vectors and scalars stay f32.
+        /// Compute dtype of each group's matrices (rank ≥ 2); vectors and scalars stay f32. f32, bf16
+        /// and f16 for every group; q8_0 for T3 only (its decode matrices, see `T3WeightPrecision`).
         public var dtypes: [WeightGroup: DType] = [:]
         /// Refuse files that differ from the published ones (size, hash, unexpected tensors).
         public var strict = false
@@ -80,6 +81,11 @@ public struct ModelConverter: Sendable {
         var warnings: [String] = []
         func warn(_ message: String) { warnings.append(message); say("warning: \(message)") }
 
+        for (group, dtype) in options.dtypes.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        where !(group == .t3 ? T3WeightPrecision.supported : [.f32, .bf16, .f16]).contains(dtype) {
+            throw ConversionError.unsupportedDType(group: group.rawValue, dtype: dtype.rawValue,
+                                                   supported: (group == .t3 ? T3WeightPrecision.supported : [.f32, .bf16, .f16]).map(\.rawValue))
+        }
         if fileManager.fileExists(atPath: output.path) && !options.force {
             throw ConversionError.outputExists(output.path)
         }
@@ -236,7 +242,8 @@ public struct ModelConverter: Sendable {
                 value = value.transposed().copy()
             }
             if value.dtype.isFloatingPoint {
-                let target: DType = value.rank >= 2 ? dtype : .f32
+                let target: DType = group == .t3 ? T3WeightPrecision.storedDType(outputName, shape: value.shape, target: dtype)
+                    : value.rank >= 2 ? dtype : .f32
                 if value.dtype != target { value = value.converted(to: target) }
             }
             result.append((outputName, value))
