@@ -172,7 +172,7 @@ public struct ModelStore: Sendable {
                 result = try await HubFileTransfer.run(request, partial: partial, offset: offset, hasher: hasher, progress: progress)
             } catch let error as ModelStoreError {
                 switch error {
-                case .sizeMismatch, .hashMismatch, .badResponse: Self.remove(partial)
+                case .sizeMismatch, .unpinnedTooLarge, .hashMismatch, .badResponse: Self.remove(partial)
                 default: break  // keep the partial file for the next run
                 }
                 throw error
