@@ -117,7 +117,7 @@ def main():
                     if len(logits) < keep:
                         logits.append(l.float().tolist())
             results[dtype_name] = timings(prefill_length, prefill_ms, step_ms, logits)
-            note(f"upstream turbo {dtype_name}: prefill {statistics.median(prefill_ms):.0f} ms (T0 {prefill_length}), "
+            note(f"upstream {family} {dtype_name}: prefill {statistics.median(prefill_ms):.0f} ms (T0 {prefill_length}), "
                  f"decode {statistics.median(step_ms):.1f} ms/token (median of {len(step_ms)})")
     for dtype_name in ([] if turbo else request["dtypes"]):
         dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
