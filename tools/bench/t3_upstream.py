@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from upstream_configs import turbo_t3_config, use_upstream_head  # noqa: E402
+from upstream_configs import UPSTREAM_HEAD, turbo_t3_config, use_upstream_head  # noqa: E402
 
 
 def timings(prefill_length, prefill_ms, step_ms, logits):
@@ -160,9 +160,9 @@ def main():
              f"decode {statistics.median(step_ms):.1f} ms/token (median of {len(step_ms)})")
     json.dump({
         "torch": torch.__version__, "transformers": transformers.__version__,
-        "chatterbox": getattr(chatterbox, "__version__", "0.1.7"),
+        "chatterbox": ("source at " + UPSTREAM_HEAD[:7]) if nano else getattr(chatterbox, "__version__", "0.1.7"),
         "torch_threads": torch.get_num_threads(), "load_s": round(load_s, 2),
-        "method": ("upstream Turbo T3 as ChatterboxTurboTTS.from_local; prefill = prepare_input_embeds + tfmr forward + "
+        "method": (f"upstream {family} T3 as ChatterboxTurboTTS.from_local{'(nano=True)' if nano else ''}; prefill = prepare_input_embeds + tfmr forward + "
                    "speech_head as T3.inference_turbo; decode = teacher-forced speech_emb -> tfmr (KV cache) -> speech_head; "
                    "torch.inference_mode") if turbo else "upstream T3(T3Config.english_only()); prefill = prepare_input_embeds + first T3HuggingfaceBackend "
                   "forward as in T3.inference; decode = teacher-forced CFG steps with T3.inference's forward calls "
