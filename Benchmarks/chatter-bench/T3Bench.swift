@@ -39,12 +39,15 @@ struct T3Bench {
 
     /// A safetensors file, or a directory holding one T3 safetensors file (chatter-convert output or
     /// an upstream checkpoint directory).
-    static func open(_ path: String) throws -> SafetensorsFile {
+    static func open(_ path: String) throws -> SafetensorsFile { try SafetensorsFile(path: try resolve(path)) }
+
+    /// The T3 weight file `path` names (itself, or the one in the directory).
+    static func resolve(_ path: String) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw TensorError.missingTensor(path: path, tensor: "(no such file)")
         }
-        guard isDirectory.boolValue else { return try SafetensorsFile(path: path) }
+        guard isDirectory.boolValue else { return path }
         // The T3 weight files a directory can hold (converted, or upstream's three), by name: other
         // safetensors beside them (the engine's built-in voice prefix) are not weights.
         let known = [ConvertedFiles.t3] + ModelVariant.published.flatMap { $0.conversion.filter { $0.group == .t3 }.map(\.source) }
@@ -52,7 +55,7 @@ struct T3Bench {
         guard let name = known.first(where: present.contains) else {
             throw TensorError.missingTensor(path: path, tensor: known.joined(separator: " or "))
         }
-        return try SafetensorsFile(path: (path as NSString).appendingPathComponent(name))
+        return (path as NSString).appendingPathComponent(name)
     }
 
     /// Parameters read per decode step: every layer, the final norm, the speech head, the embedding
@@ -229,8 +232,13 @@ struct T3Bench {
     }
 
     func run() throws -> [String: Any] {
-        let f32File = try Self.open(weights)
-        let config = try T3Config.inferred(from: f32File)
+        let f32Path = try Self.resolve(weights)
+        let f32File = try SafetensorsFile(path: f32Path)
+        // The head count is the family's (the weights cannot show it), so the file must name one.
+        guard let family = ModelVariant.family(ofT3File: f32Path) else {
+            throw TensorError.missingTensor(path: f32Path, tensor: "(a published family's T3 file name, or a converted model's manifest.json naming the family)")
+        }
+        let config = try T3Config.inferred(from: f32File, like: family.t3)
         let inputs = makeInputs(config)
         // Bandwidth before and after our runs (it varies on a shared VM); the roofline takes the
         // higher figure, so the fraction reached is the conservative one.
@@ -273,7 +281,7 @@ struct T3Bench {
         let readGBs = max(bandwidthBefore.best, bandwidthAfter.best)
 
         // Upstream, after ours.
-        let upstream = runUpstream(inputs: inputs, config: config)
+        let upstream = runUpstream(inputs: inputs, config: config, family: family)
         let upstreamResults = upstream["results"] as? [String: Any]
 
         var precisions: [String: Any] = [:]
@@ -360,12 +368,12 @@ struct T3Bench {
         upstreamSummary["results"] = nil
         let turbo = config.procedure is T3TurboProcedure
         let model = turbo
-            ? "T3 Turbo (GPT-2 medium, one row, no guidance); prefill = conditioning (speaker + \(promptTokens(config)) prompt speech "
+            ? "T3 \(family.name) (GPT-2, \(config.layers) layers of \(config.hiddenSize), \(config.heads) heads; one row, no guidance); prefill = conditioning (speaker + \(promptTokens(config)) prompt speech "
                 + "embeddings) + T3Decoder init over cond|text(\(textTokens))|bos (\(prefillLength) positions); "
             : "T3 original English, CFG weight \(cfgWeight(config)) (2 rows), exaggeration \(exaggeration); prefill = conditioning "
                 + "(speaker + perceiver over \(promptTokens(config)) prompt speech tokens) + T3Decoder init over cond|text(\(textTokens)+2)|bos|bos; "
         return [
-            "family": ModelVariant.published(matching: config)?.name ?? (turbo ? "chatterbox-turbo" : "chatterbox"),
+            "family": family.name,
             "isa": KernelISA.current.description,
             "method": model
                 + "warm prefill = T3Decoder init from a T3PrefixState of the same conditioning built once beforehand (a repeated voice; "
@@ -390,7 +398,7 @@ struct T3Bench {
     var upstreamDTypes: [String] { KernelISA.current >= .avx512bf16 ? ["f32", "bf16"] : ["f32"] }
 
     /// Spawns the reference Python on the same weights and inputs; on any failure, says why.
-    func runUpstream(inputs: Inputs, config: T3Config) -> [String: Any] {
+    func runUpstream(inputs: Inputs, config: T3Config, family: ModelVariant) -> [String: Any] {
         guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
             note("t3 upstream: skipped (no \(python) or \(script))")
             return ["available": false, "reason": "interpreter \(python) or script \(script) not found"]
@@ -404,7 +412,7 @@ struct T3Bench {
             "weights": weightsFile, "threads": threads, "dtypes": upstreamDTypes,
             "speaker_embedding": inputs.speaker, "prompt_tokens": inputs.prompt, "text_tokens": inputs.text,
             "forced_tokens": inputs.forced, "cfg_weight": cfgWeight(config), "exaggeration": exaggeration,
-            "family": config.procedure is T3TurboProcedure ? "turbo" : "original",
+            "family": family.name,
             "prefill_repetitions": prefillRepetitions, "logit_rows": logitRows,
         ]
         if upstreamDTypes.count < 2 {

@@ -17,7 +17,7 @@ struct Families: ParsableCommand {
         for family in ModelFamily.allCases {
             print("\(family.rawValue)  (\(family.repository))")
             for file in family.files {
-                print("    \(file.name)  \(file.identities.map { "\($0.size) bytes" }.joined(separator: " or "))")
+                print("    \(file.name)  \(file.expectedSizes)")
             }
         }
     }

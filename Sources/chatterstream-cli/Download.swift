@@ -92,6 +92,9 @@ final class ProgressRenderer: @unchecked Sendable {
                 line("\(file): connection lost (\(reason)); attempt \(attempt) from \(Self.megabytes(from))")
             case let .fileVerified(file, size, sha256):
                 line("\(file): verified \(Self.megabytes(size)), sha256 \(sha256.prefix(16))…")
+            case let .fileAcceptedUnpinned(file, size, sha256):
+                line("warning: \(file): accepted unverified (\(Self.megabytes(size)), sha256 \(sha256)): this build has no"
+                     + " published size and sha256 for it; both are recorded in the model's chatterstream-model.json")
             case let .converting(family, converter):
                 line("converting \(family.rawValue) (\(converter))")
             case .finished:

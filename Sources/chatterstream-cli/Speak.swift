@@ -15,7 +15,7 @@ extension AudioFormat: ExpressibleByArgument {}
 
 /// Options shared by `say`, `stream` and `info`: which model, where it runs.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model family, fetched from the hub and cached on first use (chatterbox, chatterbox-turbo, chatterbox-multilingual).")
+    @Option(help: "Model family, fetched from the hub and cached on first use (\(ModelFamily.allCases.map(\.rawValue).joined(separator: ", "))).")
     var model: ModelFamily = .chatterbox
 
     @Option(name: .customLong("model-dir"), help: "A converted model directory (chatter-convert output) to use instead of the hub.")

@@ -231,7 +231,7 @@ struct MiniTurboCheckpoint {
             _ = try ModelConverter.detectFamily(in: temporary.url)
         }
         for (file, family) in [("t3_cfg.safetensors", ModelFamily.chatterbox), ("t3_turbo_v1.safetensors", .chatterboxTurbo),
-                               ("t3_mtl23ls_v2.safetensors", .chatterboxMultilingual)] {
+                               ("t3_mtl23ls_v2.safetensors", .chatterboxMultilingual), ("t3_nano_v1.safetensors", .chatterboxNano)] {
             let directory = temporary.path(family.rawValue)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: directory.appendingPathComponent(file).path, contents: Data())
@@ -252,5 +252,13 @@ struct MiniTurboCheckpoint {
         let multilingual = CheckpointSchema.published(.chatterboxMultilingual).files
         #expect(multilingual["t3_mtl23ls_v2.safetensors"]?["text_emb.weight"]?.shape == [2454, 1024])
         #expect(multilingual["s3gen.pt"]?.count == 2490)
+        // Nano: Turbo's files, its T3 at GPT-2 small's sizes (12 blocks of 768; upstream 5de7a54).
+        let nano = CheckpointSchema.published(.chatterboxNano).files
+        #expect(nano["t3_nano_v1.safetensors"]?.count == 299 - 12 * 12)  // Turbo's, 12 fewer blocks of 12 tensors
+        #expect(nano["t3_nano_v1.safetensors"]?["tfmr.h.0.attn.c_attn.weight"]?.shape == [768, 2304])
+        #expect(nano["t3_nano_v1.safetensors"]?["tfmr.h.11.mlp.c_fc.weight"]?.shape == [768, 3072])
+        #expect(nano["t3_nano_v1.safetensors"]?["tfmr.h.12.ln_1.weight"] == nil)
+        #expect(nano["s3gen_meanflow.safetensors"] == turbo["s3gen_meanflow.safetensors"])
+        #expect(nano["ve.safetensors"] == turbo["ve.safetensors"])
     }
 }

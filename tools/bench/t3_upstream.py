@@ -6,8 +6,10 @@ The request (written by the Swift bench) holds the safetensors path, thread coun
 speaker embedding, prompt speech tokens, text ids (unwrapped), the teacher-forced speech tokens,
 cfg weight, exaggeration, prefill repetitions and how many CFG logit rows to return.
 
-With ``"family": "turbo"`` it builds the Turbo T3 exactly as ``ChatterboxTurboTTS.from_local`` does
-(GPT2_medium, no position tables, perceiver or emotion, ``del t3.tfmr.wte``) and times, as
+With ``"family": "chatterbox-turbo"`` it builds the Turbo T3 exactly as ``ChatterboxTurboTTS.from_local``
+does (GPT2_medium, no position tables, perceiver or emotion, ``del t3.tfmr.wte``; with
+``"chatterbox-nano"``, GPT2_small as ``from_local(nano=True)`` at upstream 5de7a54, whose source
+``upstream_configs.use_upstream_head`` imports instead of 0.1.7) and times, as
 ``T3.inference_turbo``: the prefill (``prepare_input_embeds`` with the start-of-speech token, one
 ``tfmr`` forward with ``use_cache=True``, ``speech_head`` on the last position) and the decode steps
 (``speech_emb`` → ``tfmr`` with the cache → ``speech_head``), one row, no guidance.
@@ -26,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from upstream_configs import turbo_t3_config  # noqa: E402
+from upstream_configs import UPSTREAM_HEAD, turbo_t3_config, use_upstream_head  # noqa: E402
 
 
 def timings(prefill_length, prefill_ms, step_ms, logits):
@@ -43,6 +45,10 @@ def timings(prefill_length, prefill_ms, step_ms, logits):
 
 def main():
     request = json.load(open(sys.argv[1]))
+    family = request.get("family")
+    nano = family == "chatterbox-nano"
+    if nano:
+        use_upstream_head()
     import torch
     torch.set_num_threads(int(request["threads"]))
     from safetensors.torch import load_file
@@ -56,9 +62,9 @@ def main():
     def note(text):
         print(text, file=sys.stderr, flush=True)
 
-    turbo = request.get("family") == "turbo"
+    turbo = family in ("turbo", "chatterbox-turbo", "chatterbox-nano")
     if turbo:  # as tts_turbo.ChatterboxTurboTTS.from_local
-        hp = turbo_t3_config()
+        hp = turbo_t3_config(nano=nano)
     else:
         hp = T3Config.english_only()
     start = time.perf_counter()
@@ -111,7 +117,7 @@ def main():
                     if len(logits) < keep:
                         logits.append(l.float().tolist())
             results[dtype_name] = timings(prefill_length, prefill_ms, step_ms, logits)
-            note(f"upstream turbo {dtype_name}: prefill {statistics.median(prefill_ms):.0f} ms (T0 {prefill_length}), "
+            note(f"upstream {family} {dtype_name}: prefill {statistics.median(prefill_ms):.0f} ms (T0 {prefill_length}), "
                  f"decode {statistics.median(step_ms):.1f} ms/token (median of {len(step_ms)})")
     for dtype_name in ([] if turbo else request["dtypes"]):
         dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
@@ -154,9 +160,9 @@ def main():
              f"decode {statistics.median(step_ms):.1f} ms/token (median of {len(step_ms)})")
     json.dump({
         "torch": torch.__version__, "transformers": transformers.__version__,
-        "chatterbox": getattr(chatterbox, "__version__", "0.1.7"),
+        "chatterbox": ("source at " + UPSTREAM_HEAD[:7]) if nano else getattr(chatterbox, "__version__", "0.1.7"),
         "torch_threads": torch.get_num_threads(), "load_s": round(load_s, 2),
-        "method": ("upstream Turbo T3 as ChatterboxTurboTTS.from_local; prefill = prepare_input_embeds + tfmr forward + "
+        "method": (f"upstream {family} T3 as ChatterboxTurboTTS.from_local{'(nano=True)' if nano else ''}; prefill = prepare_input_embeds + tfmr forward + "
                    "speech_head as T3.inference_turbo; decode = teacher-forced speech_emb -> tfmr (KV cache) -> speech_head; "
                    "torch.inference_mode") if turbo else "upstream T3(T3Config.english_only()); prefill = prepare_input_embeds + first T3HuggingfaceBackend "
                   "forward as in T3.inference; decode = teacher-forced CFG steps with T3.inference's forward calls "

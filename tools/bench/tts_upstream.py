@@ -4,7 +4,9 @@ reference venv). Prints one JSON document on stdout.
 
     tts_upstream.py --checkpoint DIR --family chatterbox --text "..." --max-tokens 100 --threads 2 --seed 1
 
-Runs `ChatterboxTTS.from_local(DIR).generate(text)` (or `ChatterboxTurboTTS` for chatterbox-turbo)
+Runs `ChatterboxTTS.from_local(DIR).generate(text)` (or `ChatterboxTurboTTS` for chatterbox-turbo, and
+`ChatterboxTurboTTS.from_local(DIR, nano=True)` for chatterbox-nano, with upstream's 5de7a54 source:
+upstream_configs.use_upstream_head)
 on the CPU with the built-in voice, watermark included, as a user would; upstream has no streaming,
 so its first audio arrives with the whole utterance. With random weights T3 rarely samples EOS, so
 T3's `max_new_tokens` is capped at --max-tokens (upstream hard-codes 1000 in `generate`) to give both
@@ -12,13 +14,16 @@ engines the same amount of speech.
 """
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from upstream_configs import use_upstream_head  # noqa: E402
+
 warnings.filterwarnings("ignore")
 
-import torch  # noqa: E402
 
 
 def main() -> int:
@@ -30,23 +35,30 @@ def main() -> int:
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
+    nano = args.family == "chatterbox-nano"
+    turbo = args.family in ("chatterbox-turbo", "chatterbox-nano")  # one class, one procedure
+    if nano:
+        use_upstream_head()
+    import torch
+
     out, sys.stdout = sys.stdout, sys.stderr  # upstream prints progress on stdout
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
     t0 = time.perf_counter()
-    if args.family == "chatterbox-turbo":
-        from chatterbox.tts_turbo import ChatterboxTurboTTS as Model
+    if turbo:
+        from chatterbox.tts_turbo import ChatterboxTurboTTS
+        model = ChatterboxTurboTTS.from_local(args.checkpoint, "cpu", **({"nano": True} if nano else {}))
     else:
-        from chatterbox.tts import ChatterboxTTS as Model
-    model = Model.from_local(args.checkpoint, "cpu")
+        from chatterbox.tts import ChatterboxTTS
+        model = ChatterboxTTS.from_local(args.checkpoint, "cpu")
     load_s = time.perf_counter() - t0
 
-    inference = model.t3.inference_turbo if args.family == "chatterbox-turbo" else model.t3.inference
+    inference = model.t3.inference_turbo if turbo else model.t3.inference
     def capped(*a, **k):
-        k["max_gen_len" if args.family == "chatterbox-turbo" else "max_new_tokens"] = args.max_tokens
+        k["max_gen_len" if turbo else "max_new_tokens"] = args.max_tokens
         return inference(*a, **k)
-    if args.family == "chatterbox-turbo":
+    if turbo:
         model.t3.inference_turbo = capped
     else:
         model.t3.inference = capped

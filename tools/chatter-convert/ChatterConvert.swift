@@ -11,9 +11,10 @@ struct ChatterConvert: ParsableCommand {
         commandName: "chatter-convert",
         abstract: "Convert an upstream Chatterbox checkpoint directory into chatterstream's format.",
         discussion: """
-            The input is a checkpoint directory as published on the Hugging Face hub (original, Turbo \
-            or multilingual; the family is detected). Files are checked against the published sizes \
-            and sha256 (a mismatch warns; --strict refuses), validated tensor by tensor, weight-norm \
+            The input is a checkpoint directory as published on the Hugging Face hub (original, Turbo, \
+            multilingual or Nano; the family is detected from its T3 file). Files are checked against the \
+            published sizes and sha256 (a mismatch warns; --strict refuses; a file whose identity this \
+            build does not know, as Nano's, is hashed, recorded and warned about), validated tensor by tensor, weight-norm \
             folded, stripped of unused tensors, and written with a manifest into <out-dir> atomically.
             """)
 

@@ -10,7 +10,7 @@ struct ConditionalsStage: ParityStage {
     let name = "conditionals"
     let summary = "voice conditionals from a reference audio file (--model is a model directory)"
     let inputs = ["(none; the input file may be empty)"]
-    let parameters = ["reference (path of the audio file; required)", "family (chatterbox | chatterbox-turbo | chatterbox-multilingual)",
+    let parameters = ["reference (path of the audio file; required)", "family (\(ModelVariant.published.map(\.name).joined(separator: " | ")))",
                       "exaggeration (0.5)", "max_seconds (60)"]
     let outputs = ["t3.speaker_emb [1, 256]", "t3.cond_prompt_speech_tokens [1, ≤150 | ≤375] i64", "t3.emotion_adv [1, 1, 1]",
                    "gen.prompt_token [1, P] i64", "gen.prompt_token_len [1] i64", "gen.prompt_feat [1, 2P, 80]",

@@ -3,9 +3,11 @@ import ChatterTensor
 import Foundation
 
 /// Shared set-up of the T3 stages: the model from `--model` (a T3 safetensors file, or a directory
-/// holding `t3_cfg.safetensors`, `t3_turbo_v1.safetensors` or a converted `t3.safetensors`), its
-/// config inferred from the weight shapes (`T3Config.inferred`: GPT-2/Turbo when `tfmr.wpe.weight`
-/// is present; heads from the `heads` parameter), and the conditioning inputs.
+/// holding a published family's upstream T3 file or a converted `t3.safetensors`), its config
+/// inferred from the weight shapes (`T3Config.inferred`: GPT-2 when `tfmr.wpe.weight` is present)
+/// with the head count from the `heads` parameter, else from the family the file belongs to (its
+/// upstream name, or the manifest beside a converted file: `ModelVariant.family(ofT3File:)`), and
+/// the conditioning inputs.
 struct T3StageInputs {
     let model: T3
     let speaker: [Float]
@@ -19,10 +21,12 @@ struct T3StageInputs {
         "text_tokens [n] int: tokenizer ids, without the 255 … 0 wrapper (Turbo has none)",
     ]
     static let parameterNames = [
-        "exaggeration (0.5; Turbo: unused)", "cfg_weight (0.5; Turbo: unused, one row)", "heads (16)", "start_speech (6561)",
+        "exaggeration (0.5; Turbo: unused)", "cfg_weight (0.5; Turbo: unused, one row)",
+        "heads (the file's family's: 16, Nano 12; required for a file no family names)", "start_speech (6561)",
         "stop_speech (6562)", "weight_prefix (empty: prefix of every weight name in the model file)",
     ]
-    static let modelFileNames = ["t3_cfg.safetensors", "t3_turbo_v1.safetensors", "t3.safetensors"]
+    static let modelFileNames = ModelVariant.published.flatMap { $0.conversion.filter { $0.group == .t3 }.map(\.source) }
+        + [ConvertedFiles.t3]
 
     init(_ context: StageContext) throws {
         var path = try context.modelFile(Self.modelFileNames[0])
@@ -32,7 +36,12 @@ struct T3StageInputs {
                 .first { FileManager.default.fileExists(atPath: $0) } ?? path
         }
         let weights = try SafetensorsFile(path: path).scoped(context.string("weight_prefix", default: ""))
-        let config = try T3Config.inferred(from: weights, heads: try context.int("heads", default: 16),
+        let family = ModelVariant.family(ofT3File: path)
+        let heads = context.parameter("heads") != nil ? try context.int("heads") : family?.t3.heads
+        guard let heads else {
+            throw StageError.badInput("\(path) is no published family's T3 file and has no manifest naming one: pass the heads parameter")
+        }
+        let config = try T3Config.inferred(from: weights, heads: heads,
                                            startSpeechToken: try context.int("start_speech", default: 6561),
                                            stopSpeechToken: try context.int("stop_speech", default: 6562))
         model = try T3(weights: weights, config: config)

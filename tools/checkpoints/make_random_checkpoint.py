@@ -2,8 +2,8 @@
 """Builds a full-size upstream checkpoint directory with seeded random weights.
 
     tools/fixtures/.venv/bin/python tools/checkpoints/make_random_checkpoint.py \
-        --family chatterbox|chatterbox-turbo|chatterbox-multilingual --out generated/chatterbox [--seed 0]
-        [--schema-out PATH]
+        --family chatterbox|chatterbox-turbo|chatterbox-multilingual|chatterbox-nano --out generated/chatterbox
+        [--seed 0] [--schema-out PATH]
 
 The files have exactly the published names, key names, shapes and dtypes (a freshly constructed
 upstream module saved with safetensors reproduces the published file sizes byte for byte; see
@@ -13,6 +13,11 @@ built-in voice with the real structure. Never commit the output (generated/ is g
 
 --schema-out writes {file: {key: [dtype, shape]}} for every tensor file, the key/shape truth the
 converter validates against.
+
+chatterbox-nano is built with upstream's own code at upstream_configs.UPSTREAM_HEAD (5de7a54, the
+commit that adds it; the reference environment's 0.1.7 has no GPT2_small): its source is extracted
+from the upstream git mirror into generated/upstream-5de7a54/ and imported instead of 0.1.7. Its
+other files are Turbo's modules and Turbo's tokenizer files, as `from_local(nano=True)` reads them.
 """
 import argparse
 import json
@@ -25,7 +30,7 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from upstream_configs import turbo_t3_config  # noqa: E402
+from upstream_configs import nano_t3_config, turbo_t3_config, use_upstream_head  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ASSETS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "assets"))
@@ -61,11 +66,14 @@ def schema_of(state):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", required=True, choices=["chatterbox", "chatterbox-turbo", "chatterbox-multilingual"])
+    parser.add_argument("--family", required=True, choices=["chatterbox", "chatterbox-turbo", "chatterbox-multilingual",
+                                                                 "chatterbox-nano"])
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schema-out")
     args = parser.parse_args()
+    if args.family == "chatterbox-nano":
+        print(f"upstream source: {use_upstream_head()}", file=sys.stderr)
 
     from chatterbox.models.s3gen import S3Gen
     from chatterbox.models.t3 import T3
@@ -98,10 +106,11 @@ def main():
         save_safetensors("s3gen.safetensors", s3)
         shutil.copy(os.path.join(ASSETS, "chatterbox-en", "tokenizer.json"), args.out)
         random_conds(os.path.join(args.out, "conds.pt"), 150, generator)
-    elif args.family == "chatterbox-turbo":
+    elif args.family in ("chatterbox-turbo", "chatterbox-nano"):
+        nano = args.family == "chatterbox-nano"
         save_safetensors("ve.safetensors", VoiceEncoder().state_dict())
-        hp = turbo_t3_config()  # overrides exactly as tts_turbo.py
-        save_safetensors("t3_turbo_v1.safetensors", T3(hp).state_dict())
+        hp = nano_t3_config() if nano else turbo_t3_config()  # overrides exactly as tts_turbo.py
+        save_safetensors("t3_nano_v1.safetensors" if nano else "t3_turbo_v1.safetensors", T3(hp).state_dict())
         save_safetensors("s3gen_meanflow.safetensors", S3Gen(meanflow=True).state_dict())
         for name in ["vocab.json", "merges.txt", "added_tokens.json", "special_tokens_map.json", "tokenizer_config.json"]:
             shutil.copy(os.path.join(ASSETS, "chatterbox-turbo", name), args.out)

@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """Compares chatter-parity's T3 stages (t3-prefill, t3-decode-logits, t3-sample) with upstream
-chatterbox-tts 0.1.7, end to end through files, for the original T3 (Llama, CFG) and for
-Chatterbox-Turbo's (GPT-2 medium, ``T3.inference_turbo``).
+chatterbox-tts 0.1.7, end to end through files, for the original T3 (Llama, CFG), for
+Chatterbox-Turbo's (GPT-2 medium, ``T3.inference_turbo``) and for Chatterbox-Nano's (GPT-2 small, the
+same code path; built with upstream's source at 5de7a54, ``upstream_configs.use_upstream_head``, since
+0.1.7 has no Nano).
 
     swift build -c release --product chatter-parity
     tools/fixtures/.venv/bin/python tools/parity/compare_t3.py                      # tiny original fixture
     tools/fixtures/.venv/bin/python tools/parity/compare_t3.py --tiny-turbo         # tiny Turbo fixture
     tools/fixtures/.venv/bin/python tools/parity/compare_t3.py --model DIR_OR_FILE  # a full-size checkpoint
+    tools/fixtures/.venv/bin/python tools/parity/compare_t3.py --model generated/chatterbox-nano  # Nano
 
 Without --model it uses the tiny upstream model stored in Tests/Fixtures/t3/tiny.safetensors
 (weights under ``tiny.w.``, 4 heads, speech start/stop 198/199) and its stored references;
 ``--tiny-turbo`` does the same with Tests/Fixtures/t3/turbo_tiny.safetensors (2 heads, start/stop
 62/63; both of its sampling cases). With --model (a T3 safetensors file, or a directory holding
-``t3_cfg.safetensors`` or ``t3_turbo_v1.safetensors``; Turbo when the file has ``tfmr.wpe.weight``)
+``t3_cfg.safetensors``, ``t3_turbo_v1.safetensors`` or ``t3_nano_v1.safetensors``; Turbo when the file
+has ``tfmr.wpe.weight``, Nano when it is called ``t3_nano_v1.safetensors``: 12 heads, which the
+weights cannot show)
 it loads the checkpoint into upstream ``T3`` (fp32) and computes the references live, with random
 inputs: original, a speaker embedding, 150 prompt tokens, 40 text ids, 20 teacher-forced steps and
 20 sampled tokens; Turbo, a speaker embedding, 375 prompt tokens, 40 GPT-2 text ids, 20
@@ -32,10 +37,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from upstream_configs import turbo_t3_config  # noqa: E402
+from upstream_configs import turbo_t3_config, use_upstream_head  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-MODEL_FILES = ("t3_cfg.safetensors", "t3_turbo_v1.safetensors")
+MODEL_FILES = ("t3_cfg.safetensors", "t3_turbo_v1.safetensors", "t3_nano_v1.safetensors")
+NANO_FILE = "t3_nano_v1.safetensors"
 
 
 def run_stage(binary, stage, tensors, params, workdir, model):
@@ -144,12 +150,12 @@ def upstream_reference(path, steps=20):
 
 
 def turbo_reference(path, steps=20, draws=50):
-    """Live references from upstream's Turbo T3 (GPT-2 medium), built as ChatterboxTurboTTS.from_local
-    builds it, over a real t3_turbo_v1.safetensors."""
+    """Live references from upstream's Turbo T3 (GPT-2 medium; Nano: GPT-2 small), built as
+    ChatterboxTurboTTS.from_local builds it, over a real t3_turbo_v1.safetensors (t3_nano_v1)."""
     from chatterbox.models.t3 import T3
     from chatterbox.models.t3.modules.cond_enc import T3Cond
 
-    hp = turbo_t3_config()
+    hp = turbo_t3_config(nano=os.path.basename(path) == NANO_FILE)
     model = T3(hp)
     state = load_file(path)
     if "model" in state.keys():
@@ -242,7 +248,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "chatter-parity"))
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--model", help="t3_cfg.safetensors / t3_turbo_v1.safetensors or a directory holding one "
+    mode.add_argument("--model", help="t3_cfg / t3_turbo_v1 / t3_nano_v1 .safetensors or a directory holding one "
                                       "(default: the tiny original fixture)")
     mode.add_argument("--tiny-turbo", action="store_true", help="the tiny Turbo fixture (t3/turbo_tiny)")
     args = parser.parse_args()
@@ -250,8 +256,11 @@ def main():
     live = args.model is not None
     if live:
         model = resolve_model(args.model)
+        nano = os.path.basename(model) == NANO_FILE
+        if nano:
+            print(f"upstream source for Nano: {use_upstream_head()}", flush=True)
         turbo = is_turbo(model)
-        print(f"{model}: {'Turbo (GPT-2)' if turbo else 'original (Llama, CFG)'}", flush=True)
+        print(f"{model}: {'Nano (GPT-2 small)' if nano else 'Turbo (GPT-2)' if turbo else 'original (Llama, CFG)'}", flush=True)
         inputs, params, forced, ref, samples = (turbo_reference if turbo else upstream_reference)(model)
     elif args.tiny_turbo:
         turbo = True

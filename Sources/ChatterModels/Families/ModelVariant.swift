@@ -4,7 +4,7 @@ import Foundation
 /// One Chatterbox model: its family (name, hub files, how they convert, the text front end, the
 /// voice recipe, upstream's sampling defaults) and its sizes (T3, S3Gen's decoder heads, the
 /// vocoder). Each family is defined once, in its folder beside this file (`Chatterbox/`, `Turbo/`,
-/// `Multilingual/`), with its published sizes; a loaded model takes its sizes from the manifest
+/// `Multilingual/`, `Nano/`), with its published sizes; a loaded model takes its sizes from the manifest
 /// or the weights (`resized`). Every layer above asks the variant; none tests for a family by name.
 ///
 /// T3's backbone decides how it is driven (`T3Config.procedure`), so a family that reuses an
@@ -60,7 +60,7 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
     public var description: String { name }
 
     /// Every published family, in the order the CLI lists them. A new family adds its line here.
-    public static let published: [ModelVariant] = [.chatterbox, .chatterboxTurbo, .chatterboxMultilingual]
+    public static let published: [ModelVariant] = [.chatterbox, .chatterboxTurbo, .chatterboxMultilingual, .chatterboxNano]
 
     /// The published family called `name`, or nil.
     public static func named(_ name: String) -> ModelVariant? { published.first { $0.name == name } }
@@ -91,5 +91,26 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
         variant.s3genDecoderHeads = s3genDecoderHeads
         variant.vocoder = vocoder
         return variant
+    }
+}
+
+extension ModelVariant {
+    /// The published family whose upstream T3 file is called `fileName` (`t3_nano_v1.safetensors`), or nil.
+    public static func published(t3File fileName: String) -> ModelVariant? {
+        published.first { $0.conversion.contains { $0.group == .t3 && $0.source == fileName } }
+    }
+
+    /// The family of the T3 weights at `path`, for tools handed a bare T3 file: by its upstream
+    /// name, or, for a converted `t3.safetensors`, the family its directory's manifest records.
+    /// Nil when neither tells (the head count, which the weights cannot show, is then unknown).
+    public static func family(ofT3File path: String) -> ModelVariant? {
+        let url = URL(fileURLWithPath: path)
+        if let family = published(t3File: url.lastPathComponent) { return family }
+        guard url.lastPathComponent == ConvertedFiles.t3,
+              let data = FileManager.default.contents(atPath: url.deletingLastPathComponent().appendingPathComponent(ConvertedFiles.manifest).path),
+              let manifest = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let name = manifest["family"] as? String
+        else { return nil }
+        return named(name)
     }
 }

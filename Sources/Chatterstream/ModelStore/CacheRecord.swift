@@ -11,6 +11,9 @@ public struct CacheRecord: Codable, Sendable, Equatable {
         public let name: String
         public let size: Int64
         public let sha256: String
+        /// True when the file had no published identity to check (accepted as first downloaded);
+        /// nil for a verified one (and in records written before unpinned files existed).
+        public var unpinned: Bool? = nil
     }
 
     public struct CachedFile: Codable, Sendable, Equatable {

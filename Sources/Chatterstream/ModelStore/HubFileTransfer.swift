@@ -41,7 +41,6 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
     }
 
     private let request: Request
-    private let allowedSizes: Set<Int64>
     private let maxSize: Int64
     private let progress: @Sendable (ModelStoreEvent) -> Void
     private let originalHost: String?
@@ -62,8 +61,7 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
     private init(request: Request, handle: FileHandle, partialPath: String, offset: Int64, hasher: SHA256,
                  progress: @escaping @Sendable (ModelStoreEvent) -> Void) {
         self.request = request
-        self.allowedSizes = Set(request.file.identities.map { Int64($0.size) })
-        self.maxSize = allowedSizes.max() ?? 0
+        self.maxSize = Int64(request.file.sizeLimit)
         self.progress = progress
         self.originalHost = request.url.host
         self.handle = handle
@@ -182,8 +180,8 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
                 return .cancel
             }
             // Refuse a file of the wrong size before downloading gigabytes of it.
-            if let total, !allowedSizes.contains(total) {
-                failure = .sizeMismatch(file: request.file.name, expected: request.file.identities.map(\.size), actual: total)
+            if let total, !request.file.admits(size: Int(total)) {
+                failure = tooLarge(total)
                 return .cancel
             }
             return .allow
@@ -196,8 +194,7 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
         let (event, cancel): (ModelStoreEvent?, Bool) = lock.withLock {
             guard failure == nil else { return (nil, false) }
             if bytesOnDisk + Int64(data.count) > maxSize {
-                failure = .sizeMismatch(file: request.file.name, expected: request.file.identities.map(\.size),
-                                        actual: bytesOnDisk + Int64(data.count))
+                failure = tooLarge(bytesOnDisk + Int64(data.count))
                 return (nil, true)
             }
             do {
@@ -216,6 +213,12 @@ final class HubFileTransfer: NSObject, URLSessionDataDelegate, @unchecked Sendab
         }
         if cancel { dataTask.cancel() }
         if let event { progress(event) }
+    }
+
+    /// The error for a file of `size` bytes that cannot be the published one.
+    private func tooLarge(_ size: Int64) -> ModelStoreError {
+        request.file.isPinned ? .sizeMismatch(file: request.file.name, expected: request.file.identities.map(\.size), actual: size)
+            : .unpinnedTooLarge(file: request.file.name, limit: request.file.sizeLimit, actual: size)
     }
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {

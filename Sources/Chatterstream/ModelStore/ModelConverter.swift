@@ -99,6 +99,22 @@ public struct ModelConverter: Sendable {
                 throw ConversionError.missingFile(directory: source.path, file: published.name)
             }
             var hash: String?
+            guard published.isPinned else {
+                // Nothing to compare with: accept it within its limit, and record what it is.
+                guard published.admits(size: size) else {
+                    throw ConversionError.notPublished(file: published.name, detail: "has \(size) bytes, more than the"
+                        + " \(published.sizeLimit) accepted for a file whose published identity this build does not know")
+                }
+                if options.verifySourceHashes {
+                    say("hashing \(published.name) (\(size) bytes)")
+                    hash = try options.hash(url, size: size, label: "  hashing \(published.name):")
+                }
+                let detail = "has no published size and sha256 in this build: found \(size) bytes\(hash.map { ", sha256 \($0)" } ?? "")"
+                if options.strict { throw ConversionError.notPublished(file: published.name, detail: detail + "; --strict refuses it") }
+                warn("\(published.name) \(detail) (recorded in the manifest, unverified)")
+                sources.append(.init(name: published.name, bytes: size, sha256: hash, matchesPublished: nil))
+                continue
+            }
             var matches: Bool? = published.identities.contains { $0.size == size }
             if options.verifySourceHashes {
                 say("hashing \(published.name) (\(size) bytes)")

@@ -2,8 +2,9 @@ import ChatterModels
 import Foundation
 
 /// Downloads a model family's upstream checkpoint files from the Hugging Face hub (or a mirror),
-/// verifies each against its published size and sha256, converts them through a hook, and caches
-/// the result:
+/// verifies each against its published size and sha256 (a file with none known, `PublishedFile.unpinned`,
+/// is accepted within its size limit and its size and sha256 recorded), converts them through a
+/// hook, and caches the result:
 ///
 ///     $HF_HOME/chatterstream/<family>/<revision>/              the cached model + chatterstream-model.json
 ///     $HF_HOME/chatterstream/.downloads/<family>/<revision>/   verified upstream files, <file>.incomplete
@@ -96,10 +97,20 @@ public struct ModelStore: Sendable {
         var verified: [CacheRecord.UpstreamFile] = []
         for (index, file) in files.enumerated() {
             let final = downloads.appendingPathComponent(file.name)
-            // Files only ever reach their final name after verification, so a size check suffices.
-            if let size = Self.fileSize(final), let identity = file.identities.first(where: { Int64($0.size) == size }) {
+            // Files only ever reach their final name after verification, so a size check suffices
+            // (an unpinned file is hashed again: its record needs the sha256 it was accepted with).
+            if let size = Self.fileSize(final), file.admits(size: Int(size)) {
+                if let identity = file.identities.first(where: { Int64($0.size) == size }) {
+                    verified.append(.init(name: file.name, size: size, sha256: identity.sha256))
+                } else {
+                    progress(.hashingPartial(file: file.name, bytes: size))
+                    var hasher: SHA256
+                    do { hasher = try Self.hashPrefix(of: final, count: size) } catch {
+                        throw ModelStoreError.io(path: final.path, reason: "\(error)")
+                    }
+                    verified.append(.init(name: file.name, size: size, sha256: hasher.finalizeHex(), unpinned: true))
+                }
                 progress(.fileAlreadyDownloaded(file: file.name, size: size))
-                verified.append(.init(name: file.name, size: size, sha256: identity.sha256))
                 continue
             }
             if settings.offline {
@@ -122,7 +133,7 @@ public struct ModelStore: Sendable {
                   token: String?, to final: URL, progress: @escaping @Sendable (ModelStoreEvent) -> Void) async throws
         -> CacheRecord.UpstreamFile {
         let partial = final.deletingLastPathComponent().appendingPathComponent(file.name + Self.partialSuffix)
-        let maxSize = Int64(file.identities.map(\.size).max() ?? 0)
+        let maxSize = Int64(file.sizeLimit)
 
         // Resume what an earlier run left, after re-hashing it (the hash state is not persisted).
         var offset = Self.fileSize(partial) ?? 0
@@ -161,7 +172,7 @@ public struct ModelStore: Sendable {
                 result = try await HubFileTransfer.run(request, partial: partial, offset: offset, hasher: hasher, progress: progress)
             } catch let error as ModelStoreError {
                 switch error {
-                case .sizeMismatch, .hashMismatch, .badResponse: Self.remove(partial)
+                case .sizeMismatch, .unpinnedTooLarge, .hashMismatch, .badResponse: Self.remove(partial)
                 default: break  // keep the partial file for the next run
                 }
                 throw error
@@ -195,11 +206,12 @@ public struct ModelStore: Sendable {
                         progress: @Sendable (ModelStoreEvent) -> Void) throws -> CacheRecord.UpstreamFile {
         var hasher = hasher
         let digest = hasher.finalizeHex()
-        guard file.identities.contains(where: { Int64($0.size) == size }) else {
+        guard file.admits(size: Int(size)) else {
             Self.remove(partial)
+            if !file.isPinned { throw ModelStoreError.unpinnedTooLarge(file: file.name, limit: file.sizeLimit, actual: size) }
             throw ModelStoreError.sizeMismatch(file: file.name, expected: file.identities.map(\.size), actual: size)
         }
-        guard file.matches(size: Int(size), sha256: digest) else {
+        guard !file.isPinned || file.matches(size: Int(size), sha256: digest) else {
             Self.remove(partial)
             throw ModelStoreError.hashMismatch(file: file.name, expected: file.identities.map(\.sha256), actual: digest)
         }
@@ -208,6 +220,10 @@ public struct ModelStore: Sendable {
             try FileManager.default.moveItem(at: partial, to: final)
         } catch {
             throw ModelStoreError.io(path: final.path, reason: "\(error)")
+        }
+        guard file.isPinned else {
+            progress(.fileAcceptedUnpinned(file: file.name, size: size, sha256: digest))
+            return .init(name: file.name, size: size, sha256: digest, unpinned: true)
         }
         progress(.fileVerified(file: file.name, size: size, sha256: digest))
         return .init(name: file.name, size: size, sha256: digest)

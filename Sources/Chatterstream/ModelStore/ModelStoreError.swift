@@ -14,6 +14,9 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Localized
     case offlineNotCached(family: ModelFamily, revision: String, path: String)
     /// A downloaded file's size is none of its published sizes. The file has been deleted.
     case sizeMismatch(file: String, expected: [Int], actual: Int64)
+    /// An unpinned file (no published identity known to this build) is larger than its limit. The
+    /// file has been deleted.
+    case unpinnedTooLarge(file: String, limit: Int, actual: Int64)
     /// A downloaded file's sha256 is none of its published hashes. The file has been deleted.
     case hashMismatch(file: String, expected: [String], actual: String)
     /// The connection kept dropping: the partial file is kept, and the next run resumes it.
@@ -54,6 +57,10 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Localized
         case let .sizeMismatch(file, expected, actual):
             return "\(file) has \(actual) bytes but the published file has \(expected.map(String.init).joined(separator: " or "))"
                 + " bytes; the download was deleted: run again, and if it repeats the mirror (HF_ENDPOINT) serves a different file"
+        case let .unpinnedTooLarge(file, limit, actual):
+            return "\(file) has \(actual) bytes, more than the \(limit) this build accepts for a file whose published size it does"
+                + " not know; the download was deleted: check HF_ENDPOINT and --revision, and if the hub's file really is this"
+                + " large, this build needs its published size and sha256"
         case let .hashMismatch(file, expected, actual):
             return "\(file) has sha256 \(actual) but the published file has \(expected.joined(separator: " or "));"
                 + " the download was deleted: run again, and if it repeats the mirror (HF_ENDPOINT) serves a different file"

@@ -19,6 +19,9 @@ public enum ModelStoreEvent: Sendable, Equatable {
     case retrying(file: String, attempt: Int, from: Int64, reason: String)
     /// The file matched a published size and sha256 and was moved into place.
     case fileVerified(file: String, size: Int64, sha256: String)
+    /// A file with no published identity known to this build (`PublishedFile.isPinned` false) was
+    /// accepted as downloaded, within its size limit; its size and sha256 go into the cache record.
+    case fileAcceptedUnpinned(file: String, size: Int64, sha256: String)
     /// Running the converter hook.
     case converting(family: ModelFamily, converter: String)
     /// The model is cached at `directory`.

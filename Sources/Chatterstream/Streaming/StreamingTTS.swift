@@ -126,7 +126,14 @@ public final class StreamingTTS: Sendable {
             let directory: URL
             switch model {
             case let .family(family, revision):
-                directory = try await store.ensure(family, revision: revision, progress: progress)
+                // A file this build cannot verify is said out loud, whoever listens to `progress`.
+                let logger = logger
+                directory = try await store.ensure(family, revision: revision) { event in
+                    if case let .fileAcceptedUnpinned(file, size, sha256) = event {
+                        logger.warning("\(file) accepted unverified (\(size) bytes, sha256 \(sha256)): this build has no published size and sha256 for \(family.rawValue)'s files; both are recorded in the cached model's \(CacheRecord.fileName)")
+                    }
+                    progress(event)
+                }
             case let .directory(url):
                 directory = url
             }
