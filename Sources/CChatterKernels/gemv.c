@@ -7,6 +7,7 @@
 // Each ISA variant is one body instantiated for constant (rows, weight rows per block) pairs through
 // always-inline helpers: with the sizes known the compiler keeps every accumulator in a register.
 #include "chatter_kernels.h"
+#include "half.h"
 
 #include <string.h>
 
@@ -26,26 +27,6 @@ INLINE float widen_bf16(uint16_t bits) {
     uint32_t word = (uint32_t)bits << 16;
     float value;
     memcpy(&value, &word, sizeof value);
-    return value;
-}
-
-// IEEE binary16 → binary32, exact (every half is a float), for the portable kernel.
-static inline float widen_f16(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
-    uint32_t bits;
-    if (exponent == 0x1F) {
-        bits = sign | 0x7F800000 | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {  // subnormal half: renormalise
-        exponent = 113;
-        while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
-        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
-    }
-    float value;
-    memcpy(&value, &bits, sizeof value);
     return value;
 }
 
@@ -79,7 +60,7 @@ static inline float widen_f16(uint16_t h) {
 
 #define LOAD_F32(v) (v)
 #define LOAD_BF16(v) widen_bf16(v)
-#define LOAD_F16(v) widen_f16(v)
+#define LOAD_F16(v) half_to_float(v)
 DEFINE_PORTABLE(gemv_f32_portable, float, LOAD_F32)
 DEFINE_PORTABLE(gemv_bf16_portable, uint16_t, LOAD_BF16)
 DEFINE_PORTABLE(gemv_f16_portable, uint16_t, LOAD_F16)

@@ -3,6 +3,7 @@
 // (bf16) or 4 (f32). Each block's 32 products are summed unscaled and multiplied by the scale once,
 // which equals x · dequantised(w) up to f32 rounding order.
 #include "chatter_kernels.h"
+#include "half.h"
 
 #include <string.h>
 
@@ -12,34 +13,7 @@
 
 #define MAX_ROWS CHATTER_GEMV_MAX_ROWS
 #define INLINE static inline __attribute__((always_inline))
-#define QK 32
-#define QBYTES 34
 #define PREFETCH_BYTES 1024
-
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
-    uint32_t bits;
-    if (exponent == 0x1F) {
-        bits = sign | 0x7F800000 | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {  // subnormal half: renormalise
-        exponent = 113;
-        while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
-        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
-    }
-    float value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
-}
-
-INLINE uint16_t load_u16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, sizeof v);  // blocks are 34 bytes, so scales are only 2-byte aligned
-    return v;
-}
 
 static void gemv_q8_0_portable(const float *x, size_t ldx, size_t m, size_t k, const uint8_t *w, size_t ldw,
                                const float *bias, float *y, size_t ldy, size_t n_begin, size_t n_end) {

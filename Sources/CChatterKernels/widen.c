@@ -3,40 +3,13 @@
 // kernels read these dtypes in place; only the GEMM needs f32). f16 → f32 is exact; a q8_0 value is
 // f32(scale) · int8 rounded once in f32, the same at every ISA, so the variants agree bit for bit.
 #include "chatter_kernels.h"
+#include "half.h"
 
 #include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-
-#define QK 32
-#define QBYTES 34
-
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
-    uint32_t bits;
-    if (exponent == 0x1F) {
-        bits = sign | 0x7F800000 | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {  // subnormal half: renormalise
-        exponent = 113;
-        while (!(mantissa & 0x400)) { mantissa <<= 1; exponent--; }
-        bits = sign | (exponent << 23) | ((mantissa & 0x3FF) << 13);
-    }
-    float value;
-    memcpy(&value, &bits, sizeof value);
-    return value;
-}
-
-static uint16_t load_u16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, sizeof v);  // q8_0 blocks are 34 bytes, so scales are only 2-byte aligned
-    return v;
-}
 
 static chatter_isa usable(chatter_isa requested) {
     chatter_isa best = chatter_kernels_isa();
