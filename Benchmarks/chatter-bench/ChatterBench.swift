@@ -96,7 +96,7 @@ struct ChatterBench: AsyncParsableCommand {
     var streamFirstChunks = "10,25"
 
     @Option(help: "Checkpoint directories for the stream-tax suite, comma-separated (s3gen(_meanflow).safetensors + conds.pt or conds.safetensors; one per seed).")
-    var taxModels = "/work/main/generated/chatterbox-turbo"
+    var taxModels = "generated/chatterbox-turbo"
 
     @Option(help: "Speech tokens the stream-tax suite streams.")
     var taxTokens = 150
