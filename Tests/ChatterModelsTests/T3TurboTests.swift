@@ -33,6 +33,20 @@ struct TinyTurboT3 {
     var prompt: [Int] { get throws { try ints(tiny, "prompt_tokens") } }
     var text: [Int] { get throws { try ints(tiny, "text_tokens") } }
 
+    /// `model`'s logits at the end of the prefill and after each of the fixture's forced tokens
+    /// (the teacher-forced run the fixture's "logits" record).
+    func teacherForcedLogits(_ model: T3) throws -> [Float] {
+        let forced = try ints(tiny, "forced_tokens")
+        let cond = try model.conditioning(speakerEmbedding: try speaker, promptTokens: try prompt, exaggeration: 0)
+        let decoder = try T3Decoder(model: model, conditioning: cond, textTokens: try text, cfgWeight: 0, maxNewTokens: forced.count)
+        var logits = decoder.logits
+        for token in forced {
+            try decoder.feed(token)
+            logits += decoder.logits
+        }
+        return logits
+    }
+
     /// The fixture's weights by upstream name, optionally with rank ≥ 2 tensors converted.
     func tensors(_ transform: (String, Tensor) -> Tensor = { $1 }) throws -> [String: Tensor] {
         var result: [String: Tensor] = [:]
@@ -89,14 +103,7 @@ struct TinyTurboT3 {
         let model = try T3(weights: marked, config: t.config)
         let storedQKV = try marked.tensor("tfmr.h.0.attn.c_attn.weight")
         #expect(model.gpt2Blocks[0].qProj.weight.storage === storedQKV.storage, "the [out, in] weight is used in place")
-        let forced = try t.ints(t.tiny, "forced_tokens")
-        let cond = try model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0)
-        let decoder = try T3Decoder(model: model, conditioning: cond, textTokens: try t.text, cfgWeight: 0, maxNewTokens: forced.count)
-        var logits = decoder.logits
-        for token in forced {
-            try decoder.feed(token)
-            logits += decoder.logits
-        }
+        let logits = try t.teacherForcedLogits(model)
         expectParity(logits, try t.fixture.tensor(t.tiny, "logits").scalars(), tolerance: 1e-4, "t3 turbo converted layout logits")
         // Without the marker a square [in, out] weight cannot be told apart: the shape check catches the rest.
         #expect(throws: TensorError.self) { try T3(weights: InMemoryWeights(transposed, source: "unmarked"), config: t.config) }
@@ -129,15 +136,7 @@ struct TinyTurboT3 {
         let metadata = [GPT2Conv1DLayout.metadataKey: GPT2Conv1DLayout.transposedValue]
         func logits(_ weights: [String: Tensor]) throws -> (model: T3, logits: [Float]) {
             let model = try T3(weights: InMemoryWeights(weights, metadata: metadata), config: t.config)
-            let forced = try t.ints(t.tiny, "forced_tokens")
-            let cond = try model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt, exaggeration: 0)
-            let decoder = try T3Decoder(model: model, conditioning: cond, textTokens: try t.text, cfgWeight: 0, maxNewTokens: forced.count)
-            var logits = decoder.logits
-            for token in forced {
-                try decoder.feed(token)
-                logits += decoder.logits
-            }
-            return (model, logits)
+            return (model, try t.teacherForcedLogits(model))
         }
         let reference = try logits(converted).logits
         let stored = converted.reduce(into: [String: Tensor]()) { result, entry in
