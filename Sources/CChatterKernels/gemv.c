@@ -7,7 +7,7 @@
 // Each ISA variant is one body instantiated for constant (rows, weight rows per block) pairs through
 // always-inline helpers: with the sizes known the compiler keeps every accumulator in a register.
 #include "chatter_kernels.h"
-#include "half.h"
+#include "kernels_common.h"
 
 #include <string.h>
 
@@ -233,15 +233,10 @@ static void fill_tail(const float *x, size_t ldx, size_t m, size_t k, size_t wid
 
 // MARK: - Dispatch
 
-static chatter_isa usable(chatter_isa requested) {
-    chatter_isa best = chatter_kernels_isa();
-    return requested > best ? best : requested;
-}
-
 chatter_isa chatter_gemv_f32_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
                                  const float *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                  size_t n_begin, size_t n_end) {
-    isa = usable(isa);
+    isa = usable_isa(isa);
     if (m == 0 || n_begin >= n_end) return isa;
     // More rows than the register blocking holds: one weight pass per 8 rows.
     for (; m > MAX_ROWS; m -= MAX_ROWS, x += MAX_ROWS * ldx, y += MAX_ROWS * ldy)
@@ -267,7 +262,7 @@ chatter_isa chatter_gemv_f32_isa(chatter_isa isa, const float *x, size_t ldx, si
 chatter_isa chatter_gemv_bf16_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
                                   const uint16_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                   size_t n_begin, size_t n_end) {
-    isa = usable(isa);
+    isa = usable_isa(isa);
     if (m == 0 || n_begin >= n_end) return isa;
     // More rows than the register blocking holds: one weight pass per 8 rows.
     for (; m > MAX_ROWS; m -= MAX_ROWS, x += MAX_ROWS * ldx, y += MAX_ROWS * ldy)
@@ -293,7 +288,7 @@ chatter_isa chatter_gemv_bf16_isa(chatter_isa isa, const float *x, size_t ldx, s
 chatter_isa chatter_gemv_f16_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
                                  const uint16_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                  size_t n_begin, size_t n_end) {
-    isa = usable(isa);
+    isa = usable_isa(isa);
     if (m == 0 || n_begin >= n_end) return isa;
     // More rows than the register blocking holds: one weight pass per 8 rows.
     for (; m > MAX_ROWS; m -= MAX_ROWS, x += MAX_ROWS * ldx, y += MAX_ROWS * ldy)

@@ -3,7 +3,7 @@
 // (bf16) or 4 (f32). Each block's 32 products are summed unscaled and multiplied by the scale once,
 // which equals x · dequantised(w) up to f32 rounding order.
 #include "chatter_kernels.h"
-#include "half.h"
+#include "kernels_common.h"
 
 #include <string.h>
 
@@ -159,8 +159,7 @@ static const range_q8_fn q8_avx2[MAX_ROWS] = ROW_TABLE(range_q8_avx2);
 chatter_isa chatter_gemv_q8_0_isa(chatter_isa isa, const float *x, size_t ldx, size_t m, size_t k,
                                   const uint8_t *w, size_t ldw, const float *bias, float *y, size_t ldy,
                                   size_t n_begin, size_t n_end) {
-    const chatter_isa best = chatter_kernels_isa();
-    if (isa > best) isa = best;
+    isa = usable_isa(isa);
     if (m == 0 || n_begin >= n_end) return isa;
     for (; m > MAX_ROWS; m -= MAX_ROWS, x += MAX_ROWS * ldx, y += MAX_ROWS * ldy)
         chatter_gemv_q8_0_isa(isa, x, ldx, MAX_ROWS, k, w, ldw, bias, y, ldy, n_begin, n_end);

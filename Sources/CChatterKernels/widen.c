@@ -3,18 +3,13 @@
 // kernels read these dtypes in place; only the GEMM needs f32). f16 → f32 is exact; a q8_0 value is
 // f32(scale) · int8 rounded once in f32, the same at every ISA, so the variants agree bit for bit.
 #include "chatter_kernels.h"
-#include "half.h"
+#include "kernels_common.h"
 
 #include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-
-static chatter_isa usable(chatter_isa requested) {
-    chatter_isa best = chatter_kernels_isa();
-    return requested > best ? best : requested;
-}
 
 #if defined(__x86_64__)
 #define F16C_TARGET __attribute__((target("avx2,fma,f16c")))
@@ -39,7 +34,7 @@ F16C_TARGET static void widen_q8_0_avx2(const uint8_t *source, float *destinatio
 #endif
 
 chatter_isa chatter_widen_f16_isa(chatter_isa isa, const uint16_t *source, float *destination, size_t count) {
-    isa = usable(isa);
+    isa = usable_isa(isa);
     size_t done = 0;
 #if defined(__x86_64__)
     if (isa >= CHATTER_ISA_AVX2) {
@@ -54,7 +49,7 @@ chatter_isa chatter_widen_f16_isa(chatter_isa isa, const uint16_t *source, float
 }
 
 chatter_isa chatter_widen_q8_0_isa(chatter_isa isa, const uint8_t *source, float *destination, size_t blocks) {
-    isa = usable(isa);
+    isa = usable_isa(isa);
 #if defined(__x86_64__)
     if (isa >= CHATTER_ISA_AVX2) {
         widen_q8_0_avx2(source, destination, blocks);

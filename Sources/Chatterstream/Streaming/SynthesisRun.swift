@@ -21,9 +21,9 @@ struct SynthesisStatistics: Sendable {
     /// Text pieces whose T3 prefill reused a cached conditioning prefix, and pieces that built one.
     var prefixesReused = 0
     var prefixesBuilt = 0
-    /// S3Gen pushes (flow calls) and the work they did (`S3GenWork`).
-    var s3genCalls = 0
+    /// The work S3Gen's pushes did (`S3GenWork`), and how many pushes (flow calls) that was.
     var s3genWork = S3GenWork()
+    var s3genCalls: Int { s3genWork.flow.calls }
 }
 
 /// One synthesis, run synchronously: T3 on the calling thread, S3Gen + post-processing on a second
@@ -177,7 +177,6 @@ struct SynthesisRun {
                 statistics.chunks += 1
                 statistics.samples += samples.count
             }
-            statistics.s3genCalls = s3gen.work.flow.calls
             statistics.s3genWork = s3gen.work
             queue.markRendered()
             if final { break }

@@ -1,9 +1,19 @@
-// Shared by the kernels (private to CChatterKernels): IEEE binary16 values and q8_0 blocks.
-#ifndef CHATTER_HALF_H
-#define CHATTER_HALF_H
+// Shared by the kernels (private to CChatterKernels): the ISA a call may use, IEEE binary16
+// values and q8_0 blocks.
+#ifndef CHATTER_KERNELS_COMMON_H
+#define CHATTER_KERNELS_COMMON_H
+
+#include "chatter_kernels.h"
 
 #include <stdint.h>
 #include <string.h>
+
+// The ISA a call runs at: the one requested (tests lower it to reach every path), but never above
+// what this CPU has.
+static inline chatter_isa usable_isa(chatter_isa requested) {
+    chatter_isa best = chatter_kernels_isa();
+    return requested > best ? best : requested;
+}
 
 // q8_0: blocks of 32 weights stored as an f16 scale and 32 int8 values (34 bytes; weights-format.md).
 #define QK 32
