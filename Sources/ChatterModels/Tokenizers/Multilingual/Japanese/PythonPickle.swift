@@ -1,0 +1,156 @@
+import Foundation
+
+/// A value decoded from a Python pickle: the few types pykakasi's dictionaries hold.
+///
+/// Dicts keep their items in pickle order as pairs (keys may be ints or strings); strings keep
+/// their code points (`[Unicode.Scalar]`), because pykakasi compares Python strings code point by
+/// code point and Swift `String` equality would merge canonically equivalent spellings.
+enum PickleValue: Sendable {
+    case none
+    case int(Int)
+    case string([Unicode.Scalar])
+    case list([PickleValue])
+    case tuple([PickleValue])
+    case dict([(key: PickleValue, value: PickleValue)])
+}
+
+/// Why a pickle could not be decoded: the byte offset and what was wrong there.
+struct PickleDecodingError: Error, Equatable, CustomStringConvertible {
+    let offset: Int
+    let reason: String
+    var description: String { "at byte \(offset): \(reason)" }
+}
+
+/// Decodes the subset of Python's pickle protocol (2 to 5) that plain containers of ints, strings
+/// and None produce: the opcodes `pickle.dump` writes for pykakasi's `.db` files. Anything else
+/// (class instances, memo references, bytes, floats) is refused with a `PickleDecodingError`,
+/// never executed or guessed: these files are data, and a file that needs more is not one of them.
+///
+/// Memo references (`BINGET`) are refused rather than supported because pickle's containers are
+/// shared mutable objects and these value-typed ones are not; pykakasi's files never use them.
+enum PythonPickle {
+    static func decode(_ bytes: [UInt8]) throws -> PickleValue {
+        var stack: [PickleValue] = []
+        var marks: [Int] = []
+        var position = 0
+
+        func fail(_ reason: String) -> PickleDecodingError { PickleDecodingError(offset: position, reason: reason) }
+
+        func readBytes(_ count: Int) throws -> ArraySlice<UInt8> {
+            guard count >= 0, count <= bytes.count - position else { throw fail("truncated: \(count) bytes wanted, \(bytes.count - position) left") }
+            defer { position += count }
+            return bytes[position..<(position + count)]
+        }
+
+        func readLittleEndian(_ count: Int) throws -> UInt64 {
+            var value: UInt64 = 0
+            for (shift, byte) in try readBytes(count).enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+            return value
+        }
+
+        func readString(lengthBytes: Int) throws -> PickleValue {
+            let length = try readLittleEndian(lengthBytes)
+            guard length <= UInt64(bytes.count - position) else { throw fail("string of \(length) bytes runs past the end") }
+            let utf8 = try readBytes(Int(length))
+            var scalars: [Unicode.Scalar] = []
+            scalars.reserveCapacity(utf8.count)
+            var iterator = utf8.makeIterator()
+            var decoder = UTF8()
+            decoding: while true {
+                switch decoder.decode(&iterator) {
+                case let .scalarValue(scalar): scalars.append(scalar)
+                case .emptyInput: break decoding
+                case .error: throw fail("string is not valid UTF-8")
+                }
+            }
+            return .string(scalars)
+        }
+
+        func pop() throws -> PickleValue {
+            guard let value = stack.popLast() else { throw fail("stack underflow") }
+            if let mark = marks.last, stack.count < mark { throw fail("value popped across a MARK") }
+            return value
+        }
+
+        func popToMark() throws -> [PickleValue] {
+            guard let mark = marks.popLast(), mark <= stack.count else { throw fail("no MARK to pop to") }
+            defer { stack.removeSubrange(mark...) }
+            return Array(stack[mark...])
+        }
+
+        /// Appends `items` to the list on top of the stack, without copying it (the popped enum
+        /// is cleared before the array is mutated, so the array's storage stays uniquely owned).
+        func extendTopList(with items: [PickleValue]) throws {
+            var top = try pop()
+            guard case var .list(elements) = top else { throw fail("APPEND to something that is not a list") }
+            top = .none
+            elements.append(contentsOf: items)
+            stack.append(.list(elements))
+            _ = top
+        }
+
+        func extendTopDict(with flat: [PickleValue]) throws {
+            guard flat.count % 2 == 0 else { throw fail("SETITEMS with an odd number of values") }
+            var top = try pop()
+            guard case var .dict(items) = top else { throw fail("SETITEM on something that is not a dict") }
+            top = .none
+            items.reserveCapacity(items.count + flat.count / 2)
+            var index = 0
+            while index < flat.count {
+                items.append((key: flat[index], value: flat[index + 1]))
+                index += 2
+            }
+            stack.append(.dict(items))
+            _ = top
+        }
+
+        while true {
+            guard position < bytes.count else { throw fail("truncated: no STOP opcode") }
+            let opcode = bytes[position]
+            position += 1
+            switch opcode {
+            case 0x80:  // PROTO
+                let version = try readLittleEndian(1)
+                guard (2...5).contains(version) else { throw fail("pickle protocol \(version) is not supported") }
+            case 0x95:  // FRAME: a length prefix for buffered reading; the opcodes inside follow as usual
+                _ = try readLittleEndian(8)
+            case 0x94:  // MEMOIZE: only feeds memo references, which are refused
+                guard !stack.isEmpty else { throw fail("MEMOIZE on an empty stack") }
+            case 0x71: _ = try readLittleEndian(1)  // BINPUT
+            case 0x72: _ = try readLittleEndian(4)  // LONG_BINPUT
+            case 0x28: marks.append(stack.count)  // MARK
+            case 0x4E: stack.append(.none)  // NONE
+            case 0x4B: stack.append(.int(Int(try readLittleEndian(1))))  // BININT1
+            case 0x4D: stack.append(.int(Int(try readLittleEndian(2))))  // BININT2
+            case 0x4A: stack.append(.int(Int(Int32(bitPattern: UInt32(try readLittleEndian(4))))))  // BININT
+            case 0x8C: stack.append(try readString(lengthBytes: 1))  // SHORT_BINUNICODE
+            case 0x58: stack.append(try readString(lengthBytes: 4))  // BINUNICODE
+            case 0x8D: stack.append(try readString(lengthBytes: 8))  // BINUNICODE8
+            case 0x5D: stack.append(.list([]))  // EMPTY_LIST
+            case 0x7D: stack.append(.dict([]))  // EMPTY_DICT
+            case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
+            case 0x85: stack.append(.tuple([try pop()]))  // TUPLE1
+            case 0x86:  // TUPLE2
+                let second = try pop(), first = try pop()
+                stack.append(.tuple([first, second]))
+            case 0x87:  // TUPLE3
+                let third = try pop(), second = try pop(), first = try pop()
+                stack.append(.tuple([first, second, third]))
+            case 0x74: stack.append(.tuple(try popToMark()))  // TUPLE
+            case 0x61: try extendTopList(with: [try pop()])  // APPEND
+            case 0x65: try extendTopList(with: try popToMark())  // APPENDS
+            case 0x73:  // SETITEM
+                let value = try pop(), key = try pop()
+                try extendTopDict(with: [key, value])
+            case 0x75: try extendTopDict(with: try popToMark())  // SETITEMS
+            case 0x2E:  // STOP
+                guard marks.isEmpty, stack.count == 1, let result = stack.last else {
+                    throw fail("STOP with \(stack.count) values and \(marks.count) open MARKs on the stack")
+                }
+                return result
+            default:
+                throw fail(String(format: "opcode 0x%02X is not one a plain dictionary of strings uses", opcode))
+            }
+        }
+    }
+}
