@@ -35,7 +35,7 @@ public struct JapaneseHiraganaNormalizer: Sendable {
     }
 
     /// `hiragana_normalize(text)`, or why pykakasi 2.3.0 would raise on it.
-    func normalizedOrFailure(_ text: String) -> Result<String, KakasiConversionFailure> {
+    public func normalizedOrFailure(_ text: String) -> Result<String, KakasiConversionFailure> {
         let segments: [KakasiSegment]
         do { segments = try converter.convert(Array(text.unicodeScalars)) } catch let failure as KakasiConversionFailure {
             return .failure(failure)
@@ -65,19 +65,25 @@ public struct JapaneseHiraganaNormalizer: Sendable {
 /// Unicode's stability policy freezes the decomposition and combining class of every assigned
 /// code point, so the only differences are code points assigned after 14.0, which Python treats
 /// as unassigned: no decomposition, combining class 0. Those are passed through as they are, and
-/// the text between them is decomposed by Swift (a class-0 code point also bounds reordering).
+/// the text between them is decomposed by Foundation. Foundation orders combining marks before it
+/// applies compatibility mappings (NFKD of "é" + U+FF9E gives e U+0301 U+3099, Python e U+3099
+/// U+0301), so the canonical ordering is applied here again, over the decomposed text.
 enum PythonUnicode14 {
     static func isAssignedInUnicode14(_ scalar: Unicode.Scalar) -> Bool {
         guard let age = scalar.properties.age else { return false }
         return age.major < 14 || (age.major == 14 && age.minor == 0)
     }
 
+    static func combiningClass(_ scalar: Unicode.Scalar) -> UInt8 {
+        isAssignedInUnicode14(scalar) ? scalar.properties.canonicalCombiningClass.rawValue : 0
+    }
+
     static func nfkd(_ text: String) -> String {
-        var out = String.UnicodeScalarView()
+        var decomposed: [Unicode.Scalar] = []
         var run = String.UnicodeScalarView()
         func flushRun() {
             if !run.isEmpty {
-                out.append(contentsOf: String(run).decomposedStringWithCompatibilityMapping.unicodeScalars)
+                decomposed += String(run).decomposedStringWithCompatibilityMapping.unicodeScalars
                 run = String.UnicodeScalarView()
             }
         }
@@ -86,10 +92,26 @@ enum PythonUnicode14 {
                 run.append(scalar)
             } else {
                 flushRun()
-                out.append(scalar)
+                decomposed.append(scalar)
             }
         }
         flushRun()
+        // Canonical ordering: each run of non-starters sorted by combining class, stably.
+        var start = 0
+        while start < decomposed.count {
+            guard combiningClass(decomposed[start]) != 0 else { start += 1; continue }
+            var end = start
+            while end < decomposed.count, combiningClass(decomposed[end]) != 0 { end += 1 }
+            if end - start > 1 {
+                let sorted = decomposed[start..<end].enumerated().sorted {
+                    (combiningClass($0.element), $0.offset) < (combiningClass($1.element), $1.offset)
+                }.map(\.element)
+                decomposed.replaceSubrange(start..<end, with: sorted)
+            }
+            start = end
+        }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: decomposed)
         return String(out)
     }
 }

@@ -7,9 +7,11 @@ struct KakasiSegment: Equatable, Sendable {
 
 /// Where pykakasi 2.3.0 itself raises `IndexError` (a variation selector with nothing convertible
 /// after it); upstream's `hiragana_normalize` does not catch it, so the text cannot be tokenised.
-struct KakasiConversionFailure: Error, Equatable, Sendable {
-    let offset: Int
-    let reason: String
+public struct KakasiConversionFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The code point offset in the text where pykakasi's lookup fails.
+    public let offset: Int
+    public let reason: String
+    public var description: String { "pykakasi 2.3.0 raises IndexError at code point \(offset): \(reason)" }
 }
 
 /// A port of pykakasi 2.3.0's `Kakasi.convert` (`kakasi.py`), its kanji lookup `JConv.convert`
