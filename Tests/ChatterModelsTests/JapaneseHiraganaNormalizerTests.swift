@@ -220,37 +220,37 @@ import TestSupport
         }
     }
 
-    @Test func withoutDictionariesTextPassesThroughWithOneWarning() throws {
+    @Test func dictionaryLookup() throws {
         let empty = try TemporaryDirectory()
-        let warnings = WarningLog()
-        let step = try JapaneseTextStep.installed(cacheRoot: empty.url, environment: [:], workingDirectory: empty.url, warn: warnings.record)
-        #expect(step.normalizer == nil)
-        #expect(step.process("今日は") == "今日は")
-        #expect(step.process("東京") == "東京")
-        let messages = warnings.messages
-        #expect(messages.count == 1, "\(messages)")
-        #expect(messages.first?.hasPrefix(JapaneseTextStep.upstreamWarning) == true)
-        #expect(messages.first?.contains("fetch-dictionaries.sh") == true && messages.first?.contains(empty.url.path) == true)
-
+        // Nowhere to be found: nil, so the multilingual tokenizer passes Japanese through as upstream without pykakasi.
+        #expect(try JapaneseHiraganaNormalizer.installed(cacheRoot: empty.url, environment: [:], workingDirectory: empty.url) == nil)
+        #expect(KakasiDictionaryLocation.candidates(cacheRoot: empty.url, environment: [KakasiDictionaryLocation.environmentVariable: "/x"],
+                                                    workingDirectory: empty.url).map(\.path)
+                == ["/x", empty.path(KakasiDictionaryLocation.cacheSubdirectory).path, empty.path(".cache/kakasi/pykakasi-2.3.0").path])
         // An explicit folder without the files is an error, not a silent fallback.
         #expect(throws: KakasiDictionaryError.self) {
-            try JapaneseTextStep.installed(cacheRoot: nil, environment: [KakasiDictionaryLocation.environmentVariable: empty.url.path],
-                                           workingDirectory: empty.url)
+            try JapaneseHiraganaNormalizer.installed(cacheRoot: nil, environment: [KakasiDictionaryLocation.environmentVariable: empty.url.path],
+                                                     workingDirectory: empty.url)
         }
-        // Found in the cache root: the normalizer runs.
-        let cached = empty.url.appendingPathComponent(KakasiDictionaryLocation.cacheSubdirectory)
+        // Found in the cache root, then in .cache/ under the working directory.
+        let cached = empty.path(KakasiDictionaryLocation.cacheSubdirectory)
         try FileManager.default.createDirectory(at: cached, withIntermediateDirectories: true)
         try Self.writeSmallDictionaries(to: cached)
-        let installed = try JapaneseTextStep.installed(cacheRoot: empty.url, environment: [:], workingDirectory: empty.url, warn: warnings.record)
-        #expect(installed.normalizer != nil)
-        #expect(installed.process("漢字") == PythonUnicode14.nfkd("かんじ"))
-        #expect(warnings.messages.count == 1)
+        let normalizer = try #require(try JapaneseHiraganaNormalizer.installed(cacheRoot: empty.url, environment: [:], workingDirectory: empty.url))
+        #expect(normalizer.process("漢字") == PythonUnicode14.nfkd("かんじ"))
+        #expect(KakasiDictionaryLocation.locate(cacheRoot: nil, environment: [:], workingDirectory: empty.url) == nil)
+        let working = empty.path(".cache/kakasi")
+        try FileManager.default.createDirectory(at: working, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: cached, to: working.appendingPathComponent("pykakasi-2.3.0"))
+        #expect(KakasiDictionaryLocation.locate(cacheRoot: nil, environment: [:], workingDirectory: empty.url)?.standardizedFileURL.path
+                == empty.path(".cache/kakasi/pykakasi-2.3.0").standardizedFileURL.path)
     }
-}
 
-private final class WarningLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: [String] = []
-    var messages: [String] { lock.withLock { stored } }
-    var record: @Sendable (String) -> Void { { [self] message in lock.withLock { stored.append(message) } } }
+    /// The multilingual tokenizer's protocol: the normalizer is its `ja` step.
+    @Test func isTheTokenizersJapaneseStep() throws {
+        let directory = try TemporaryDirectory()
+        try Self.writeSmallDictionaries(to: directory.url)
+        let step: any LanguageTextProcessor = try JapaneseHiraganaNormalizer(dictionaryDirectory: directory.url)
+        #expect(step.process("辺") == PythonUnicode14.nfkd(" へん"))
+    }
 }
