@@ -61,10 +61,12 @@ def main():
     parser.add_argument("--count", type=int, default=20000)
     args = parser.parse_args()
 
+    from importlib.metadata import version
+
     import pykakasi
     from chatterbox.models.tokenizers.tokenizer import hiragana_normalize
 
-    assert pykakasi.__version__ if hasattr(pykakasi, "__version__") else True
+    assert version("pykakasi") == "2.3.0", "the reference environment pins pykakasi 2.3.0 (requirements.txt)"
     with open(os.path.join(os.path.dirname(pykakasi.__file__), "data", "kanwadict4.db"), "rb") as f:
         kanwa = pickle.load(f)
     rng = random.Random(1)

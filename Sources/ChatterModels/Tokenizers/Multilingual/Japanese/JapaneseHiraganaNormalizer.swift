@@ -23,10 +23,10 @@ public struct JapaneseHiraganaNormalizer: Sendable {
 
     /// Exactly upstream `hiragana_normalize(text)`, its final NFKD included.
     ///
-    /// Where pykakasi 2.3.0 itself raises (`IndexError`, for a text ending in a variation selector
-    /// U+FE00/FE01 or U+E0100… that follows no kanji), upstream's tokenizer fails; here the text
-    /// is returned NFKD-normalised but otherwise unchanged, as upstream's path without pykakasi
-    /// would. `normalizedOrFailure` tells the two apart.
+    /// Where pykakasi 2.3.0 itself raises (`IndexError`, for variation selectors U+FE00/FE01 or
+    /// U+E0100… it cannot account for: at the end of a text after kana, or two after a kanji),
+    /// upstream's tokenizer fails; here the text is returned NFKD-normalised but otherwise
+    /// unchanged, as upstream's path without pykakasi would. `normalizedOrFailure` tells the two apart.
     public func process(_ text: String) -> String {
         switch normalizedOrFailure(text) {
         case let .success(normalized): return normalized

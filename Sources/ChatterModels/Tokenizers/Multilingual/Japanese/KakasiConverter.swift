@@ -5,8 +5,9 @@ struct KakasiSegment: Equatable, Sendable {
     let kana: [Unicode.Scalar]
 }
 
-/// Where pykakasi 2.3.0 itself raises `IndexError` (a variation selector with nothing convertible
-/// after it); upstream's `hiragana_normalize` does not catch it, so the text cannot be tokenised.
+/// Where pykakasi 2.3.0 itself raises `IndexError` (variation selectors with nothing convertible
+/// after them, or more after a match than its bookkeeping allows); upstream's `hiragana_normalize`
+/// does not catch it, so upstream cannot tokenise the text.
 public struct KakasiConversionFailure: Error, Equatable, Sendable, CustomStringConvertible {
     /// The code point offset in the text where pykakasi's lookup fails.
     public let offset: Int
