@@ -199,6 +199,8 @@ import TestSupport
             ("word not under its first kanji", Data([0x80, 4, 0x7D, 0x4A, 0x22, 0x6F, 0, 0, 0x7D] + [0x8C, 3] + Array("花".utf8) + [0x5D, 0x73, 0x73, 0x2E])),
             ("string past the end", Data([0x80, 4, 0x58, 0xFF, 0xFF, 0xFF, 0x7F, 0x2E])),
             ("huge length prefix", Data([0x80, 4, 0x8D] + [UInt8](repeating: 0xFF, count: 8) + [0x2E])),
+            // 100 000 lists nested in each other: refused at depth 33 rather than torn down recursively.
+            ("nested 100 000 deep", Data([0x80, 4] + [UInt8](repeating: 0x5D, count: 100_000) + [UInt8](repeating: 0x61, count: 99_999) + [0x2E])),
         ]
         for cut in stride(from: 1, to: good.count, by: max(1, good.count / 40)) { corruptions.append(("cut at \(cut)", good.prefix(cut))) }
         for (label, data) in corruptions {

@@ -28,9 +28,14 @@ struct PickleDecodingError: Error, Equatable, CustomStringConvertible {
 ///
 /// Memo references (`BINGET`) are refused rather than supported because pickle's containers are
 /// shared mutable objects and these value-typed ones are not; pykakasi's files never use them.
+/// Containers nest at most `maximumDepth` deep (pykakasi's go 4 deep): a deeper value would be torn
+/// down recursively and could exhaust the stack.
 enum PythonPickle {
+    static let maximumDepth = 32
+
     static func decode(_ bytes: [UInt8]) throws -> PickleValue {
         var stack: [PickleValue] = []
+        var depths: [Int] = []  // beside `stack`: how deep each value's containers nest (scalars 0)
         var marks: [Int] = []
         var position = 0
 
@@ -66,32 +71,41 @@ enum PythonPickle {
             return .string(scalars)
         }
 
-        func pop() throws -> PickleValue {
-            guard let value = stack.popLast() else { throw fail("stack underflow") }
-            if let mark = marks.last, stack.count < mark { throw fail("value popped across a MARK") }
-            return value
+        func push(_ value: PickleValue, depth: Int = 0) throws {
+            guard depth <= maximumDepth else { throw fail("containers nest more than \(maximumDepth) deep") }
+            stack.append(value)
+            depths.append(depth)
         }
 
-        func popToMark() throws -> [PickleValue] {
+        func pop() throws -> (value: PickleValue, depth: Int) {
+            guard let value = stack.popLast(), let depth = depths.popLast() else { throw fail("stack underflow") }
+            if let mark = marks.last, stack.count < mark { throw fail("value popped across a MARK") }
+            return (value, depth)
+        }
+
+        func popToMark() throws -> (values: [PickleValue], depth: Int) {
             guard let mark = marks.popLast(), mark <= stack.count else { throw fail("no MARK to pop to") }
-            defer { stack.removeSubrange(mark...) }
-            return Array(stack[mark...])
+            defer {
+                stack.removeSubrange(mark...)
+                depths.removeSubrange(mark...)
+            }
+            return (Array(stack[mark...]), depths[mark...].max() ?? 0)
         }
 
         /// Appends `items` to the list on top of the stack, without copying it (the popped enum
         /// is cleared before the array is mutated, so the array's storage stays uniquely owned).
-        func extendTopList(with items: [PickleValue]) throws {
-            var top = try pop()
+        func extendTopList(with items: [PickleValue], depth itemDepth: Int) throws {
+            var (top, depth) = try pop()
             guard case var .list(elements) = top else { throw fail("APPEND to something that is not a list") }
             top = .none
             elements.append(contentsOf: items)
-            stack.append(.list(elements))
+            try push(.list(elements), depth: max(depth, itemDepth + 1))
             _ = top
         }
 
-        func extendTopDict(with flat: [PickleValue]) throws {
+        func extendTopDict(with flat: [PickleValue], depth itemDepth: Int) throws {
             guard flat.count % 2 == 0 else { throw fail("SETITEMS with an odd number of values") }
-            var top = try pop()
+            var (top, depth) = try pop()
             guard case var .dict(items) = top else { throw fail("SETITEM on something that is not a dict") }
             top = .none
             items.reserveCapacity(items.count + flat.count / 2)
@@ -100,7 +114,7 @@ enum PythonPickle {
                 items.append((key: flat[index], value: flat[index + 1]))
                 index += 2
             }
-            stack.append(.dict(items))
+            try push(.dict(items), depth: max(depth, itemDepth + 1))
             _ = top
         }
 
@@ -119,30 +133,40 @@ enum PythonPickle {
             case 0x71: _ = try readLittleEndian(1)  // BINPUT
             case 0x72: _ = try readLittleEndian(4)  // LONG_BINPUT
             case 0x28: marks.append(stack.count)  // MARK
-            case 0x4E: stack.append(.none)  // NONE
-            case 0x4B: stack.append(.int(Int(try readLittleEndian(1))))  // BININT1
-            case 0x4D: stack.append(.int(Int(try readLittleEndian(2))))  // BININT2
-            case 0x4A: stack.append(.int(Int(Int32(bitPattern: UInt32(try readLittleEndian(4))))))  // BININT
-            case 0x8C: stack.append(try readString(lengthBytes: 1))  // SHORT_BINUNICODE
-            case 0x58: stack.append(try readString(lengthBytes: 4))  // BINUNICODE
-            case 0x8D: stack.append(try readString(lengthBytes: 8))  // BINUNICODE8
-            case 0x5D: stack.append(.list([]))  // EMPTY_LIST
-            case 0x7D: stack.append(.dict([]))  // EMPTY_DICT
-            case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
-            case 0x85: stack.append(.tuple([try pop()]))  // TUPLE1
+            case 0x4E: try push(.none)  // NONE
+            case 0x4B: try push(.int(Int(try readLittleEndian(1))))  // BININT1
+            case 0x4D: try push(.int(Int(try readLittleEndian(2))))  // BININT2
+            case 0x4A: try push(.int(Int(Int32(bitPattern: UInt32(try readLittleEndian(4))))))  // BININT
+            case 0x8C: try push(try readString(lengthBytes: 1))  // SHORT_BINUNICODE
+            case 0x58: try push(try readString(lengthBytes: 4))  // BINUNICODE
+            case 0x8D: try push(try readString(lengthBytes: 8))  // BINUNICODE8
+            case 0x5D: try push(.list([]), depth: 1)  // EMPTY_LIST
+            case 0x7D: try push(.dict([]), depth: 1)  // EMPTY_DICT
+            case 0x29: try push(.tuple([]), depth: 1)  // EMPTY_TUPLE
+            case 0x85:  // TUPLE1
+                let only = try pop()
+                try push(.tuple([only.value]), depth: only.depth + 1)
             case 0x86:  // TUPLE2
                 let second = try pop(), first = try pop()
-                stack.append(.tuple([first, second]))
+                try push(.tuple([first.value, second.value]), depth: max(first.depth, second.depth) + 1)
             case 0x87:  // TUPLE3
                 let third = try pop(), second = try pop(), first = try pop()
-                stack.append(.tuple([first, second, third]))
-            case 0x74: stack.append(.tuple(try popToMark()))  // TUPLE
-            case 0x61: try extendTopList(with: [try pop()])  // APPEND
-            case 0x65: try extendTopList(with: try popToMark())  // APPENDS
+                try push(.tuple([first.value, second.value, third.value]), depth: max(first.depth, second.depth, third.depth) + 1)
+            case 0x74:  // TUPLE
+                let items = try popToMark()
+                try push(.tuple(items.values), depth: items.depth + 1)
+            case 0x61:  // APPEND
+                let item = try pop()
+                try extendTopList(with: [item.value], depth: item.depth)
+            case 0x65:  // APPENDS
+                let items = try popToMark()
+                try extendTopList(with: items.values, depth: items.depth)
             case 0x73:  // SETITEM
                 let value = try pop(), key = try pop()
-                try extendTopDict(with: [key, value])
-            case 0x75: try extendTopDict(with: try popToMark())  // SETITEMS
+                try extendTopDict(with: [key.value, value.value], depth: max(key.depth, value.depth))
+            case 0x75:  // SETITEMS
+                let items = try popToMark()
+                try extendTopDict(with: items.values, depth: items.depth)
             case 0x2E:  // STOP
                 guard marks.isEmpty, stack.count == 1, let result = stack.last else {
                     throw fail("STOP with \(stack.count) values and \(marks.count) open MARKs on the stack")
