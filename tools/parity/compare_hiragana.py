@@ -8,7 +8,8 @@
 Draws seeded random strings (words of pykakasi's own kanwa dictionary glued with kana, katakana,
 half-width kana, long-vowel and iteration marks, punctuation, digits, Latin, newlines and tabs,
 variation selectors, emoji, and code points from the whole of Unicode) plus the committed fixture's
-texts, writes them as JSON Lines, runs `chatter-parity hiragana` and compares every line with
+texts, and NFKD(lower()) of a fifth of them (what `MTLTokenizer.encode` hands `hiragana_normalize`),
+writes them as JSON Lines, runs `chatter-parity hiragana` and compares every line with
 `hiragana_normalize(text)` (or with pykakasi raising). Exit status 1 on any difference.
 """
 import argparse
@@ -19,6 +20,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import unicodedata
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURE = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "chatterbox_multilingual_ja.jsonl")
@@ -73,6 +75,8 @@ def main():
     words = sorted(rng.sample(sorted(w for table in kanwa.values() for w in table), 20000))
     texts = [json.loads(line)["text"] for line in open(FIXTURE, encoding="utf-8").read().splitlines()[1:]]
     texts += random_texts(args.count, words)
+    # What the tokenizer hands the Japanese step: NFKD(text.lower()) (MTLTokenizer.encode).
+    texts += [unicodedata.normalize("NFKD", text.lower()) for text in texts[: len(texts) // 5]]
 
     expected = []
     for text in texts:
