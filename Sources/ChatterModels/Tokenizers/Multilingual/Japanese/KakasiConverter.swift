@@ -248,19 +248,21 @@ struct KakasiConverter: Sendable {
                 result.append(text[x])
                 length += 1; x += 1
             } else if Self.isHalfWidthKana(c) {
-                // K2._convert_half_kana: two code points, then one; unknown ones are skipped (pykakasi issue #115).
+                // K2._convert_half_kana: the first two code points, then one, looked up in halfkana3.db.
+                // It reports the length it asked for, so a lone last code point counts as two (and
+                // `hiragana(from:)` then skips the first code point of the next window), as in pykakasi.
                 let rest = text[x...]
-                if let (fullWidth, taken) = [2, 1].lazy.compactMap({ n in
-                    self.dictionaries.halfKana[Array(rest.prefix(n))].map { ($0, min(n, rest.count)) }
-                }).first, let converted = fullWidth.first, fullWidth.count == 1 {
-                    length += taken; x += taken
-                    if converted.value == 0x309B || converted.value < toHiragana {
-                        result.append(converted)
-                    } else {
-                        result.append(Unicode.Scalar(converted.value - toHiragana) ?? converted)
-                    }
+                let match = [2, 1].lazy.compactMap { n in self.dictionaries.halfKana[Array(rest.prefix(n))].map { (fullWidth: $0, length: n) } }.first
+                if let match, match.fullWidth.count == 1, let converted = match.fullWidth.first {
+                    length += match.length
+                    x += match.length
+                    // ゛ stays; anything else moves down from katakana (pykakasi's dictionary maps to
+                    // katakana and 、。「」・ only, all above the offset; a corrupt one cannot underflow here).
+                    let shifted = converted.value >= toHiragana ? Unicode.Scalar(converted.value - toHiragana) : nil
+                    result.append(converted.value == 0x309B ? converted : shifted ?? converted)
                 } else {
-                    length += 1; x += 1
+                    length += 1  // unknown half-width kana are dropped (pykakasi issue #115)
+                    x += 1
                 }
             } else {
                 break
