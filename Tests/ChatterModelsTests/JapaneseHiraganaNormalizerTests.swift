@@ -165,6 +165,16 @@ import TestSupport
                     "\(text.debugDescription) → \(output.debugDescription), want \(expected.debugDescription); segments \(pieces)")
         }
         #expect(try segments("花\n") == ["花/はな", "\n/", "花/はな"])
+        // An itaiji entry that expands (none in pykakasi's file) must not break the selector bookkeeping.
+        var expanding = PickleBytes()
+        expanding.dict()
+        expanding.int(0x82B2); expanding.string("花花"); expanding.op(0x73)  // SETITEM
+        expanding.stop()
+        let expandingDirectory = try TemporaryDirectory()
+        try Self.writeSmallDictionaries(to: expandingDirectory.url)
+        try Data(expanding.bytes).write(to: expandingDirectory.path("itaijidict4.db"))
+        let expandingNormalizer = try JapaneseHiraganaNormalizer(dictionaryDirectory: expandingDirectory.url)
+        #expect(expandingNormalizer.process("\u{82B2}") == PythonUnicode14.nfkd(" はな"))
         // A variation selector with nothing convertible after it: pykakasi raises IndexError.
         guard case .failure = normalizer.normalizedOrFailure("か\u{FE00}") else { Issue.record("か+VS should fail as pykakasi does"); return }
         #expect(normalizer.process("か\u{FE00}") == "か\u{FE00}")

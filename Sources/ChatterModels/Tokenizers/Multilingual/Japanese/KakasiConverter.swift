@@ -191,7 +191,8 @@ struct KakasiConverter: Sendable {
             guard resolved >= 0, resolved < collection.count else { return nil }
             return collection[collection.startIndex + resolved]
         }
-        for _ in 0..<selectorCount {
+        // Negative when an itaiji entry expands to several code points (none in pykakasi's file): Python's range is then empty.
+        for _ in 0..<max(0, selectorCount) {
             if length > original.count { break }
             guard let translatedScalar = at(translated, length - 1), let originalScalar = at(original, length - 1) else {
                 throw KakasiConversionFailure(offset: start, reason: "variation-selector bookkeeping indexes past the translated text")
