@@ -59,13 +59,13 @@ struct KakasiDictionaries: Sendable {
     let halfKana: [[Unicode.Scalar]: [Unicode.Scalar]]
 
     init(directory: URL) throws {
-        func load(_ name: String) throws -> (path: String, value: PickleValue) {
+        func load(_ name: String) throws -> (path: String, value: PlainPickleValue) {
             let url = directory.appendingPathComponent(name)
             let data: Data
             do { data = try Data(contentsOf: url) } catch {
                 throw KakasiDictionaryError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
             }
-            do { return (url.path, try PythonPickle.decode([UInt8](data))) } catch let error as PickleDecodingError {
+            do { return (url.path, try PlainPickle.decode([UInt8](data))) } catch let error as PlainPickleError {
                 throw KakasiDictionaryError.corrupt(path: url.path, reason: "not a readable pickle: \(error)")
             }
         }
@@ -85,7 +85,7 @@ struct KakasiDictionaries: Sendable {
         return scalar
     }
 
-    private static func kanwaTables(_ value: PickleValue, path: String) throws
+    private static func kanwaTables(_ value: PlainPickleValue, path: String) throws
         -> ([Unicode.Scalar: [[Unicode.Scalar]: [KanwaReading]]], [Unicode.Scalar: Int])
     {
         func corrupt(_ reason: String) -> KakasiDictionaryError { .corrupt(path: path, reason: reason) }
@@ -134,7 +134,7 @@ struct KakasiDictionaries: Sendable {
         return (kanwa, longest)
     }
 
-    private static func itaijiTable(_ value: PickleValue, path: String) throws -> [Unicode.Scalar: [Unicode.Scalar]?] {
+    private static func itaijiTable(_ value: PlainPickleValue, path: String) throws -> [Unicode.Scalar: [Unicode.Scalar]?] {
         guard case let .dict(items) = value else { throw KakasiDictionaryError.corrupt(path: path, reason: "the top level is not a dict") }
         var table: [Unicode.Scalar: [Unicode.Scalar]?] = [:]
         for (keyValue, targetValue) in items {
@@ -150,7 +150,7 @@ struct KakasiDictionaries: Sendable {
         return table
     }
 
-    private static func halfKanaTable(_ value: PickleValue, path: String) throws -> [[Unicode.Scalar]: [Unicode.Scalar]] {
+    private static func halfKanaTable(_ value: PlainPickleValue, path: String) throws -> [[Unicode.Scalar]: [Unicode.Scalar]] {
         guard case let .dict(items) = value else { throw KakasiDictionaryError.corrupt(path: path, reason: "the top level is not a dict") }
         var table: [[Unicode.Scalar]: [Unicode.Scalar]] = [:]
         for (keyValue, targetValue) in items {

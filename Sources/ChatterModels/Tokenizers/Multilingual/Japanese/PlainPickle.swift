@@ -5,17 +5,17 @@ import Foundation
 /// Dicts keep their items in pickle order as pairs (keys may be ints or strings); strings keep
 /// their code points (`[Unicode.Scalar]`), because pykakasi compares Python strings code point by
 /// code point and Swift `String` equality would merge canonically equivalent spellings.
-enum PickleValue: Sendable {
+enum PlainPickleValue: Sendable {
     case none
     case int(Int)
     case string([Unicode.Scalar])
-    case list([PickleValue])
-    case tuple([PickleValue])
-    case dict([(key: PickleValue, value: PickleValue)])
+    case list([PlainPickleValue])
+    case tuple([PlainPickleValue])
+    case dict([(key: PlainPickleValue, value: PlainPickleValue)])
 }
 
 /// Why a pickle could not be decoded: the byte offset and what was wrong there.
-struct PickleDecodingError: Error, Equatable, CustomStringConvertible {
+struct PlainPickleError: Error, Equatable, CustomStringConvertible {
     let offset: Int
     let reason: String
     var description: String { "at byte \(offset): \(reason)" }
@@ -23,23 +23,28 @@ struct PickleDecodingError: Error, Equatable, CustomStringConvertible {
 
 /// Decodes the subset of Python's pickle protocol (2 to 5) that plain containers of ints, strings
 /// and None produce: the opcodes `pickle.dump` writes for pykakasi's `.db` files. Anything else
-/// (class instances, memo references, bytes, floats) is refused with a `PickleDecodingError`,
+/// (class instances, memo references, bytes, floats) is refused with a `PlainPickleError`,
 /// never executed or guessed: these files are data, and a file that needs more is not one of them.
 ///
 /// Memo references (`BINGET`) are refused rather than supported because pickle's containers are
 /// shared mutable objects and these value-typed ones are not; pykakasi's files never use them.
 /// Containers nest at most `maximumDepth` deep (pykakasi's go 4 deep): a deeper value would be torn
 /// down recursively and could exhaust the stack.
-enum PythonPickle {
+///
+/// Why not ChatterTensor's `Unpickler` (the `torch.save` reader): it is built around torch's
+/// allow-list and storages, keeps every memoised value (kanwadict4.db memoises 1 143 500, past its
+/// cap of 1 000 000), has no FRAME opcode, and does not bound nesting. Folding the two into one
+/// reader with a plain-data mode is a follow-up.
+enum PlainPickle {
     static let maximumDepth = 32
 
-    static func decode(_ bytes: [UInt8]) throws -> PickleValue {
-        var stack: [PickleValue] = []
+    static func decode(_ bytes: [UInt8]) throws -> PlainPickleValue {
+        var stack: [PlainPickleValue] = []
         var depths: [Int] = []  // beside `stack`: how deep each value's containers nest (scalars 0)
         var marks: [Int] = []
         var position = 0
 
-        func fail(_ reason: String) -> PickleDecodingError { PickleDecodingError(offset: position, reason: reason) }
+        func fail(_ reason: String) -> PlainPickleError { PlainPickleError(offset: position, reason: reason) }
 
         func readBytes(_ count: Int) throws -> ArraySlice<UInt8> {
             guard count >= 0, count <= bytes.count - position else { throw fail("truncated: \(count) bytes wanted, \(bytes.count - position) left") }
@@ -53,7 +58,7 @@ enum PythonPickle {
             return value
         }
 
-        func readString(lengthBytes: Int) throws -> PickleValue {
+        func readString(lengthBytes: Int) throws -> PlainPickleValue {
             let length = try readLittleEndian(lengthBytes)
             guard length <= UInt64(bytes.count - position) else { throw fail("string of \(length) bytes runs past the end") }
             let utf8 = try readBytes(Int(length))
@@ -71,19 +76,19 @@ enum PythonPickle {
             return .string(scalars)
         }
 
-        func push(_ value: PickleValue, depth: Int = 0) throws {
+        func push(_ value: PlainPickleValue, depth: Int = 0) throws {
             guard depth <= maximumDepth else { throw fail("containers nest more than \(maximumDepth) deep") }
             stack.append(value)
             depths.append(depth)
         }
 
-        func pop() throws -> (value: PickleValue, depth: Int) {
+        func pop() throws -> (value: PlainPickleValue, depth: Int) {
             guard let value = stack.popLast(), let depth = depths.popLast() else { throw fail("stack underflow") }
             if let mark = marks.last, stack.count < mark { throw fail("value popped across a MARK") }
             return (value, depth)
         }
 
-        func popToMark() throws -> (values: [PickleValue], depth: Int) {
+        func popToMark() throws -> (values: [PlainPickleValue], depth: Int) {
             guard let mark = marks.popLast(), mark <= stack.count else { throw fail("no MARK to pop to") }
             defer {
                 stack.removeSubrange(mark...)
@@ -94,7 +99,7 @@ enum PythonPickle {
 
         /// Appends `items` to the list on top of the stack, without copying it (the popped enum
         /// is cleared before the array is mutated, so the array's storage stays uniquely owned).
-        func extendTopList(with items: [PickleValue], depth itemDepth: Int) throws {
+        func extendTopList(with items: [PlainPickleValue], depth itemDepth: Int) throws {
             var (top, depth) = try pop()
             guard case var .list(elements) = top else { throw fail("APPEND to something that is not a list") }
             top = .none
@@ -103,7 +108,7 @@ enum PythonPickle {
             _ = top
         }
 
-        func extendTopDict(with flat: [PickleValue], depth itemDepth: Int) throws {
+        func extendTopDict(with flat: [PlainPickleValue], depth itemDepth: Int) throws {
             guard flat.count % 2 == 0 else { throw fail("SETITEMS with an odd number of values") }
             var (top, depth) = try pop()
             guard case var .dict(items) = top else { throw fail("SETITEM on something that is not a dict") }
