@@ -156,6 +156,7 @@ import TestSupport
             ("そん色", "そんしょく"), ("ソン色", "ソンいろ"), ("色", "いろ"),  // the condition sees the buffered text
             ("漢字ｰ", "かんじ \u{309A}"),  // ｰ joins the kanji's kana; ー−0x60 is ゜, NFKD " ゚"
             ("漢字ー", "かんじー"),
+            ("漢\u{FE00}字", "かんじ"),  // the selector is dropped for the lookup and counted back into the match
             ("", ""), ("カタカナ", "カタカナ"), ("ｶﾀｶﾅ", PythonUnicode14.nfkd("ｶﾀｶﾅ")),
         ]
         for (text, expected) in cases {
