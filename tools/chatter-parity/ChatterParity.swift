@@ -50,6 +50,12 @@ struct ChatterParity: ParsableCommand {
             print("\(TokenizeMode.name) (text mode; needs --tokenizer or --model): \(TokenizeMode.summary)")
             print("    input:   JSON Lines {\"text\": ..., \"lang\": \"en\" (optional)}")
             print("    output:  JSON Lines {\"ids\": [...]}, one per non-blank input line")
+            print("\(HiraganaMode.name) (text mode; --model: pykakasi's dictionaries, default found): \(HiraganaMode.summary)")
+            return
+        }
+        if stage == HiraganaMode.name {
+            guard let input, let output else { throw ValidationError("--input and --output are required") }
+            try HiraganaMode.run(dictionaries: model, input: input, output: output)
             return
         }
         if stage == TokenizeMode.name {
@@ -64,7 +70,7 @@ struct ChatterParity: ParsableCommand {
             throw ValidationError("--tokenizer and --normalize only apply to the tokenize mode")
         }
         guard let name = stage, let selected = Self.stages.first(where: { $0.name == name }) else {
-            throw ValidationError(StageError.unknownStage(stage ?? "", known: Self.stages.map(\.name) + [TokenizeMode.name]).description)
+            throw ValidationError(StageError.unknownStage(stage ?? "", known: Self.stages.map(\.name) + [TokenizeMode.name, HiraganaMode.name]).description)
         }
         guard let input, let output else { throw ValidationError("--input and --output are required") }
         if selected.needsModel && model == nil { throw ValidationError(StageError.modelRequired(name).description) }

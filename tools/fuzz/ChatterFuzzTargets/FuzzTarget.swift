@@ -12,7 +12,7 @@ import Foundation
 /// Each target accepts any bytes: it may throw (a typed error is the expected answer to garbage),
 /// never crash, and never read outside what it was given (AddressSanitizer watches).
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case safetensors, pt, audio, oggOpus, tokenizers, request, manifest
+    case safetensors, pt, audio, oggOpus, tokenizers, request, manifest, kakasi
 
     /// Runs one input. Errors are the readers' typed refusals and are ignored.
     public func run(_ data: Data) {
@@ -52,6 +52,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .manifest:
             guard let directory = Scratch.modelDirectory(manifest: data) else { return }
             _ = try? ConvertedModel(directory: directory)
+        case .kakasi:
+            // pykakasi's dictionaries come from a folder the user names (CHATTERSTREAM_KAKASI_DICTIONARIES):
+            // the bytes as kanwadict4.db beside two minimal valid files, then lookups through whatever loaded.
+            guard let directory = Scratch.kakasiDirectory(kanwa: data),
+                  let normalizer = try? JapaneseHiraganaNormalizer(dictionaryDirectory: directory) else { return }
+            for text in ["色", "そん色", "日本語\n本日", "漢字ｰ\u{FE00}", "本\u{FE00}\u{FE00}日", ""] { _ = normalizer.process(text) }
         }
     }
 
@@ -106,6 +112,17 @@ enum Scratch {
     static func write(_ data: Data, name: String) -> String? {
         let path = folder.appendingPathComponent(name).path
         return FileManager.default.createFile(atPath: path, contents: data) ? path : nil
+    }
+
+    /// A folder holding the fuzzed bytes as `kanwadict4.db` and empty (valid) `itaijidict4.db` and `halfkana3.db`.
+    static func kakasiDirectory(kanwa: Data) -> URL? {
+        let directory = folder.appendingPathComponent("kakasi")
+        let emptyDict = Data([0x80, 4, 0x7D, 0x2E])  // pickle.dumps({}, protocol=4) without its frame
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for name in ["itaijidict4.db", "halfkana3.db"] where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) {
+            guard FileManager.default.createFile(atPath: directory.appendingPathComponent(name).path, contents: emptyDict) else { return nil }
+        }
+        return FileManager.default.createFile(atPath: directory.appendingPathComponent("kanwadict4.db").path, contents: kanwa) ? directory : nil
     }
 
     /// A model directory holding the fuzzed manifest and a small real tensor file under each name a
