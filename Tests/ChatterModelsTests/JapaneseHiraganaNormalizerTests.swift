@@ -42,7 +42,7 @@ import TestSupport
             } else {
                 // pykakasi 2.3.0 raises IndexError here; ours reports it and `process` passes the text through.
                 upstreamRaises += 1
-                if case .failure = ours, Array(normalizer.process(text).unicodeScalars) == Array(PythonUnicode14.nfkd(text).unicodeScalars) {
+                if case .failure = ours, Array(normalizer.process(text).unicodeScalars) == Array(PythonText.nfkd(text).unicodeScalars) {
                     raisesMatched += 1
                 } else {
                     failures.append("\(name) \(text.debugDescription): upstream raises \(object["error"] ?? "?"), ours \(ours)")
@@ -66,8 +66,8 @@ import TestSupport
         #expect(dictionaries.kanwa.count == 6823 && words == 269_325)
         #expect(dictionaries.itaiji.count == 913 && dictionaries.halfKana.count == 95)
         // The one conditional reading: 色 reads しょく only after the buffered text "そん" (そん色).
-        #expect(normalizer.process("そん色") == PythonUnicode14.nfkd("そんしょく"))
-        #expect(normalizer.process("景色") == PythonUnicode14.nfkd("けしき"))
+        #expect(normalizer.process("そん色") == PythonText.nfkd("そんしょく"))
+        #expect(normalizer.process("景色") == PythonText.nfkd("けしき"))
     }
 
     // MARK: - Hand-built dictionaries (no download needed)
@@ -157,11 +157,11 @@ import TestSupport
             ("漢字ｰ", "かんじ \u{309A}"),  // ｰ joins the kanji's kana; ー−0x60 is ゜, NFKD " ゚"
             ("漢字ー", "かんじー"),
             ("漢\u{FE00}字", "かんじ"),  // the selector is dropped for the lookup and counted back into the match
-            ("", ""), ("カタカナ", "カタカナ"), ("ｶﾀｶﾅ", PythonUnicode14.nfkd("ｶﾀｶﾅ")),
+            ("", ""), ("カタカナ", "カタカナ"), ("ｶﾀｶﾅ", PythonText.nfkd("ｶﾀｶﾅ")),
         ]
         for (text, expected) in cases {
             // Expected before the final NFKD, which splits voiced kana (じ → し + U+3099).
-            let output = normalizer.process(text), pieces = try segments(text), expected = PythonUnicode14.nfkd(expected)
+            let output = normalizer.process(text), pieces = try segments(text), expected = PythonText.nfkd(expected)
             #expect(Array(output.unicodeScalars) == Array(expected.unicodeScalars),
                     "\(text.debugDescription) → \(output.debugDescription), want \(expected.debugDescription); segments \(pieces)")
         }
@@ -175,7 +175,7 @@ import TestSupport
         try Self.writeSmallDictionaries(to: expandingDirectory.url)
         try Data(expanding.bytes).write(to: expandingDirectory.path("itaijidict4.db"))
         let expandingNormalizer = try JapaneseHiraganaNormalizer(dictionaryDirectory: expandingDirectory.url)
-        #expect(expandingNormalizer.process("\u{82B2}") == PythonUnicode14.nfkd(" はな"))
+        #expect(expandingNormalizer.process("\u{82B2}") == PythonText.nfkd(" はな"))
         // A variation selector with nothing convertible after it: pykakasi raises IndexError.
         guard case .failure = normalizer.normalizedOrFailure("か\u{FE00}") else { Issue.record("か+VS should fail as pykakasi does"); return }
         #expect(normalizer.process("か\u{FE00}") == "か\u{FE00}")
@@ -184,13 +184,13 @@ import TestSupport
     /// Measured once against Python 3.11 on every code point and 100 000 random strings of
     /// decomposable and combining code points: 0 differences (plain Foundation NFKD: 96).
     @Test func pythonUnicode14NFKD() {
-        #expect(Array(PythonUnicode14.nfkd("ｶﾞ①").unicodeScalars) == Array("カ\u{3099}1".unicodeScalars))
+        #expect(Array(PythonText.nfkd("ｶﾞ①").unicodeScalars) == Array("カ\u{3099}1".unicodeScalars))
         // U+1E030 (Unicode 15) decomposes to U+0430 in Swift's tables; Python 3.11 does not know it.
-        #expect(PythonUnicode14.nfkd("\u{1E030}") == "\u{1E030}")
-        #expect(Array(PythonUnicode14.nfkd("a\u{0301}\u{0323}").unicodeScalars) == Array("a\u{0323}\u{0301}".unicodeScalars))
+        #expect(PythonText.nfkd("\u{1E030}") == "\u{1E030}")
+        #expect(Array(PythonText.nfkd("a\u{0301}\u{0323}").unicodeScalars) == Array("a\u{0323}\u{0301}".unicodeScalars))
         // A compatibility mapping that yields a combining mark is ordered with the marks around it
         // (Foundation alone leaves e U+0301 U+3099).
-        #expect(Array(PythonUnicode14.nfkd("e\u{0301}\u{FF9E}").unicodeScalars) == Array("e\u{3099}\u{0301}".unicodeScalars))
+        #expect(Array(PythonText.nfkd("e\u{0301}\u{FF9E}").unicodeScalars) == Array("e\u{3099}\u{0301}".unicodeScalars))
     }
 
     // MARK: - Bad or absent dictionaries
@@ -250,7 +250,7 @@ import TestSupport
         try FileManager.default.createDirectory(at: cached, withIntermediateDirectories: true)
         try Self.writeSmallDictionaries(to: cached)
         let normalizer = try #require(try JapaneseHiraganaNormalizer.installed(cacheRoot: empty.url, environment: [:], workingDirectory: empty.url))
-        #expect(normalizer.process("漢字") == PythonUnicode14.nfkd("かんじ"))
+        #expect(normalizer.process("漢字") == PythonText.nfkd("かんじ"))
         #expect(KakasiDictionaryLocation.locate(cacheRoot: nil, environment: [:], workingDirectory: empty.url) == nil)
         let working = empty.path(".cache/kakasi")
         try FileManager.default.createDirectory(at: working, withIntermediateDirectories: true)
@@ -264,6 +264,37 @@ import TestSupport
         let directory = try TemporaryDirectory()
         try Self.writeSmallDictionaries(to: directory.url)
         let step: any LanguageTextProcessor = try JapaneseHiraganaNormalizer(dictionaryDirectory: directory.url)
-        #expect(step.process("辺") == PythonUnicode14.nfkd(" へん"))
+        #expect(step.process("辺") == PythonText.nfkd(" へん"))
+    }
+
+    /// What a model directory's tokenizer does with Japanese: the dictionaries found at load time are
+    /// read on the first Japanese text (not at load), and give what the eager normalizer gives; a
+    /// dictionary that turns out corrupt then is logged once, naming the fix, and the text passes
+    /// through; none found is upstream without pykakasi.
+    @Test func modelDirectoryTokenizerReadsTheDictionariesOnFirstJapaneseText() throws {
+        let root = try TemporaryDirectory()
+        let cached = root.path(KakasiDictionaryLocation.cacheSubdirectory)
+        try FileManager.default.createDirectory(at: cached, withIntermediateDirectories: true)
+        try Self.writeSmallDictionaries(to: cached)
+        let log = TextProcessingLog(sink: { _ in })
+        let lazy = try #require(LazyJapaneseHiraganaNormalizer.installed(cacheRoot: root.url, log: log, environment: [:], workingDirectory: root.url))
+        let eager = try JapaneseHiraganaNormalizer(dictionaryDirectory: cached)
+        let assets = MultilingualTokenizerTests.tokenizerDirectory
+        let viaLazy = try MultilingualTokenizer(directory: assets, japanese: lazy, log: log)
+        let viaEager = try MultilingualTokenizer(directory: assets, japanese: eager, log: log)
+        for text in ["漢字と花", "そん色のない辺り", "カタカナ ｰ"] {
+            #expect(try viaLazy.encode(text, language: "ja") == viaEager.encode(text, language: "ja"), "\(text)")
+        }
+        #expect(log.messages.isEmpty)
+        #expect(LazyJapaneseHiraganaNormalizer.installed(cacheRoot: nil, log: log, environment: [:], workingDirectory: root.url) == nil)
+
+        // Corrupt when first read: logged once with the fix, then passed through.
+        let corrupt = try TemporaryDirectory()
+        for name in ["kanwadict4.db", "itaijidict4.db", "halfkana3.db"] { try Data("not a pickle".utf8).write(to: corrupt.path(name)) }
+        let messages = TextProcessingLog(sink: { _ in })
+        let broken = try #require(LazyJapaneseHiraganaNormalizer.installed(
+            cacheRoot: nil, log: messages, environment: [KakasiDictionaryLocation.environmentVariable: corrupt.url.path], workingDirectory: root.url))
+        #expect(broken.process("漢字") == "漢字" && broken.process("花") == "花")
+        #expect(messages.messages.count == 1 && messages.messages.first?.contains("fetch-dictionaries.sh") == true, "\(messages.messages)")
     }
 }

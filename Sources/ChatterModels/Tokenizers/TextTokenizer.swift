@@ -51,13 +51,18 @@ public enum TextTokenizerKind: Sendable, Equatable {
     /// with its `punc_norm`.
     case multilingualGraphemes
 
-    /// The tokenizer of this kind in a converted (or upstream) model `directory`.
-    public func load(directory: URL) throws -> any TextTokenizer {
+    /// The tokenizer of this kind in a converted (or upstream) model `directory`. The multilingual
+    /// one reads pykakasi's dictionaries on its first Japanese text, from where
+    /// `KakasiDictionaryLocation` finds them (`cacheRoot`: the model store's, `$HF_HOME/chatterstream`);
+    /// without them Japanese passes through with a warning, as upstream without pykakasi.
+    public func load(directory: URL, cacheRoot: URL? = nil) throws -> any TextTokenizer {
         switch self {
-        case .english: try EnglishTokenizer(contentsOf: directory.appendingPathComponent(EnglishTokenizer.fileName))
-        case .gpt2: try TurboTokenizer(directory: directory)
-        // Japanese as upstream without pykakasi (warn, pass through) until the kana converter is wired here.
-        case .multilingualGraphemes: try MultilingualTokenizer(directory: directory, japanese: nil)
+        case .english: return try EnglishTokenizer(contentsOf: directory.appendingPathComponent(EnglishTokenizer.fileName))
+        case .gpt2: return try TurboTokenizer(directory: directory)
+        case .multilingualGraphemes:
+            let log = TextProcessingLog()
+            return try MultilingualTokenizer(directory: directory,
+                                             japanese: LazyJapaneseHiraganaNormalizer.installed(cacheRoot: cacheRoot, log: log), log: log)
         }
     }
 }

@@ -119,7 +119,7 @@ package struct SpeechModels: Sendable {
         let t3 = try T3(weights: t3File, config: variant.t3)
         let builtinVoice = try Conditionals(store: conds, family: family)
         return SpeechModels(
-            variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory), speech: T3SpeechTokenModel(t3: t3),
+            variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory, cacheRoot: HubSettings().cacheRoot), speech: T3SpeechTokenModel(t3: t3),
             s3gen: try S3Gen(weights: try model.file(ConvertedFiles.s3gen), decoderHeads: variant.s3genDecoderHeads,
                              vocoder: variant.vocoder),
             builtinVoice: builtinVoice, cloneVoice: try Voices.cloner(model, family: family), watermarker: watermarker,

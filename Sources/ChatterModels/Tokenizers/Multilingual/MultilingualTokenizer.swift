@@ -54,7 +54,7 @@ public struct MultilingualTokenizer: Sendable {
         if let japanese {
             processors["ja"] = japanese
         } else {
-            skipped["ja"] = "pykakasi not available - Japanese text processing skipped (no kanji dictionary)"
+            skipped["ja"] = "pykakasi not available - Japanese text processing skipped (no kanji dictionary: run tools/kakasi/fetch-dictionaries.sh, or set \(KakasiDictionaryLocation.environmentVariable) to a folder holding pykakasi 2.3.0's dictionaries)"
         }
         if let chinese {
             processors["zh"] = chinese

@@ -30,7 +30,7 @@ public struct JapaneseHiraganaNormalizer: Sendable {
     public func process(_ text: String) -> String {
         switch normalizedOrFailure(text) {
         case let .success(normalized): return normalized
-        case .failure: return PythonUnicode14.nfkd(text)
+        case .failure: return PythonText.nfkd(text)
         }
     }
 
@@ -54,7 +54,7 @@ public struct JapaneseHiraganaNormalizer: Sendable {
                 out.append(contentsOf: segment.original)
             }
         }
-        return .success(PythonUnicode14.nfkd(String(out)))
+        return .success(PythonText.nfkd(String(out)))
     }
 
     /// Upstream's `is_kanji`: 19968 <= ord(c) <= 40959.
