@@ -81,10 +81,10 @@ public enum TextTokenizers {
         let vocabulary = location.appendingPathComponent(TurboTokenizer.vocabularyFileName)
         if FileManager.default.fileExists(atPath: vocabulary.path) { return try TurboTokenizer(directory: location) }
         if location.lastPathComponent == MultilingualTokenizer.fileName {
-            return try MultilingualTokenizer(directory: location.deletingLastPathComponent())
+            return try TextTokenizerKind.multilingualGraphemes.load(directory: location.deletingLastPathComponent())
         }
         if FileManager.default.fileExists(atPath: location.appendingPathComponent(MultilingualTokenizer.fileName).path) {
-            return try MultilingualTokenizer(directory: location)
+            return try TextTokenizerKind.multilingualGraphemes.load(directory: location)
         }
         return try EnglishTokenizer(contentsOf: location)
     }
