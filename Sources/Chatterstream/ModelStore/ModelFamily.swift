@@ -18,6 +18,7 @@ public struct ModelFamily: RawRepresentable, Sendable, Hashable, CaseIterable, C
     public static let chatterbox = ModelFamily(.chatterbox)
     public static let chatterboxTurbo = ModelFamily(.chatterboxTurbo)
     public static let chatterboxMultilingual = ModelFamily(.chatterboxMultilingual)
+    public static let chatterboxMultilingualV2 = ModelFamily(.chatterboxMultilingualV2)
     public static let chatterboxNano = ModelFamily(.chatterboxNano)
 
     public static var allCases: [ModelFamily] { ModelVariant.published.map(ModelFamily.init) }
