@@ -39,7 +39,8 @@ public struct T3AlignmentStreamAnalyzer: Sendable {
     public private(set) var completedAt: Int?
     /// The last (at most 8) fed tokens, start-of-speech first (upstream `generated_tokens`).
     public private(set) var recentTokens: [Int] = []
-    /// Draws whose logits this analyser changed: end-of-speech suppressed, and end-of-speech forced.
+    /// Draws whose logits this analyser changed: end-of-speech suppressed (and not forced), and
+    /// end-of-speech forced.
     public private(set) var suppressedEndOfSpeech = 0
     public private(set) var forcedEndOfSpeech = 0
 
@@ -81,14 +82,13 @@ public struct T3AlignmentStreamAnalyzer: Sendable {
         if recentTokens.count > 8 { recentTokens.removeFirst(recentTokens.count - 8) }
         let tokenRepetition = recentTokens.count >= 3 && recentTokens[recentTokens.count - 1] == recentTokens[recentTokens.count - 2]
 
-        if current < width - 3, width > 5, endOfSpeech < logits.count {
-            logits[endOfSpeech] = -Self.forcingMagnitude
-            suppressedEndOfSpeech += 1
-        }
         if longTail || alignmentRepetition || tokenRepetition {
             for i in logits.indices { logits[i] = -Self.forcingMagnitude }
             if endOfSpeech < logits.count { logits[endOfSpeech] = Self.forcingMagnitude }
             forcedEndOfSpeech += 1
+        } else if current < width - 3, width > 5, endOfSpeech < logits.count {
+            logits[endOfSpeech] = -Self.forcingMagnitude
+            suppressedEndOfSpeech += 1
         }
         frame += 1
     }

@@ -34,8 +34,10 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
     }
     /// Raw generated tokens (EOS included if sampled).
     public private(set) var tokens: [Int] = []
-    /// The processed distribution the last token was drawn from.
+    /// The processed distribution the last token was drawn from, and the logits that entered the
+    /// processor chain (CFG-combined, after the alignment analyser where there is one).
     public private(set) var lastDistribution: [Float] = []
+    public private(set) var lastLogits: [Float] = []
     public private(set) var finished = false
     /// Called after each forward pass (prefill: step 0; then once per fed token) with the observed
     /// heads' attention rows (batch row 0, last query token, over all cached positions).
@@ -120,6 +122,7 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
         let distribution = procedure.distribution(logits, history: history, parameters: parameters)
         let token = T3Sampler.draw(distribution, uniform: uniforms.next())
         lastDistribution = distribution
+        lastLogits = logits
         tokens.append(token)
         let stops = procedure.stops(token, count: tokens.count, config: decoder.model.config)
         if stops || tokens.count >= parameters.maxNewTokens {
