@@ -48,7 +48,7 @@ import TestSupport
         let voice = models.builtinVoice.t3
         let conditioning = try t3.conditioning(speakerEmbedding: voice.speakerEmb, promptTokens: voice.condPromptSpeechTokens ?? [],
                                                exaggeration: 0)
-        let text = models.frontEnd.t3Input(for: "Hi.")
+        let text = try models.frontEnd.t3Input(for: "Hi.")
         #expect(throws: T3Error.self) {
             _ = try T3Decoder(model: t3, conditioning: conditioning, textTokens: text, cfgWeight: 0, maxNewTokens: .max)
         }

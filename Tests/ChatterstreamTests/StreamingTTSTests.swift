@@ -170,7 +170,7 @@ import TestSupport
         await #expect(throws: T3Error.self) { _ = try await Self.collect(tts.synthesize("Hi.", options: hot)) }
         // A sentence longer than the tiny T3's 62-token text window, unsplit: refused before any work.
         let long = String(repeating: "word ", count: 30) + "end."
-        let count = Self.models.frontEnd.t3Input(for: long).count
+        let count = try Self.models.frontEnd.t3Input(for: long).count
         await #expect(throws: StreamingTTSError.textTooLong(piece: 0, tokens: count, limit: 62)) {
             _ = try await Self.collect(tts.synthesize(long))
         }
@@ -359,7 +359,7 @@ import TestSupport
         // The same tokens without streaming: T3 alone, then three silence tokens, one S3Gen call.
         let run = SynthesisRun(models: Self.models, config: resolved, seed: 11, cancellation: SynthesisCancellation(), emit: { _ in })
         let stream = try Self.models.speech.tokens(conditioning: Self.models.builtinVoice,
-                                                   textTokens: Self.models.frontEnd.t3Input(for: text), parameters: resolved.sampling,
+                                                   textTokens: try Self.models.frontEnd.t3Input(for: text), parameters: resolved.sampling,
                                                    seed: SplitMix64.mix(run.samplingSeed), cancellation: T3Cancellation(), prefixes: nil)
         var tokens: [Int] = []
         while let t = stream.nextSpeechToken() { tokens.append(t) }

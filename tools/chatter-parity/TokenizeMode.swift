@@ -2,13 +2,15 @@ import ChatterModels
 import Foundation
 
 /// `chatter-parity tokenize`: a text mode beside the tensor stages. JSON Lines in, JSON Lines out:
-/// each input line `{"text": "...", "lang": "en"?}` gives one output line `{"ids": [...]}` with
+/// each input line `{"text": "...", "lang": "xx"?}` gives one output line `{"ids": [...]}` with
 /// upstream's raw encoding (no start/stop padding): `EnTokenizer.encode(text)` for the original's
 /// `tokenizer.json`, Turbo's `tokenizer(text).input_ids` for a directory with `vocab.json` +
-/// `merges.txt`; `--normalize` applies that family's `punc_norm` first. Blank input lines are skipped.
+/// `merges.txt`, `MTLTokenizer.encode(text, language_id=lang)` for the multilingual
+/// `grapheme_mtl_merged_expanded_v1.json`; `--normalize` applies that family's `punc_norm` first.
+/// Blank input lines are skipped.
 enum TokenizeMode {
     static let name = "tokenize"
-    static let summary = "English text → token ids (original or Turbo tokenizer; --normalize: punc_norm first), JSON Lines"
+    static let summary = "text → token ids (original, Turbo or multilingual tokenizer; --normalize: punc_norm first), JSON Lines"
 
     enum Failure: Error, CustomStringConvertible {
         case badLine(path: String, line: Int, reason: String)
@@ -50,13 +52,17 @@ enum TokenizeMode {
             guard let text = object["text"] as? String else {
                 throw Failure.badLine(path: input, line: lineNumber, reason: "no \"text\" string")
             }
+            var language: String?
             if let lang = object["lang"], !(lang is NSNull) {
-                guard let lang = lang as? String, lang.lowercased() == "en" else {
-                    throw Failure.badLine(path: input, line: lineNumber,
-                                          reason: "lang \(lang) needs the multilingual tokenizer, which is not implemented (only \"en\")")
-                }
+                guard let lang = lang as? String else { throw Failure.badLine(path: input, line: lineNumber, reason: "\"lang\" is not a string") }
+                language = lang
             }
-            let ids = normalize ? tokenizer.t3Input(for: text) : tokenizer.encode(text)
+            let ids: [Int]
+            do {
+                ids = normalize ? try tokenizer.t3Input(for: text, language: language) : try tokenizer.encode(text, language: language)
+            } catch {
+                throw Failure.badLine(path: input, line: lineNumber, reason: error.description)
+            }
             out.append(Data("{\"ids\": [\(ids.map(String.init).joined(separator: ", "))]}\n".utf8))
             count += 1
         }

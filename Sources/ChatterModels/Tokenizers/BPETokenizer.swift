@@ -385,7 +385,7 @@ enum UnicodeClasses {
     static func isHFNumber(_ scalar: UInt32) -> Bool { contains(UnicodeTables.hfNumberRanges, scalar) }
 
     /// Binary search over ascending inclusive (lo, hi) pairs.
-    private static func contains(_ ranges: [UInt32], _ scalar: UInt32) -> Bool {
+    static func contains(_ ranges: [UInt32], _ scalar: UInt32) -> Bool {
         var low = 0, high = ranges.count / 2
         while low < high {
             let mid = (low + high) / 2

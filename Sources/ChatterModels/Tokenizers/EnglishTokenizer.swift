@@ -38,15 +38,18 @@ public struct EnglishTokenizer: Sendable {
     }
 
     /// `EnTokenizer.encode`: raw ids, no normalisation and no start/stop padding.
-    public func encode(_ text: String) -> [Int] {
+    public func encode(_ text: String) -> [Int] { bpe.encode(Self.replacingSpaces(text)) }
+
+    /// `txt.replace(' ', SPACE)` (also the multilingual tokenizer's step).
+    static func replacingSpaces(_ text: String) -> String {
         // Appended as a String: `UnicodeScalarView.append(contentsOf:)` rebuilds the whole string each
         // time, which made a long text with many spaces quadratic (found by the tokenizers fuzzer).
         var replaced = ""
         replaced.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
-            if scalar == " " { replaced += Self.spaceToken } else { replaced.unicodeScalars.append(scalar) }
+            if scalar == " " { replaced += spaceToken } else { replaced.unicodeScalars.append(scalar) }
         }
-        return bpe.encode(replaced)
+        return replaced
     }
 
     /// `EnTokenizer.decode`: tokens joined with spaces (HF decode without a decoder), then spaces

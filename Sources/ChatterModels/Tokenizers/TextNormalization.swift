@@ -23,7 +23,16 @@ public enum TextNormalization {
     /// (no `...`, `" - "` or `;` rules).
     public static func turboPuncNorm(_ text: String) -> String { puncNorm(text, replacements: turboReplacements) }
 
-    static func puncNorm(_ text: String, replacements: [(String, String)]) -> String {
+    /// `punc_norm` of the multilingual model (`chatterbox/mtl_tts.py`, 0.1.7 and 5de7a54 alike): the
+    /// original's steps and replacements, with `、，。？！` also ending a sentence.
+    public static func multilingualPuncNorm(_ text: String) -> String {
+        puncNorm(text, replacements: originalReplacements, sentenceEnders: multilingualSentenceEnders)
+    }
+
+    static let sentenceEnders: Set<Unicode.Scalar> = [".", "!", "?", "-", ","]
+    static let multilingualSentenceEnders = sentenceEnders.union(["\u{3001}", "\u{FF0C}", "\u{3002}", "\u{FF1F}", "\u{FF01}"])  // 、，。？！
+
+    static func puncNorm(_ text: String, replacements: [(String, String)], sentenceEnders: Set<Unicode.Scalar> = sentenceEnders) -> String {
         var scalars = Array(text.unicodeScalars)
         if scalars.isEmpty { return emptyTextReplacement }
 
@@ -38,8 +47,7 @@ public enum TextNormalization {
         }
 
         while scalars.last == " " { scalars.removeLast() }
-        let enders: Set<Unicode.Scalar> = [".", "!", "?", "-", ","]
-        if !(scalars.last.map(enders.contains) ?? false) { scalars.append(".") }
+        if !(scalars.last.map(sentenceEnders.contains) ?? false) { scalars.append(".") }
 
         var out = String.UnicodeScalarView()
         out.append(contentsOf: scalars)

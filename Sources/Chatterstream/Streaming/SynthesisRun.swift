@@ -75,7 +75,7 @@ struct SynthesisRun {
                                          advice: "split the text over several requests, or raise maxCharactersPerPiece")
         }
         return try pieces.enumerated().map { index, piece in
-            let tokens = models.frontEnd.t3Input(for: piece)
+            let tokens = try models.frontEnd.t3Input(for: piece)
             guard tokens.count <= models.speech.maxTextTokens else {
                 throw StreamingTTSError.textTooLong(piece: index, tokens: tokens.count, limit: models.speech.maxTextTokens)
             }

@@ -43,7 +43,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = try? OggOpusDecoder.decode(data, sampleRate: 48_000, maxSeconds: 30)
         case .tokenizers:
             let text = String(decoding: data, as: UTF8.self)
-            for tokenizer in Tokenizers.all { _ = tokenizer.t3Input(for: text) }
+            for tokenizer in Tokenizers.all { _ = try? tokenizer.t3Input(for: text) }
         case .request:
             // The server's own body decoding (field checks, options laid over the defaults).
             _ = try? SpeechRequest.decode(data, defaults: SynthesisOptions())
