@@ -55,8 +55,9 @@ extension PublishedFile {
         FileIdentity(size: 70_011, sha256: "df81a7ca7c31796cbe97f7a7142d5a53b12e88e12417ebe98f66602cafaf0461"),
         FileIdentity(size: 69_989, sha256: "69632f47220a788a52ce2661d096453c5655e9bf25289d89a8d832c46ee07dbf"),
     ])
-    /// The Cangjie table the Chinese preprocessing reads. Optional, as upstream treats it: without
-    /// it upstream logs a warning and passes Chinese characters through.
+    /// The Cangjie table the Chinese preprocessing reads (`ChineseCangjieConverter`), downloaded with
+    /// the model as upstream's list has it. Optional, as upstream treats it: without it upstream logs
+    /// a warning and passes Chinese characters through.
     public static let cangjieTable = PublishedFile(name: "Cangjie5_TC.json", size: 1_920_163,
                                                    sha256: "7073fd9de919443ae88e0bd2449917a65fe54898a4413ed1edcc4b67f28bce8c")
         .optional()
