@@ -64,6 +64,9 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// The languages the family's text front end takes (`SynthesisOptions.language`).
+    public var languages: [SpokenLanguage] { textTokenizer == .multilingualGraphemes ? SpokenLanguage.multilingual : [.english] }
+
     /// Every published family, in the order the CLI lists them. A new family adds its line here.
     /// (A directory holding several families' T3 files converts as the last one listed: multilingual
     /// V3 comes after V2 so that it is the default.)

@@ -26,6 +26,9 @@ public struct ModelFamily: RawRepresentable, Sendable, Hashable, CaseIterable, C
     public var rawValue: String { variant.name }
     public var description: String { rawValue }
 
+    /// The ISO 639-1 codes `SynthesisOptions.language` takes for this family (`en` alone: none is taken).
+    public var languageCodes: [String] { variant.languages.map(\.code) }
+
     /// The hub repository.
     public var repository: String { variant.hubRepository }
 
