@@ -117,6 +117,23 @@ import TestSupport
         #expect(throws: TokenizerError.self) { try MultilingualTokenizer(directory: URL(fileURLWithPath: "/nonexistent")) }
     }
 
+    @Test func loadsFromAModelDirectoryWithItsCangjieTable() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mtl-tokenizer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(at: Self.tokenizerDirectory.appendingPathComponent(MultilingualTokenizer.fileName),
+                                         to: directory.appendingPathComponent(MultilingualTokenizer.fileName))
+        #expect(try TextTokenizers.load(at: directory) is MultilingualTokenizer)
+        let withoutTable = try TextTokenizerKind.multilingualGraphemes.load(directory: directory)
+        try FileManager.default.copyItem(at: Self.cangjieTable, to: directory.appendingPathComponent(ChineseCangjieConverter.fileName))
+        let loaded = try TextTokenizerKind.multilingualGraphemes.load(directory: directory)
+        let reference = try Self.tokenizer(cangjie: true)
+        let text = "我爱北京天安门。"
+        #expect(try loaded.t3Input(for: text, language: "zh") == (try reference.t3Input(for: text, language: "zh")))
+        #expect(try withoutTable.t3Input(for: text, language: "zh") != (try reference.t3Input(for: text, language: "zh")))
+        #expect(try TextTokenizers.load(at: directory.appendingPathComponent(MultilingualTokenizer.fileName)) is MultilingualTokenizer)
+    }
+
     @Test func pythonLowercaseAndNFKD() {
         // Cases where Swift's own tables or rules differ from Python 3.11's.
         #expect(PythonText.lowercased("ΟΔΟΣ ΣΑΣ Σ") == "οδος σας σ")  // Final_Sigma; Swift's lowercased() gives σ

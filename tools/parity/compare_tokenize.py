@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Checks `chatter-parity tokenize` against upstream's English text front end, end to end through files.
+"""Checks `chatter-parity tokenize` against upstream's English or multilingual text front end, end to end through files.
 
     swift build --product chatter-parity
-    tools/fixtures/.venv/bin/python tools/parity/compare_tokenize.py [--binary .build/debug/chatter-parity] [--count 20000]
+    tools/fixtures/.venv/bin/python tools/parity/compare_tokenize.py [--binary .build/debug/chatter-parity] [--count 20000] [--multilingual]
 
 Draws seeded random strings (whole-Unicode code points, whitespace and punctuation runs, vocabulary
 characters, added-token look-alikes) plus the committed fixture's texts, writes them as JSON Lines,
 runs `chatter-parity tokenize` with and without `--normalize`, and compares every line with
 `EnTokenizer.encode(text)` / `EnTokenizer.encode(punc_norm(text))` (HF tokenizers). Exit status 1 on
 any difference.
+
+`--multilingual`: the same against `MTLTokenizer.encode(text, language_id)` / `mtl_tts.punc_norm` over
+`grapheme_mtl_merged_expanded_v1.json` and the synthetic Cangjie table of the fixture (copied into a
+model directory as `Cangjie5_TC.json`), each string with a seeded language among the 23 but `ja` (or
+none), the random strings richer in Hangul, CJK, Greek capitals (Final_Sigma) and combining marks.
+Upstream runs without spacy-pkuseg, dicta_onnx and russian_text_stresser, as the fixture does.
 """
 import argparse
 import json
@@ -21,11 +27,16 @@ import tempfile
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TOKENIZER = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "chatterbox-en", "tokenizer.json")
 FIXTURE = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "chatterbox_en.jsonl")
+MTL_TOKENIZER = os.path.join(ROOT, "Tests", "Assets", "tokenizers", "chatterbox-multilingual", "grapheme_mtl_merged_expanded_v1.json")
+MTL_FIXTURE = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "chatterbox_multilingual.jsonl")
+CANGJIE_TABLE = os.path.join(ROOT, "Tests", "Fixtures", "tokenizers", "cangjie_synthetic.json")
+MTL_LANGUAGES = ["ar", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "it", "ko", "ms", "nl", "no", "pl",
+                 "pt", "ru", "sv", "sw", "tr", "zh", None]
 
 
-def random_texts(count, vocab, seed=1234):
+def random_texts(count, vocab, seed=1234, extra=()):
     rng = random.Random(seed)
-    vocab_chars = [t for t in sorted(vocab, key=vocab.get) if not t.startswith("[")]
+    vocab_chars = [t for t in sorted(vocab, key=vocab.get) if not t.startswith("[")] + list(extra)
     pieces = ["[SPACE]", "[UH]", "[laughter]", "[START]", "[", "]", "...", "…", " - ", ";", ":", " ,",
               "“", "”", "‘", "’", "—", "–", "\u00a0", "\t", "\n", "\x1c", "\u3000", "\u0301", " ", "  "]
     texts = []
@@ -53,7 +64,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "chatter-parity"))
     parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--multilingual", action="store_true")
     args = parser.parse_args()
+    if args.multilingual:
+        return compare_multilingual(args)
 
     from chatterbox.models.tokenizers.tokenizer import EnTokenizer
     from chatterbox.tts import punc_norm
@@ -83,6 +97,53 @@ def main():
                     shown += 1
                     print(f"MISMATCH normalize={normalize} text={text!r}\n  got      {ids}\n  expected {expected}")
             print(f"tokenize{' --normalize' if normalize else ''}: {matched}/{len(texts)} lines match upstream")
+            failures += len(texts) - matched
+    return 1 if failures else 0
+
+
+def compare_multilingual(args):
+    import importlib.util
+    import shutil
+
+    import chatterbox.models.tokenizers.tokenizer as upstream
+    from chatterbox.mtl_tts import punc_norm
+
+    for package in ("spacy_pkuseg", "dicta_onnx", "russian_text_stresser"):
+        assert importlib.util.find_spec(package) is None, f"{package} is installed: this compares with upstream without it"
+    upstream.hf_hub_download = lambda repo_id, filename, cache_dir=None: CANGJIE_TABLE
+    tok = upstream.MTLTokenizer(MTL_TOKENIZER)
+    rng = random.Random(20261207)
+    extra = ([chr(rng.randint(0xAC00, 0xD7AF)) for _ in range(200)] + list(tok.cangjie_converter.word2cj)
+             + list("ΑΒΓΔΣΩΆΈΣΣσςİIıẞßKÅǅﬁ½①ｆ") + ["\u0301", "\u0323", "\u0345", "\u0307", "\u3000", "\uf900", "\u2f00"])
+    texts = [json.loads(line)["text"] for line in open(MTL_FIXTURE).read().splitlines()[1:]]
+    texts += random_texts(args.count, tok.tokenizer.get_vocab(), seed=4321, extra=extra)
+    languages = [rng.choice(MTL_LANGUAGES) for _ in texts]
+    failures = shown = 0
+    with tempfile.TemporaryDirectory() as work:
+        model = os.path.join(work, "model")
+        os.mkdir(model)
+        shutil.copy(MTL_TOKENIZER, model)
+        shutil.copy(CANGJIE_TABLE, os.path.join(model, "Cangjie5_TC.json"))
+        src = os.path.join(work, "in.jsonl")
+        with open(src, "w") as f:
+            for text, lang in zip(texts, languages):
+                f.write(json.dumps({"text": text, "lang": lang}) + "\n")
+        for normalize in (False, True):
+            dst = os.path.join(work, f"out-{normalize}.jsonl")
+            cmd = [args.binary, "tokenize", "--tokenizer", model, "--input", src, "--output", dst]
+            subprocess.run(cmd + (["--normalize"] if normalize else []), check=True)
+            got = [json.loads(line)["ids"] for line in open(dst).read().splitlines()]
+            assert len(got) == len(texts), (len(got), len(texts))
+            matched = 0
+            for text, lang, ids in zip(texts, languages, got):
+                expected = tok.encode(punc_norm(text) if normalize else text, language_id=lang)
+                if ids == expected:
+                    matched += 1
+                elif shown < 10:
+                    shown += 1
+                    print(f"MISMATCH normalize={normalize} lang={lang} text={text!r}\n  got      {ids}\n  expected {expected}")
+            print(f"tokenize --multilingual{' --normalize' if normalize else ''}: {matched}/{len(texts)} lines match upstream "
+                  f"({len(set(languages))} language settings)")
             failures += len(texts) - matched
     return 1 if failures else 0
 

@@ -43,7 +43,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             _ = try? OggOpusDecoder.decode(data, sampleRate: 48_000, maxSeconds: 30)
         case .tokenizers:
             let text = String(decoding: data, as: UTF8.self)
-            for tokenizer in Tokenizers.all { _ = try? tokenizer.t3Input(for: text) }
+            for tokenizer in Tokenizers.all {
+                for language in [nil] + tokenizer.languages.map(\.code) { _ = try? tokenizer.t3Input(for: text, language: language) }
+            }
         case .request:
             // The server's own body decoding (field checks, options laid over the defaults).
             _ = try? SpeechRequest.decode(data, defaults: SynthesisOptions())
@@ -68,15 +70,23 @@ public enum Repository {
         .deletingLastPathComponent().deletingLastPathComponent()
 }
 
-/// The two text front ends, loaded once from the committed tokenizer files.
+/// The three text front ends, loaded once from the committed tokenizer files (the multilingual one with
+/// the fixture's synthetic Cangjie table, its skipped-processing warnings silenced).
 enum Tokenizers {
     static let all: [any TextTokenizer] = {
         var result: [any TextTokenizer] = []
         let english = Repository.root.appendingPathComponent("Tests/Fixtures/tokenizers/chatterbox-en/tokenizer.json")
         let turbo = Repository.root.appendingPathComponent("Tests/Assets/tokenizers/chatterbox-turbo")
+        let multilingual = Repository.root.appendingPathComponent("Tests/Assets/tokenizers/chatterbox-multilingual")
+            .appendingPathComponent(MultilingualTokenizer.fileName)
+        let cangjie = Repository.root.appendingPathComponent("Tests/Fixtures/tokenizers/cangjie_synthetic.json")
         do {
             result.append(try EnglishTokenizer(contentsOf: english))
             result.append(try TurboTokenizer(directory: turbo))
+            let silent = TextProcessingLog(sink: { _ in })
+            result.append(try MultilingualTokenizer(bpe: BPETokenizer(contentsOf: multilingual),
+                                                    chinese: ChineseCangjieConverter(contentsOf: cangjie, log: silent),
+                                                    japanese: nil, log: silent))
         } catch {
             fatalError("chatter-fuzz: cannot load the tokenizers from \(Repository.root.path): \(error)")
         }

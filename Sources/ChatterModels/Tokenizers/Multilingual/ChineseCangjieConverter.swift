@@ -6,9 +6,9 @@ import Foundation
 /// (`"abc"`, `"abc1"`, …), exactly as upstream's `cj2word[code].index(glyph)`.
 ///
 /// Segmentation: upstream first joins spacy-pkuseg's words with spaces. pkuseg's model
-/// (`spacy_ontonotes`) is downloaded on first use and cannot be had here, and upstream crashes without
-/// it; this converter warns once and codes the text unsegmented, which is what upstream does when
-/// spacy-pkuseg is not installed.
+/// (`spacy_ontonotes`) is downloaded on first use and cannot be had here (upstream with spacy-pkuseg
+/// installed crashes without it); this converter warns once and codes the text unsegmented, which is
+/// what upstream does when spacy-pkuseg is not installed.
 public struct ChineseCangjieConverter: LanguageTextProcessor {
     /// The table's file name in a model directory (a hub file beside the multilingual model).
     public static let fileName = PublishedFile.cangjieTable.name
