@@ -5,7 +5,7 @@ import Foundation
 /// The JSON body of `POST /v1/audio/speech` (OpenAI's create-speech request) and of `POST /v1/hls`:
 /// `model`, `input`, `voice`, `response_format`, `speed`, `stream_format`, `instructions` (accepted,
 /// ignored), and beside them every `SynthesisOptions` field by its wire name (`seed`, `temperature`,
-/// `max_tokens`, …; `speed` is one of them). `language` is accepted for the multilingual family.
+/// `max_tokens`, …; `speed` and `language` are among them: `language` is for the multilingual models).
 /// The older `/v1/speech` also takes `text` for `input` and `format` for `response_format`.
 public struct SpeechRequest: Sendable, Equatable {
     /// Longest `input` OpenAI accepts, and so do we.
@@ -17,9 +17,10 @@ public struct SpeechRequest: Sendable, Equatable {
     public var responseFormat: AudioFormat?
     public var streamFormat: StreamFormat
     public var instructions: String?
-    public var language: String?
     /// The request's synthesis fields laid over the server's defaults.
     public var options: SynthesisOptions
+    /// The language of `input` (`SynthesisOptions.language`).
+    public var language: String? { options.language }
 
     public enum StreamFormat: String, Sendable, Codable {
         /// The audio bytes, streamed with chunked transfer as they are made.
@@ -29,7 +30,7 @@ public struct SpeechRequest: Sendable, Equatable {
     }
 
     enum Keys: String, CodingKey {
-        case model, input, voice, instructions, language, text, format
+        case model, input, voice, instructions, text, format
         case responseFormat = "response_format", streamFormat = "stream_format"
     }
 
@@ -90,7 +91,6 @@ public struct SpeechRequest: Sendable, Equatable {
             request = SpeechRequest(
                 model: try field(.model, String.self), input: input, voice: try field(.voice, String.self),
                 responseFormat: format, streamFormat: stream, instructions: try field(.instructions, String.self),
-                language: try field(.language, String.self),
                 options: try SynthesisOptions(from: decoder, over: defaults))
         }
     }

@@ -95,6 +95,8 @@ final class ProgressRenderer: @unchecked Sendable {
             case let .fileAcceptedUnpinned(file, size, sha256):
                 line("warning: \(file): accepted unverified (\(Self.megabytes(size)), sha256 \(sha256)): this build has no"
                      + " published size and sha256 for it; both are recorded in the model's chatterstream-model.json")
+            case let .optionalFileAbsent(file):
+                line("warning: \(file) is not published; the model works without it")
             case let .converting(family, converter):
                 line("converting \(family.rawValue) (\(converter))")
             case .finished:

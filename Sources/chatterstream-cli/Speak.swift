@@ -50,6 +50,9 @@ struct SynthesisArguments: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed of every random draw: the same seed gives the same audio.")
     var seed: UInt64?
 
+    @Option(help: "Language of the text, an ISO 639-1 code (multilingual models: \(ModelFamily.chatterboxMultilingual.languageCodes.joined(separator: ", ")); none: no language tag, as upstream).")
+    var language: String?
+
     @Option(parsing: .unconditional, help: "Sampling temperature.") var temperature: Float?
     @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Top-k.") var topK: Int?
     @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Top-p.") var topP: Float?
@@ -70,11 +73,12 @@ struct SynthesisArguments: ParsableArguments {
     var flowPromptTokens: Int?
 
     /// Range checks at parse time, before any model is loaded (the model-dependent bound on
-    /// `--max-tokens` is checked by the engine). Both families' defaults are in range, so resolving
-    /// for either checks exactly the values given.
+    /// `--max-tokens` and whether the model takes `--language` are checked by the engine). Every
+    /// family's defaults are in range, so resolving for the multilingual one (which accepts every
+    /// supported language) checks exactly the values given.
     func validate() throws {
         do {
-            _ = try options.validate(for: .chatterbox)
+            _ = try options.validate(for: .chatterboxMultilingual)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -83,6 +87,7 @@ struct SynthesisArguments: ParsableArguments {
     var options: SynthesisOptions {
         var c = SynthesisOptions()
         c.seed = seed
+        c.language = language
         c.temperature = temperature
         c.topK = topK
         c.topP = topP

@@ -231,7 +231,8 @@ struct MiniTurboCheckpoint {
             _ = try ModelConverter.detectFamily(in: temporary.url)
         }
         for (file, family) in [("t3_cfg.safetensors", ModelFamily.chatterbox), ("t3_turbo_v1.safetensors", .chatterboxTurbo),
-                               ("t3_mtl23ls_v2.safetensors", .chatterboxMultilingual), ("t3_nano_v1.safetensors", .chatterboxNano)] {
+                               ("t3_mtl23ls_v2.safetensors", .chatterboxMultilingualV2), ("t3_mtl23ls_v3.safetensors", .chatterboxMultilingual),
+                               ("t3_nano_v1.safetensors", .chatterboxNano)] {
             let directory = temporary.path(family.rawValue)
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             _ = FileManager.default.createFile(atPath: directory.appendingPathComponent(file).path, contents: Data())
@@ -249,9 +250,13 @@ struct MiniTurboCheckpoint {
         #expect(turbo["t3_turbo_v1.safetensors"]?.count == 299)
         #expect(turbo["s3gen_meanflow.safetensors"]?.count == 2491)
         #expect(turbo["t3_turbo_v1.safetensors"]?["tfmr.h.0.attn.c_attn.weight"]?.shape == [1024, 3072])
-        let multilingual = CheckpointSchema.published(.chatterboxMultilingual).files
+        let multilingual = CheckpointSchema.published(.chatterboxMultilingualV2).files
         #expect(multilingual["t3_mtl23ls_v2.safetensors"]?["text_emb.weight"]?.shape == [2454, 1024])
         #expect(multilingual["s3gen.pt"]?.count == 2490)
+        // V3: V2's T3 under its own name, the rest shared.
+        let v3 = CheckpointSchema.published(.chatterboxMultilingual).files
+        #expect(v3["t3_mtl23ls_v3.safetensors"] == multilingual["t3_mtl23ls_v2.safetensors"])
+        #expect(v3["t3_mtl23ls_v2.safetensors"] == nil && v3["s3gen.pt"] == multilingual["s3gen.pt"])
         // Nano: Turbo's files, its T3 at GPT-2 small's sizes (12 blocks of 768; upstream 5de7a54).
         let nano = CheckpointSchema.published(.chatterboxNano).files
         #expect(nano["t3_nano_v1.safetensors"]?.count == 299 - 12 * 12)  // Turbo's, 12 fewer blocks of 12 tensors

@@ -37,12 +37,21 @@ struct ChatterConvert: ParsableCommand {
     @Flag(help: "Skip hashing the upstream files (sizes are still checked).")
     var skipHash = false
 
+    @Option(help: "Convert as this family instead of the one detected from the T3 file (a directory holding both multilingual T3 files converts as chatterbox-multilingual, V3; pass chatterbox-multilingual-v2 for V2). One of: \(ModelFamily.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var family: String?
+
     mutating func run() throws {
         var options = ModelConverter.Options()
         options.force = force
         options.strict = strict
         options.verifySourceHashes = !skipHash
         options.dtypes = try Self.parseDTypes(dtype)
+        if let family {
+            guard let known = ModelFamily(rawValue: family) else {
+                Self.fail("unknown family '\(family)' (known: \(ModelFamily.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            options.family = known
+        }
         options.progress = { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
         let started = ContinuousClock.now
         do {

@@ -7,7 +7,8 @@ import Foundation
 /// inferred from the weight shapes (`T3Config.inferred`: GPT-2 when `tfmr.wpe.weight` is present)
 /// with the head count from the `heads` parameter, else from the family the file belongs to (its
 /// upstream name, or the manifest beside a converted file: `ModelVariant.family(ofT3File:)`), and
-/// the conditioning inputs.
+/// the conditioning inputs. The family's alignment heads come with it (multilingual V2: sampling
+/// runs the alignment-stream analyser).
 struct T3StageInputs {
     let model: T3
     let speaker: [Float]
@@ -41,9 +42,10 @@ struct T3StageInputs {
         guard let heads else {
             throw StageError.badInput("\(path) is no published family's T3 file and has no manifest naming one: pass the heads parameter")
         }
-        let config = try T3Config.inferred(from: weights, heads: heads,
+        var config = try T3Config.inferred(from: weights, heads: heads,
                                            startSpeechToken: try context.int("start_speech", default: 6561),
                                            stopSpeechToken: try context.int("stop_speech", default: 6562))
+        config.alignmentHeads = family?.t3.alignmentHeads
         model = try T3(weights: weights, config: config)
         speaker = try context.tensor("speaker_emb").converted(to: .f32).scalars()
         prompt = try Self.ints(context, "prompt_tokens", optional: true)
@@ -122,7 +124,8 @@ struct T3SampleStage: ParityStage {
         "top_k (none; Turbo 1000)", "max_new_tokens (S; counts Turbo's first draw: max_gen_len + 1)",
     ]
     let outputs = ["tokens [n] i64 (raw, EOS included)", "probs [n, V] (processed distribution of each draw)",
-                   "speech_tokens [m] i64 (cut at EOS, ids < start_speech; Turbo: a final EOS dropped, ids < start_speech)"]
+                   "speech_tokens [m] i64 (cut at EOS, ids < start_speech; Turbo: a final EOS dropped, ids < start_speech)",
+                   "alignment_counts [2] i64: draws whose logits the alignment analyser changed (EOS suppressed, EOS forced); 0, 0 without one"]
     let needsModel = true
 
     func run(_ context: StageContext) throws -> [(name: String, tensor: Tensor)] {
@@ -143,7 +146,9 @@ struct T3SampleStage: ParityStage {
                                            textTokens: t3.text, parameters: parameters, uniforms: ReplayedUniforms(uniforms))
         var probs: [Float] = []
         while iterator.next() != nil { probs += iterator.lastDistribution }
-        return [("tokens", int64Tensor(iterator.tokens)),
+        let alignment = iterator.alignment
+        return [("alignment_counts", int64Tensor([alignment?.suppressedEndOfSpeech ?? 0, alignment?.forcedEndOfSpeech ?? 0])),
+                ("tokens", int64Tensor(iterator.tokens)),
                 ("probs", Tensor(shape: [iterator.tokens.count, t3.model.config.speechVocabularySize], scalars: probs)),
                 ("speech_tokens", int64Tensor(iterator.speechTokens))]
     }

@@ -18,6 +18,11 @@ chatterbox-nano is built with upstream's own code at upstream_configs.UPSTREAM_H
 commit that adds it; the reference environment's 0.1.7 has no GPT2_small): its source is extracted
 from the upstream git mirror into generated/upstream-5de7a54/ and imported instead of 0.1.7. Its
 other files are Turbo's modules and Turbo's tokenizer files, as `from_local(nano=True)` reads them.
+
+chatterbox-multilingual holds both published T3 files, as the hub does: `t3_mtl23ls_v2.safetensors`
+and `t3_mtl23ls_v3.safetensors` (same architecture, V3 drawn from seed + V3_SEED_OFFSET).
+`Cangjie5_TC.json` is not written (it is not in ../shared/assets; upstream passes Chinese characters
+through when it is missing).
 """
 import argparse
 import json
@@ -34,6 +39,10 @@ from upstream_configs import nano_t3_config, turbo_t3_config, use_upstream_head 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ASSETS = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "assets"))
+
+
+# The multilingual V3 T3 is drawn from `--seed` + this, so that it differs from V2.
+V3_SEED_OFFSET = 1000
 
 
 def contiguous(state):
@@ -121,6 +130,10 @@ def main():
         save_pickle("s3gen.pt", S3Gen().state_dict())
         shutil.copy(os.path.join(ASSETS, "chatterbox-mtl", "grapheme_mtl_merged_expanded_v1.json"), args.out)
         random_conds(os.path.join(args.out, "conds.pt"), 150, generator)
+        # V3 (upstream 3f35dfc: `t3_model="v3"`) is V2's architecture with other weights; drawn last,
+        # from its own seed, so that the V2 files stay byte-identical to a V2-only run.
+        torch.manual_seed(args.seed + V3_SEED_OFFSET)
+        save_safetensors("t3_mtl23ls_v3.safetensors", T3(T3Config.multilingual()).state_dict())
 
     if args.schema_out:
         with open(args.schema_out, "w") as out:

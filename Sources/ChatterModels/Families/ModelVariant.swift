@@ -27,6 +27,9 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
     public let samplingDefaults: T3SamplingParameters
     /// S3Gen tokens appended after each utterance (`tts_turbo.generate` appends three S3GEN_SIL).
     public let trailingSilenceTokens: Int
+    /// Whether the audio of the utterance's final speech token is dropped (multilingual V3,
+    /// upstream 3f35dfc: `wav[: max(1, n − 1) · S3GEN_SR / S3_TOKEN_RATE]`, ~40 ms of noise).
+    public let finalTokenTrimmed: Bool
     /// Whether this build can synthesise speech with the family (the multilingual one converts only).
     public let synthesizes: Bool
     /// T3's sizes and special ids.
@@ -40,7 +43,8 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
     /// downloaded) in that order; `carried`: the rest of the published files (built-in voice, tokenizer files).
     public init(name: String, hubRepository: String, voiceEncoderFile: PublishedFile, t3File: PublishedFile, s3genFile: PublishedFile,
                 carried: [PublishedFile], textTokenizer: TextTokenizerKind, voiceRecipe: ConditionalsBuilder.Recipe,
-                samplingDefaults: T3SamplingParameters, trailingSilenceTokens: Int = 0, synthesizes: Bool = true, t3: T3Config,
+                samplingDefaults: T3SamplingParameters, trailingSilenceTokens: Int = 0, finalTokenTrimmed: Bool = false,
+                synthesizes: Bool = true, t3: T3Config,
                 s3genDecoderHeads: Int = 8, vocoder: HiFTConfig = .chatterbox) {
         self.name = name
         self.hubRepository = hubRepository
@@ -51,6 +55,7 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
         self.voiceRecipe = voiceRecipe
         self.samplingDefaults = samplingDefaults
         self.trailingSilenceTokens = trailingSilenceTokens
+        self.finalTokenTrimmed = finalTokenTrimmed
         self.synthesizes = synthesizes
         self.t3 = t3
         self.s3genDecoderHeads = s3genDecoderHeads
@@ -59,8 +64,14 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// The languages the family's text front end takes (`SynthesisOptions.language`).
+    public var languages: [SpokenLanguage] { textTokenizer == .multilingualGraphemes ? SpokenLanguage.multilingual : [.english] }
+
     /// Every published family, in the order the CLI lists them. A new family adds its line here.
-    public static let published: [ModelVariant] = [.chatterbox, .chatterboxTurbo, .chatterboxMultilingual, .chatterboxNano]
+    /// (A directory holding several families' T3 files converts as the last one listed: multilingual
+    /// V3 comes after V2 so that it is the default.)
+    public static let published: [ModelVariant] = [.chatterbox, .chatterboxTurbo, .chatterboxMultilingualV2, .chatterboxMultilingual,
+                                                   .chatterboxNano]
 
     /// The published family called `name`, or nil.
     public static func named(_ name: String) -> ModelVariant? { published.first { $0.name == name } }

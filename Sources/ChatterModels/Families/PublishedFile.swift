@@ -18,11 +18,15 @@ public struct FileIdentity: Sendable, Hashable, Codable {
 /// sha256 are reported (`ModelStoreEvent.fileAcceptedUnpinned`) and recorded in the cache record
 /// and the converted model's manifest, where they can be compared and then pinned here.
 public struct PublishedFile: Sendable, Hashable, Codable {
+    private enum CodingKeys: String, CodingKey { case name, identities, unpinnedSizeLimit, isOptional }
     public let name: String
     /// The accepted revisions; empty for an unpinned file.
     public let identities: [FileIdentity]
     /// An unpinned file's most bytes (nil for a pinned one, whose sizes are known).
     public let unpinnedSizeLimit: Int?
+    /// Whether the model works without it (upstream carries on with a warning): a download that
+    /// finds it absent (HTTP 404) and a conversion that does not find it go on without it.
+    public private(set) var isOptional = false
 
     public init(name: String, identities: [FileIdentity]) {
         precondition(!identities.isEmpty, "a pinned file needs an identity; use PublishedFile.unpinned")
@@ -35,6 +39,14 @@ public struct PublishedFile: Sendable, Hashable, Codable {
         self.init(name: name, identities: [FileIdentity(size: size, sha256: sha256)])
     }
 
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        identities = try container.decode([FileIdentity].self, forKey: .identities)
+        unpinnedSizeLimit = try container.decodeIfPresent(Int.self, forKey: .unpinnedSizeLimit)
+        isOptional = try container.decodeIfPresent(Bool.self, forKey: .isOptional) ?? false
+    }
+
     private init(unpinned name: String, sizeLimit: Int) {
         self.name = name
         identities = []
@@ -44,6 +56,13 @@ public struct PublishedFile: Sendable, Hashable, Codable {
     /// A file whose published identity is not known to this build, accepted up to `sizeLimit` bytes.
     public static func unpinned(_ name: String, sizeLimit: Int) -> PublishedFile {
         PublishedFile(unpinned: name, sizeLimit: sizeLimit)
+    }
+
+    /// This file, marked optional (`isOptional`).
+    public func optional() -> PublishedFile {
+        var file = self
+        file.isOptional = true
+        return file
     }
 
     /// Whether the file's published identities are known (and every copy is checked against them).

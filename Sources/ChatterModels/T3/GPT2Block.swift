@@ -147,7 +147,7 @@ struct GPT2Stack: T3Stack {
         maxSequenceLength = maxPositions
     }
 
-    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead],
+    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead], observedQueries: Int,
                  probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
         let b = embeddings.shape[0], t = embeddings.shape[1], d = width, offset = cache.length(layer: 0)
         var x = embeddings.copy()

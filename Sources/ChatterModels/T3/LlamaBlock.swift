@@ -38,9 +38,10 @@ struct LlamaBlock {
 
     /// `x` [B, T, D] at positions `cache.length(layer:)…` → [B, T, D]; appends T tokens to `layer` of
     /// `cache`. When `observedHeads` is non-empty, also returns the attention probabilities of those
-    /// heads for batch row 0 and the last query token (one row over all cached keys each).
+    /// heads for batch row 0 and the last `observedQueries` query tokens (rows over all cached keys,
+    /// row-major).
     func callAsFunction(_ x: Tensor, cache: KVCache, layer: Int, rotary: RotaryEmbedding,
-                        observedHeads: [Int] = []) -> (output: Tensor, probabilities: [Int: [Float]]) {
+                        observedHeads: [Int] = [], observedQueries: Int = 1) -> (output: Tensor, probabilities: [Int: [Float]]) {
         let b = x.shape[0], t = x.shape[1], d = x.shape[2]
         let offset = cache.length(layer: layer)
         let n1 = inputNorm(x)
@@ -61,8 +62,9 @@ struct LlamaBlock {
         } else {
             let (out, p) = cache.attentionWithProbabilities(layer: layer, query: q, causal: true, scale: scale)
             attended = out
+            let queries = (t - min(max(observedQueries, 1), t))..<t
             for h in observedHeads where h >= 0 && h < self.heads {
-                probabilities[h] = p.slice(0, 0..<1).slice(1, h..<(h + 1)).slice(2, (t - 1)..<t).contiguous().scalars()
+                probabilities[h] = p.slice(0, 0..<1).slice(1, h..<(h + 1)).slice(2, queries).contiguous().scalars()
             }
         }
         let merged = attended.permuted([0, 2, 1, 3]).contiguous().reshaped([b, t, self.heads * headDim])
@@ -132,12 +134,12 @@ struct LlamaStack: T3Stack {
     /// Rotary positions are unbounded (the speech position table bounds generation instead).
     var maxSequenceLength: Int { Int.max }
 
-    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead],
+    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead], observedQueries: Int,
                  probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
         var x = embeddings
         for (index, block) in blocks.enumerated() {
             let heads = observe.filter { $0.layer == index }.map(\.head)
-            let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads)
+            let (out, p) = block(x, cache: cache, layer: index, rotary: rotary, observedHeads: heads, observedQueries: observedQueries)
             for (h, row) in p { probabilities[T3AttentionHead(layer: index, head: h)] = row }
             x = out
         }

@@ -147,10 +147,10 @@ public final class T3: @unchecked Sendable {
 
     /// Runs the backbone over `embeddings` [B, T, D] (positions continue from the cache), returning
     /// the post-final-norm hidden states [B, T, D]; `observe` collects attention probabilities of
-    /// (layer, head) pairs for batch row 0, last query token (Llama only).
-    func backbone(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead] = [],
+    /// (layer, head) pairs for batch row 0, the last `observedQueries` query tokens (Llama only).
+    func backbone(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead] = [], observedQueries: Int = 1,
                   probabilities: inout [T3AttentionHead: [Float]]) -> Tensor {
-        stack.forward(embeddings, cache: cache, observe: observe, probabilities: &probabilities)
+        stack.forward(embeddings, cache: cache, observe: observe, observedQueries: observedQueries, probabilities: &probabilities)
     }
 
     /// One decode step over `scratch.hidden` [B, 1, D] (the fed token's embedding, overwritten),
@@ -185,7 +185,7 @@ public final class T3: @unchecked Sendable {
 }
 
 /// A (layer, head) pair of the backbone whose attention probabilities are observed (0-based).
-public struct T3AttentionHead: Hashable, Sendable {
+public struct T3AttentionHead: Hashable, Sendable, Codable {
     public var layer: Int
     public var head: Int
     public init(layer: Int, head: Int) {

@@ -54,6 +54,9 @@ public struct T3Config: Sendable, Equatable, Codable {
     public var emotionConditioning: Bool
     /// `hp.speech_cond_prompt_len`: prompt speech tokens the conditionals are made with.
     public var speechPromptLength: Int
+    /// The heads an alignment-stream analyser reads (`T3AlignmentStreamAnalyzer`; multilingual V2,
+    /// as 0.1.7's `T3.inference` runs it); nil: generation runs without one (every other model).
+    public var alignmentHeads: [T3AttentionHead]?
 
     public init(backbone: T3Backbone = .llama, hiddenSize: Int, layers: Int, heads: Int, headDim: Int, intermediateSize: Int,
                 rmsNormEps: Float = 1e-5, ropeTheta: Float = 500_000, ropeScaling: Llama3RopeScaling? = Llama3RopeScaling(),
@@ -62,7 +65,7 @@ public struct T3Config: Sendable, Equatable, Codable {
                 maxTextTokens: Int = 2048, maxSpeechTokens: Int = 4096,
                 speakerEmbeddingSize: Int = 256, perceiverQueries: Int = 32, perceiverHeads: Int = 4, layerNormEps: Float = 1e-5,
                 learnedTokenPositions: Bool = true, perceiverResampler: Bool = true, emotionConditioning: Bool = true,
-                speechPromptLength: Int = 150) {
+                speechPromptLength: Int = 150, alignmentHeads: [T3AttentionHead]? = nil) {
         self.backbone = backbone
         self.hiddenSize = hiddenSize
         self.layers = layers
@@ -88,6 +91,7 @@ public struct T3Config: Sendable, Equatable, Codable {
         self.perceiverResampler = perceiverResampler
         self.emotionConditioning = emotionConditioning
         self.speechPromptLength = speechPromptLength
+        self.alignmentHeads = alignmentHeads
     }
 
     /// The original English checkpoint (`t3_cfg.safetensors`): Llama_520M, 704 text ids, 8194 speech ids.
@@ -135,10 +139,12 @@ extension T3Config {
 
     /// The config of the T3 weights in `weights` for a model published as `family` (a family's
     /// `ModelVariant.t3`): sizes from the tensor shapes, and what shapes cannot tell (head count,
-    /// speech start/stop ids; for GPT-2 the text limit and the prompt length) from `family`.
+    /// speech start/stop ids, the alignment heads; for GPT-2 the text limit and the prompt length) from `family`.
     public static func inferred(from weights: some WeightStore, like family: T3Config) throws -> T3Config {
-        try inferred(from: weights, heads: family.heads, startSpeechToken: family.startSpeechToken,
-                     stopSpeechToken: family.stopSpeechToken, gpt2Defaults: family.backbone == .llama ? .turbo : family)
+        var config = try inferred(from: weights, heads: family.heads, startSpeechToken: family.startSpeechToken,
+                                  stopSpeechToken: family.stopSpeechToken, gpt2Defaults: family.backbone == .llama ? .turbo : family)
+        config.alignmentHeads = family.alignmentHeads
+        return config
     }
 
     private static func inferred(from weights: some WeightStore, heads: Int, startSpeechToken: Int, stopSpeechToken: Int,

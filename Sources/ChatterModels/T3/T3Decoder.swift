@@ -19,8 +19,11 @@ public final class T3Decoder {
     /// Attention heads whose probabilities are recorded after every forward pass.
     public var observedHeads: [T3AttentionHead] = []
     /// The recorded probabilities of the last forward pass: batch row 0 (conditional), last query
-    /// token, over all cached positions.
+    /// token (the prefill: its last `observedPrefillQueries`, row-major), over all cached positions
+    /// (`cachedPositions` per row).
     public private(set) var attentionProbabilities: [T3AttentionHead: [Float]] = [:]
+    /// Positions in the cache after the last forward pass: the keys each attention row spans.
+    public var cachedPositions: Int { prefillLength + fed }
     /// Raw logits [B, V] of the last forward pass (row 0 conditional, row 1 unconditional); after a
     /// decode step this is the decoder's reused buffer, overwritten by the next step.
     public private(set) var rawLogits: Tensor
@@ -28,9 +31,9 @@ public final class T3Decoder {
 
     /// Builds the prefill from the conditioning and the tokenizer's text ids (unwrapped) and runs it.
     public convenience init(model: T3, conditioning: Tensor, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
-                            observedHeads: [T3AttentionHead] = []) throws {
+                            observedHeads: [T3AttentionHead] = [], observedPrefillQueries: Int = 1) throws {
         try self.init(model: model, start: .conditioning(conditioning), textTokens: textTokens, cfgWeight: cfgWeight,
-                      maxNewTokens: maxNewTokens, observedHeads: observedHeads)
+                      maxNewTokens: maxNewTokens, observedHeads: observedHeads, observedPrefillQueries: observedPrefillQueries)
     }
 
     /// Starts from a conditioning prefix computed earlier (`T3PrefixState`, same model): its keys and
@@ -39,10 +42,10 @@ public final class T3Decoder {
     /// `init(model:conditioning:…)` with the same conditioning, up to summation order. Throws
     /// `T3Error.prefixMismatch` if `prefix` was built by another model.
     public convenience init(model: T3, prefix: T3PrefixState, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
-                            observedHeads: [T3AttentionHead] = []) throws {
+                            observedHeads: [T3AttentionHead] = [], observedPrefillQueries: Int = 1) throws {
         try prefix.check(model: model)
         try self.init(model: model, start: .prefix(prefix), textTokens: textTokens, cfgWeight: cfgWeight,
-                      maxNewTokens: maxNewTokens, observedHeads: observedHeads)
+                      maxNewTokens: maxNewTokens, observedHeads: observedHeads, observedPrefillQueries: observedPrefillQueries)
     }
 
     private enum Start {
@@ -51,7 +54,7 @@ public final class T3Decoder {
     }
 
     private init(model: T3, start: Start, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
-                 observedHeads: [T3AttentionHead]) throws {
+                 observedHeads: [T3AttentionHead], observedPrefillQueries: Int) throws {
         guard cfgWeight.isFinite, cfgWeight >= 0 else {
             throw T3Error.invalidParameter(name: "cfg_weight", value: Double(cfgWeight), reason: "must be finite and ≥ 0")
         }
@@ -85,7 +88,8 @@ public final class T3Decoder {
         scratch = T3DecodeScratch(batch: batch, config: model.config)
         prefix?.load(into: cache)
         var probabilities: [T3AttentionHead: [Float]] = [:]
-        let hidden = model.backbone(embeddings, cache: cache, observe: observedHeads, probabilities: &probabilities)
+        let hidden = model.backbone(embeddings, cache: cache, observe: observedHeads, observedQueries: observedPrefillQueries,
+                                    probabilities: &probabilities)
         attentionProbabilities = probabilities
         rawLogits = model.lastLogits(hidden)
         backboneOutput = hidden

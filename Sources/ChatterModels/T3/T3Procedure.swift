@@ -14,6 +14,9 @@ public protocol T3Procedure: Sendable {
     var speechPositionsBoundGeneration: Bool { get }
     /// Whether the prompt's speech embeddings get learned speech positions 0…P−1.
     var promptHasSpeechPositions: Bool { get }
+    /// Prefill rows after the text (the start-of-speech embeddings): the queries whose attention
+    /// the alignment analyser reads from the prefill.
+    var speechStartRows: Int { get }
     /// The text ids the model reads from the tokenizer's (already checked for length and range).
     func wrap(textTokens: [Int], config: T3Config) -> [Int]
     /// Each batch row's prefill rows after the conditioning, [T0 − len_cond, D] each.
@@ -46,6 +49,7 @@ public struct T3LlamaProcedure: T3Procedure {
     public var classifierFreeGuidance: Bool { true }
     public var speechPositionsBoundGeneration: Bool { true }
     public var promptHasSpeechPositions: Bool { true }
+    public var speechStartRows: Int { 2 }
 
     public func loadStack(weights: some WeightStore, config: T3Config) throws -> any T3Stack {
         try LlamaStack(weights: weights, config: config)
@@ -89,6 +93,7 @@ public struct T3TurboProcedure: T3Procedure {
     public var classifierFreeGuidance: Bool { false }
     public var speechPositionsBoundGeneration: Bool { false }
     public var promptHasSpeechPositions: Bool { false }
+    public var speechStartRows: Int { 1 }
 
     public func loadStack(weights: some WeightStore, config: T3Config) throws -> any T3Stack {
         try GPT2Stack(weights: weights, config: config)
@@ -122,8 +127,9 @@ public protocol T3Stack {
     var maxSequenceLength: Int { get }
     /// Runs over `embeddings` [B, T, D] (positions continue from the cache), returning the
     /// post-final-norm hidden states [B, T, D]; `observe` collects attention probabilities of
-    /// (layer, head) pairs for batch row 0, last query token (where the architecture records them).
-    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead],
+    /// (layer, head) pairs for batch row 0, the last `observedQueries` query tokens, row-major over
+    /// all cached keys (where the architecture records them).
+    func forward(_ embeddings: Tensor, cache: KVCache, observe: [T3AttentionHead], observedQueries: Int,
                  probabilities: inout [T3AttentionHead: [Float]]) -> Tensor
     /// One decode step over `scratch.hidden` [B, 1, D], leaving the post-norm state in `scratch.norm`.
     func decode(scratch: T3DecodeScratch, cache: KVCache, observe: [T3AttentionHead],

@@ -1,3 +1,4 @@
+import ChatterModels
 import ChatterTensor
 
 /// The key, dtype and shape of every tensor in each published checkpoint file of a family, as
@@ -16,14 +17,20 @@ public struct CheckpointSchema: Sendable {
 
     /// The published schema of `family`.
     public static func published(_ family: ModelFamily) -> CheckpointSchema {
+        // The two multilingual versions share one generated block, written with V2's T3 file: V3's
+        // T3 (upstream 3f35dfc) has the same keys and shapes under its own name.
+        let generated: ModelFamily = family == .chatterboxMultilingualV2 ? .chatterboxMultilingual : family
         var files: [String: [String: Entry]] = [:]
-        for line in publishedText(family).split(separator: "\n") {
+        for line in publishedText(generated).split(separator: "\n") {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard fields.count == 4, let dtype = DType(safetensorsName: String(fields[2])) else {
                 preconditionFailure("malformed schema line: \(line)")
             }
             let shape = fields[3].isEmpty ? [] : fields[3].split(separator: ",").map { Int($0)! }
             files[String(fields[0]), default: [:]][String(fields[1])] = Entry(dtype: dtype, shape: shape)
+        }
+        if family == .chatterboxMultilingual, let t3 = files.removeValue(forKey: PublishedFile.t3Multilingual.name) {
+            files[PublishedFile.t3MultilingualV3.name] = t3
         }
         return CheckpointSchema(files: files)
     }

@@ -17,6 +17,9 @@ public struct ModelConverter: Sendable {
         public var force = false
         /// Hash the source files against the published sha256 (slow for multi-GB files; size is always checked).
         public var verifySourceHashes = true
+        /// The family to convert as; nil: detected from the T3 file (`detectFamily`). Needed for a
+        /// directory holding several families' T3 files (multilingual V2 beside V3 converts as V3).
+        public var family: ModelFamily?
         /// Overrides for tests: the published file list and schema.
         public var publishedFiles: [PublishedFile]?
         public var schema: CheckpointSchema?
@@ -75,7 +78,7 @@ public struct ModelConverter: Sendable {
     static func plans(_ family: ModelFamily) -> [ConversionStep] { family.variant.conversion }
 
     public func convert(from source: URL, to output: URL, options: Options) throws -> Summary {
-        let family = try Self.detectFamily(in: source)
+        let family = try options.family ?? Self.detectFamily(in: source)
         let fileManager = FileManager.default
         let say = options.progress ?? { _ in }
         var warnings: [String] = []
@@ -96,6 +99,10 @@ public struct ModelConverter: Sendable {
         for published in options.publishedFiles ?? family.files {
             let url = source.appendingPathComponent(published.name)
             guard let size = ModelStore.fileSize(url).map(Int.init) else {
+                if published.isOptional {
+                    warn("\(published.name) is absent; the model works without it")
+                    continue
+                }
                 throw ConversionError.missingFile(directory: source.path, file: published.name)
             }
             var hash: String?
@@ -175,6 +182,7 @@ public struct ModelConverter: Sendable {
         // 4. Tokenizer files, copied verbatim.
         let tensorSources = Set(Self.plans(family).map(\.source) + [ConvertedFiles.upstreamBuiltinVoice])
         for published in (options.publishedFiles ?? family.files) where !tensorSources.contains(published.name) {
+            if published.isOptional && !fileManager.fileExists(atPath: source.appendingPathComponent(published.name).path) { continue }
             let destination = staging.appendingPathComponent(published.name)
             do { try fileManager.copyItem(at: source.appendingPathComponent(published.name), to: destination) } catch {
                 throw ConversionError.io("cannot copy \(published.name): \(error.localizedDescription)")

@@ -18,12 +18,16 @@ public struct ModelFamily: RawRepresentable, Sendable, Hashable, CaseIterable, C
     public static let chatterbox = ModelFamily(.chatterbox)
     public static let chatterboxTurbo = ModelFamily(.chatterboxTurbo)
     public static let chatterboxMultilingual = ModelFamily(.chatterboxMultilingual)
+    public static let chatterboxMultilingualV2 = ModelFamily(.chatterboxMultilingualV2)
     public static let chatterboxNano = ModelFamily(.chatterboxNano)
 
     public static var allCases: [ModelFamily] { ModelVariant.published.map(ModelFamily.init) }
 
     public var rawValue: String { variant.name }
     public var description: String { rawValue }
+
+    /// The ISO 639-1 codes `SynthesisOptions.language` takes for this family (`en` alone: none is taken).
+    public var languageCodes: [String] { variant.languages.map(\.code) }
 
     /// The hub repository.
     public var repository: String { variant.hubRepository }

@@ -121,8 +121,12 @@ public struct ModelStore: Sendable {
             guard let url = settings.resolveURL(repository: family.repository, revision: revision, file: file.name) else {
                 throw ModelStoreError.invalidEndpoint(settings.endpoint)
             }
-            verified.append(try await download(file, index: index + 1, count: files.count, from: url, repository: family.repository,
-                                               revision: revision, token: settings.token, to: final, progress: progress))
+            do {
+                verified.append(try await download(file, index: index + 1, count: files.count, from: url, repository: family.repository,
+                                                   revision: revision, token: settings.token, to: final, progress: progress))
+            } catch ModelStoreError.notFound where file.isOptional {
+                progress(.optionalFileAbsent(file: file.name))
+            }
         }
         return try install(family, revision: revision, from: downloads, upstream: verified, progress: progress)
     }

@@ -22,6 +22,8 @@ public enum ModelStoreEvent: Sendable, Equatable {
     /// A file with no published identity known to this build (`PublishedFile.isPinned` false) was
     /// accepted as downloaded, within its size limit; its size and sha256 go into the cache record.
     case fileAcceptedUnpinned(file: String, size: Int64, sha256: String)
+    /// An optional file (`PublishedFile.isOptional`) is not published (HTTP 404): the model goes on without it.
+    case optionalFileAbsent(file: String)
     /// Running the converter hook.
     case converting(family: ModelFamily, converter: String)
     /// The model is cached at `directory`.

@@ -96,6 +96,7 @@ package struct SpeechModels: Sendable {
     var family: ModelFamily { ModelFamily(variant) }
     /// S3Gen tokens appended after each piece (Turbo appends 3 silence tokens as upstream does).
     var trailingSilenceTokens: Int { variant.trailingSilenceTokens }
+    var finalTokenTrimmed: Bool { variant.finalTokenTrimmed }
 
     /// The T3 that conditioning prefixes are computed with.
     var t3: T3? { (speech as? T3SpeechTokenModel)?.t3 }

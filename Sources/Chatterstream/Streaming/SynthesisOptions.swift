@@ -47,6 +47,12 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
     /// Playback speed, 0.25–4 (OpenAI's range), changed without changing pitch (libsonic) after the
     /// vocoder; 1 leaves the audio untouched.
     public var speed: Float = 1
+    /// The language of the text, an ISO 639-1 code (`fr`; upstream `language_id`, compared after
+    /// lowercasing): one of the multilingual models' 23 (`SpokenLanguage.multilingual`). nil: the
+    /// text goes in without a language tag, as upstream `generate(language_id=None)` does (no
+    /// language-specific preprocessing either). The single-language models take none: naming one
+    /// for them is an error, so a request meant for a multilingual model fails loudly elsewhere.
+    public var language: String?
 
     /// Long text is split at sentence boundaries into pieces of at most this many characters, spoken
     /// as one continuous stream.
@@ -83,7 +89,7 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case firstChunkTokens = "first_chunk_tokens", chunkTokens = "chunk_tokens", overlapTokens = "overlap_tokens"
-        case strategy, temperature, seed, speed, exaggeration
+        case strategy, temperature, seed, speed, exaggeration, language
         case topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty = "repetition_penalty"
         case cfgWeight = "cfg_weight", maxTokens = "max_tokens"
         case maxCharactersPerPiece = "max_characters_per_piece", flowContextTokens = "flow_context_tokens"
@@ -129,6 +135,7 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
         if let v = try field(.maxTokens, Int.self) { maxTokens = v }
         if let v = try field(.seed, UInt64.self) { seed = v }
         if let v = try field(.speed, Float.self) { speed = v }
+        if let v = try field(.language, String.self) { language = v }
         if let v = try field(.maxCharactersPerPiece, Int.self) { maxCharactersPerPiece = v }
         if let v = try field(.flowContextTokens, Int.self) { flowContextTokens = v }
         if let v = try field(.flowSteps, Int.self) { flowSteps = v }
@@ -167,6 +174,17 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
                   "must be in 1...\(Self.maxTokensLimit) (got \(maxTokens ?? 0); 25 tokens are 1 s of speech)")
         try check(speed.isFinite && SpeechRateChanger.speeds.contains(speed), .speed,
                   "must be in \(SpeechRateChanger.speeds.lowerBound)...\(SpeechRateChanger.speeds.upperBound) (got \(speed))")
+        if let language, !language.isEmpty {
+            let spoken = family.variant.languages
+            guard spoken.count > 1 else {
+                let multilingual = ModelFamily.allCases.filter { $0.variant.languages.count > 1 }.map(\.rawValue)
+                throw StreamingTTSError.invalidOption(field: CodingKeys.language.rawValue, reason:
+                    "\(family.rawValue) speaks English only and takes no language (got '\(language)'): omit it, or use \(multilingual.joined(separator: " or "))")
+            }
+            do { _ = try SpokenLanguage.resolve(language, among: spoken) } catch {
+                throw StreamingTTSError.invalidOption(field: CodingKeys.language.rawValue, reason: error.description)
+            }
+        }
         let resolved = resolved(for: family)
         try resolved.sampling.validate()
         return resolved

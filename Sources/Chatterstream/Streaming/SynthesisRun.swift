@@ -75,7 +75,7 @@ struct SynthesisRun {
                                          advice: "split the text over several requests, or raise maxCharactersPerPiece")
         }
         return try pieces.enumerated().map { index, piece in
-            let tokens = try models.frontEnd.t3Input(for: piece)
+            let tokens = try models.frontEnd.t3Input(for: piece, language: config.language)
             guard tokens.count <= models.speech.maxTextTokens else {
                 throw StreamingTTSError.textTooLong(piece: index, tokens: tokens.count, limit: models.speech.maxTextTokens)
             }
@@ -96,6 +96,23 @@ struct SynthesisRun {
         var generationError: Error?
         do {
             var chunker = TokenChunker(config: config.chunking)
+            // A model that drops its final token's audio (`finalTokenTrimmed`) gets the last token
+            // in the final chunk, so the cut falls in the final push's samples (see `render`).
+            var heldBack: Int?
+            func add(_ token: Int) {
+                var token = token
+                if models.finalTokenTrimmed {
+                    guard let previous = heldBack else { heldBack = token; return }
+                    heldBack = token
+                    token = previous
+                }
+                if let chunk = chunker.add(token) {
+                    queue.put(chunk, final: false)
+                    // The first chunk is what the listener waits for: T3 yields the cores until it
+                    // is rendered instead of racing ahead on tokens nobody needs yet.
+                    if chunker.chunksEmitted == 1 && !config.chunking.oneShot { queue.waitUntilRendered(chunks: 1) }
+                }
+            }
             for (index, text) in textPieces.enumerated() {
                 if cancellation.isCancelled { break }
                 let stream = try models.speech.tokens(conditioning: voice, textTokens: text, parameters: config.sampling,
@@ -114,22 +131,15 @@ struct SynthesisRun {
                     }
                     try checkWallTime()
                     onDecodeStep?(steps + stream.steps)
-                    if let chunk = chunker.add(token) {
-                        queue.put(chunk, final: false)
-                        // The first chunk is what the listener waits for: T3 yields the cores until it
-                        // is rendered instead of racing ahead on tokens nobody needs yet.
-                        if chunker.chunksEmitted == 1 && !config.chunking.oneShot { queue.waitUntilRendered(chunks: 1) }
-                    }
+                    add(token)
                 }
                 steps += stream.steps
                 if models.trailingSilenceTokens > 0 {
-                    for _ in 0..<models.trailingSilenceTokens {
-                        if let chunk = chunker.add(TokenChunker.silenceToken) { queue.put(chunk, final: false) }
-                    }
+                    for _ in 0..<models.trailingSilenceTokens { add(TokenChunker.silenceToken) }
                     tokens += models.trailingSilenceTokens
                 }
             }
-            queue.put(chunker.flush(), final: true)
+            queue.put(chunker.flush() + (heldBack.map { [$0] } ?? []), final: true)
         } catch {
             generationError = error
             cancellation.cancel()  // the renderer need not go on
@@ -154,7 +164,7 @@ struct SynthesisRun {
                                 maxPromptTokens: config.chunking.flowPromptTokens)
         var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
         var statistics = SynthesisStatistics()
-        var tokensSeen = 0
+        var tokensSeen = 0, s3genSamples = 0
         let encoder = try encoding?.makeStreamingEncoder(sampleRate: models.s3gen.sampleRate)
         let rate = config.chunking.speed == 1 ? nil : try SpeechRateChanger(speed: config.chunking.speed, sampleRate: models.s3gen.sampleRate)
         while let (chunk, final) = queue.take() {
@@ -163,6 +173,16 @@ struct SynthesisRun {
             tokensSeen += chunk.count
             // No speech token at all (T3 stopped at once): the stream is a single empty chunk.
             var samples = tokensSeen > 0 ? try s3gen.push(chunk, final: final) : []
+            if final && models.finalTokenTrimmed && tokensSeen > 0 {
+                // Upstream 3f35dfc: `wav[: max(1, n − 1) · S3GEN_SR / S3_TOKEN_RATE]` on S3Gen's output,
+                // before the watermark. The last token came in this final chunk (held back in `run`)
+                // and no push emits audio past the tokens it has seen, so everything before this push
+                // lies within the kept length: cutting here leaves the stream exactly the one-shot
+                // path's audio (a one-shot run is this code with a single, final, chunk).
+                let keep = max(1, tokensSeen - 1) * models.s3gen.samplesPerToken
+                samples = Array(samples.prefix(max(0, keep - s3genSamples)))
+            }
+            s3genSamples += samples.count
             if watermark != nil { samples = try watermark!.push(samples, final: final) }
             if let rate { samples = rate.process(samples) + (final ? rate.finish() : []) }
             if !samples.isEmpty || final {

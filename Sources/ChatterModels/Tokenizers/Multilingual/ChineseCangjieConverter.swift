@@ -88,8 +88,3 @@ public struct ChineseCangjieConverter: LanguageTextProcessor {
     }
 }
 
-extension PublishedFile {
-    /// Upstream's Cangjie table, downloaded with the multilingual model (`Cangjie5_TC.json`).
-    public static let cangjieTable = PublishedFile(name: "Cangjie5_TC.json", size: 1_920_163,
-                                                   sha256: "7073fd9de919443ae88e0bd2449917a65fe54898a4413ed1edcc4b67f28bce8c")
-}
