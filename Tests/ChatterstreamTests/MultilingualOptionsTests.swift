@@ -28,6 +28,10 @@ import Testing
                 #expect(reason.contains("chatterbox-multilingual"), "\(reason)")
             }
         }
+        options.language = "EN"  // what the English-only models speak: accepted, as their tokenizers accept it
+        for family in [ModelFamily.chatterbox, .chatterboxTurbo, .chatterboxNano, .chatterboxMultilingual] {
+            #expect(throws: Never.self) { try options.validate(for: family) }
+        }
         options.language = nil  // no tag, as upstream's language_id=None
         #expect(throws: Never.self) { try options.validate(for: .chatterboxMultilingual) }
         #expect(throws: Never.self) { try options.validate(for: .chatterbox) }

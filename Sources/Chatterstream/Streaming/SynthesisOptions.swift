@@ -50,8 +50,9 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
     /// The language of the text, an ISO 639-1 code (`fr`; upstream `language_id`, compared after
     /// lowercasing): one of the multilingual models' 23 (`SpokenLanguage.multilingual`). nil: the
     /// text goes in without a language tag, as upstream `generate(language_id=None)` does (no
-    /// language-specific preprocessing either). The single-language models take none: naming one
-    /// for them is an error, so a request meant for a multilingual model fails loudly elsewhere.
+    /// language-specific preprocessing either). The English-only models take nil or `en` (what their
+    /// tokenizers accept); any other language is an error, so a request meant for a multilingual model
+    /// fails loudly elsewhere.
     public var language: String?
 
     /// Long text is split at sentence boundaries into pieces of at most this many characters, spoken
@@ -176,13 +177,10 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
                   "must be in \(SpeechRateChanger.speeds.lowerBound)...\(SpeechRateChanger.speeds.upperBound) (got \(speed))")
         if let language, !language.isEmpty {
             let spoken = family.variant.languages
-            guard spoken.count > 1 else {
-                let multilingual = ModelFamily.allCases.filter { $0.variant.languages.count > 1 }.map(\.rawValue)
-                throw StreamingTTSError.invalidOption(field: CodingKeys.language.rawValue, reason:
-                    "\(family.rawValue) speaks English only and takes no language (got '\(language)'): omit it, or use \(multilingual.joined(separator: " or "))")
-            }
             do { _ = try SpokenLanguage.resolve(language, among: spoken) } catch {
-                throw StreamingTTSError.invalidOption(field: CodingKeys.language.rawValue, reason: error.description)
+                let multilingual = ModelFamily.allCases.filter { $0.variant.languages.count > 1 }.map(\.rawValue)
+                throw StreamingTTSError.invalidOption(field: CodingKeys.language.rawValue, reason: spoken.count > 1 ? error.description
+                    : "\(family.rawValue) speaks English only (got '\(language)'): omit the language or give 'en', or use \(multilingual.joined(separator: " or "))")
             }
         }
         let resolved = resolved(for: family)
