@@ -108,16 +108,44 @@ def is_turbo(path):
         return "tfmr.wpe.weight" in f.keys()
 
 
+def cfg_reference(model, cond_obj, text2, forced, steps, cfg_weight):
+    """The Llama T3's CFG reference shared by the original and multilingual modes (inside
+    `torch.inference_mode()`): conditioning, prefill embeddings / hidden states / logits, and the CFG
+    logits of `steps` teacher-forced decode steps through upstream's HF backend."""
+    from chatterbox.models.t3.inference.t3_hf_backend import T3HuggingfaceBackend
+
+    hp = model.hp
+    ref = {"cond": model.prepare_conditioning(cond_obj())}
+    embeds, _ = model.prepare_input_embeds(t3_cond=cond_obj(), text_tokens=text2,
+                                           speech_tokens=hp.start_speech_token * torch.ones_like(text2[:, :1]),
+                                           cfg_weight=cfg_weight)
+    bos = model.speech_emb(torch.tensor([[hp.start_speech_token]])) + model.speech_pos_emb.get_fixed_embedding(0)
+    prefill = torch.cat([embeds, torch.cat([bos, bos])], dim=1)
+    backend = T3HuggingfaceBackend(config=model.cfg, llama=model.tfmr, speech_enc=model.speech_emb,
+                                   speech_head=model.speech_head)
+    out = backend(inputs_embeds=prefill, past_key_values=None, use_cache=True, output_hidden_states=True, return_dict=True)
+    ref["prefill_embeds"], ref["prefill_hidden"], ref["logits"] = prefill, out.hidden_states[-1], out.logits[:, -1]
+    rows, past = [], out.past_key_values
+    for i in range(steps + 1):
+        l = out.logits[:, -1, :]
+        rows.append((l[0:1] + cfg_weight * (l[0:1] - l[1:2]))[0])
+        if i == steps:
+            break
+        e = model.speech_emb(forced[i].view(1, 1)) + model.speech_pos_emb.get_fixed_embedding(i + 1)
+        out = backend(inputs_embeds=torch.cat([e, e]), past_key_values=past, output_hidden_states=True, return_dict=True)
+        past = out.past_key_values
+    ref["cfg_logits"] = torch.stack(rows)
+    return ref
+
+
 def upstream_reference(path, steps=20):
     """Live references from upstream T3 over a real original (Llama, CFG) checkpoint."""
     from chatterbox.models.t3 import T3
     from chatterbox.models.t3.modules.cond_enc import T3Cond
-    from chatterbox.models.t3.inference.t3_hf_backend import T3HuggingfaceBackend
 
     model = T3()
     model.load_state_dict(load_file(path))
     model.eval()
-    hp = model.hp
     g = torch.Generator().manual_seed(1)
     speaker = torch.nn.functional.normalize(torch.randn(1, 256, generator=g), dim=-1)
     prompt = torch.randint(0, 6561, (150,), generator=g)
@@ -129,28 +157,8 @@ def upstream_reference(path, steps=20):
     text2 = torch.stack([wrapped, wrapped])
     cond_obj = lambda: T3Cond(speaker_emb=speaker, cond_prompt_speech_tokens=prompt[None],
                               emotion_adv=exaggeration * torch.ones(1, 1, 1))
-    ref = {}
     with torch.inference_mode():
-        ref["cond"] = model.prepare_conditioning(cond_obj())
-        embeds, _ = model.prepare_input_embeds(t3_cond=cond_obj(), text_tokens=text2,
-                                               speech_tokens=hp.start_speech_token * torch.ones_like(text2[:, :1]),
-                                               cfg_weight=cfg_weight)
-        bos = model.speech_emb(torch.tensor([[hp.start_speech_token]])) + model.speech_pos_emb.get_fixed_embedding(0)
-        prefill = torch.cat([embeds, torch.cat([bos, bos])], dim=1)
-        backend = T3HuggingfaceBackend(config=model.cfg, llama=model.tfmr, speech_enc=model.speech_emb,
-                                       speech_head=model.speech_head)
-        out = backend(inputs_embeds=prefill, past_key_values=None, use_cache=True, output_hidden_states=True, return_dict=True)
-        ref["prefill_embeds"], ref["prefill_hidden"], ref["logits"] = prefill, out.hidden_states[-1], out.logits[:, -1]
-        rows, past = [], out.past_key_values
-        for i in range(steps + 1):
-            l = out.logits[:, -1, :]
-            rows.append((l[0:1] + cfg_weight * (l[0:1] - l[1:2]))[0])
-            if i == steps:
-                break
-            e = model.speech_emb(forced[i].view(1, 1)) + model.speech_pos_emb.get_fixed_embedding(i + 1)
-            out = backend(inputs_embeds=torch.cat([e, e]), past_key_values=past, output_hidden_states=True, return_dict=True)
-            past = out.past_key_values
-        ref["cfg_logits"] = torch.stack(rows)
+        ref = cfg_reference(model, cond_obj, text2, forced, steps, cfg_weight)
 
         seen, toks = [], []
         real = torch.multinomial
@@ -173,7 +181,6 @@ def multilingual_reference(path, steps=20, draws=50, repeat_from=40):
     from chatterbox.models.t3 import T3
     from chatterbox.models.t3.modules.cond_enc import T3Cond
     from chatterbox.models.t3.modules.t3_config import T3Config
-    from chatterbox.models.t3.inference.t3_hf_backend import T3HuggingfaceBackend
 
     v2 = os.path.basename(path) == MULTILINGUAL_FILES["v2"]
     model = T3(T3Config.multilingual())
@@ -197,28 +204,8 @@ def multilingual_reference(path, steps=20, draws=50, repeat_from=40):
     text2 = torch.stack([wrapped, wrapped])
     cond_obj = lambda: T3Cond(speaker_emb=speaker, cond_prompt_speech_tokens=prompt[None],
                               emotion_adv=exaggeration * torch.ones(1, 1, 1))
-    ref = {}
     with torch.inference_mode():
-        ref["cond"] = model.prepare_conditioning(cond_obj())
-        embeds, _ = model.prepare_input_embeds(t3_cond=cond_obj(), text_tokens=text2,
-                                               speech_tokens=hp.start_speech_token * torch.ones_like(text2[:, :1]),
-                                               cfg_weight=cfg_weight)
-        bos = model.speech_emb(torch.tensor([[hp.start_speech_token]])) + model.speech_pos_emb.get_fixed_embedding(0)
-        prefill = torch.cat([embeds, torch.cat([bos, bos])], dim=1)
-        backend = T3HuggingfaceBackend(config=model.cfg, llama=model.tfmr, speech_enc=model.speech_emb,
-                                       speech_head=model.speech_head)
-        out = backend(inputs_embeds=prefill, past_key_values=None, use_cache=True, output_hidden_states=True, return_dict=True)
-        ref["prefill_embeds"], ref["prefill_hidden"], ref["logits"] = prefill, out.hidden_states[-1], out.logits[:, -1]
-        rows, past = [], out.past_key_values
-        for i in range(steps + 1):
-            l = out.logits[:, -1, :]
-            rows.append((l[0:1] + cfg_weight * (l[0:1] - l[1:2]))[0])
-            if i == steps:
-                break
-            e = model.speech_emb(forced[i].view(1, 1)) + model.speech_pos_emb.get_fixed_embedding(i + 1)
-            out = backend(inputs_embeds=torch.cat([e, e]), past_key_values=past, output_hidden_states=True, return_dict=True)
-            past = out.past_key_values
-        ref["cfg_logits"] = torch.stack(rows)
+        ref = cfg_reference(model, cond_obj, text2, forced, steps, cfg_weight)
 
         # Sampling: inverse-CDF draws; V2 repeats one token on purpose (see the module docstring).
         seen, toks, used = [], [], []
