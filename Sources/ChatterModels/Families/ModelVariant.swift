@@ -76,15 +76,6 @@ public struct ModelVariant: Sendable, Equatable, CustomStringConvertible {
     /// The published family called `name`, or nil.
     public static func named(_ name: String) -> ModelVariant? { published.first { $0.name == name } }
 
-    /// The published family whose T3 has `config`'s architecture and sizes (backbone, width, depth,
-    /// text vocabulary), for tools handed a bare T3 file; nil when none has.
-    public static func published(matching config: T3Config) -> ModelVariant? {
-        published.first {
-            $0.t3.backbone == config.backbone && $0.t3.hiddenSize == config.hiddenSize && $0.t3.layers == config.layers
-                && $0.t3.textVocabularySize == config.textVocabularySize
-        }
-    }
-
     /// This family with a loaded model's sizes: `t3` as given (a reduced model's manifest) or read
     /// from `t3Weights` with what the shapes cannot tell taken from the family; S3Gen's decoder
     /// heads and the vocoder as given, else the family's. (The caller checks that the backbone is
