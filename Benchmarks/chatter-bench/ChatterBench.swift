@@ -89,6 +89,9 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "Text the stream suite speaks.")
     var streamText = "Streaming speech synthesis in Swift: the first chunk arrives while the rest is still being generated."
 
+    @Option(help: "Language of the stream suite's text for a multilingual model (one of its 23 codes; upstream gets it as language_id).")
+    var streamLanguage: String?
+
     @Option(help: "Speech tokens per run of the stream suite (25 per second; random weights rarely stop early).")
     var streamTokens = 100
 
@@ -163,7 +166,7 @@ struct ChatterBench: AsyncParsableCommand {
             guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--stream-first-chunks: positive integers, e.g. 10,25") }
             document["stream"] = try await StreamBench(model: URL(fileURLWithPath: streamModel), upstreamCheckpoint: streamUpstream,
                                                        python: python.isEmpty ? nil : python, threads: threads, text: streamText,
-                                                       maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1).run()
+                                                       language: streamLanguage, maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1).run()
         }
         if suite == .streamTax {
             let schedules = taxSchedules.split(separator: ";").map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }

@@ -15,6 +15,8 @@ struct StreamBench {
     let python: String?
     let threads: Int
     let text: String
+    /// The text's language (`SynthesisOptions.language`), for the multilingual models.
+    let language: String?
     let maxTokens: Int
     let firstChunkSizes: [Int]
     let seed: UInt64
@@ -43,6 +45,7 @@ struct StreamBench {
         config.firstChunkTokens = firstChunk
         config.maxTokens = maxTokens
         config.seed = seed
+        config.language = language
         let prefixFile = model.appendingPathComponent(StreamingTTS.builtinVoicePrefixFileName)
         if start != .fromDisk { try? FileManager.default.removeItem(at: prefixFile) }
         let tts = try await StreamingTTS(model: .directory(model), options: config, watermark: watermark).load()
@@ -121,7 +124,7 @@ struct StreamBench {
         let seams = try streamedVersusOneShot(firstChunk: firstChunkSizes.last!)
         var document: [String: Any] = [
             "streamed_vs_one_shot": seams,
-            "model": model.path, "text": text, "max_tokens": maxTokens, "seed": seed, "runs": runs,
+            "model": model.path, "text": text, "language": language ?? NSNull(), "max_tokens": maxTokens, "seed": seed, "runs": runs,
             "warm_voice_run": ["first_chunk_tokens": warmSize, "first_chunk_s": rounded(warm.firstChunk), "total_s": rounded(warm.total),
                                "audio_s": rounded(warm.audio), "rtf": rounded(warm.total / warm.audio), "chunks": warm.chunks,
                                "watermark": true, "same_samples_as_cold": warm.samples == coldFirst],
@@ -135,6 +138,7 @@ struct StreamBench {
             let info = try await StreamingTTS(model: .directory(model), watermark: false).info()
             let arguments = ["tools/bench/tts_upstream.py", "--checkpoint", upstreamCheckpoint, "--family", info.family.rawValue,
                              "--text", text, "--max-tokens", String(maxTokens), "--threads", String(threads)]
+                + (language.map { ["--language", $0] } ?? [])
             note("stream: running upstream PyTorch: \(python) \(arguments.joined(separator: " "))")
             let upstream = try runReferencePython(python, arguments: arguments, threads: threads)
             document["upstream"] = upstream

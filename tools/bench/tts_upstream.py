@@ -2,11 +2,14 @@
 """Upstream end-to-end synthesis time, for `chatter-bench stream` (which spawns this with the
 reference venv). Prints one JSON document on stdout.
 
-    tts_upstream.py --checkpoint DIR --family chatterbox --text "..." --max-tokens 100 --threads 2 --seed 1
+    tts_upstream.py --checkpoint DIR --family chatterbox --text "..." --max-tokens 100 --threads 2 --seed 1 [--language fr]
 
 Runs `ChatterboxTTS.from_local(DIR).generate(text)` (or `ChatterboxTurboTTS` for chatterbox-turbo, and
 `ChatterboxTurboTTS.from_local(DIR, nano=True)` for chatterbox-nano, with upstream's 5de7a54 source:
-upstream_configs.use_upstream_head)
+upstream_configs.use_upstream_head; `ChatterboxMultilingualTTS.from_local(DIR).generate(text, language_id)`
+for chatterbox-multilingual-v2 with the pinned 0.1.7 wheel, and with `t3_model="v3"` and upstream's
+5de7a54 source for chatterbox-multilingual, V3; the hub is not asked for `Cangjie5_TC.json`: offline,
+upstream logs that it is missing and passes Chinese through, as our engine does without it)
 on the CPU with the built-in voice, watermark included, as a user would; upstream has no streaming,
 so its first audio arrives with the whole utterance. With random weights T3 rarely samples EOS, so
 T3's `max_new_tokens` is capped at --max-tokens (upstream hard-codes 1000 in `generate`) to give both
@@ -34,11 +37,16 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, required=True)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--language", default=None)
     args = p.parse_args()
     nano = args.family == "chatterbox-nano"
     turbo = args.family in ("chatterbox-turbo", "chatterbox-nano")  # one class, one procedure
-    if nano:
+    multilingual = args.family.startswith("chatterbox-multilingual")
+    v3 = args.family == "chatterbox-multilingual"
+    if nano or v3:
         use_upstream_head()
+    if multilingual:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # the Cangjie table is not fetched: fail fast, as without network
     import torch
 
     out, sys.stdout = sys.stdout, sys.stderr  # upstream prints progress on stdout
@@ -49,6 +57,16 @@ def main() -> int:
     if turbo:
         from chatterbox.tts_turbo import ChatterboxTurboTTS
         model = ChatterboxTurboTTS.from_local(args.checkpoint, "cpu", **({"nano": True} if nano else {}))
+    elif multilingual:
+        import chatterbox.mtl_tts as mtl_tts
+        from chatterbox.mtl_tts import ChatterboxMultilingualTTS
+
+        # mtl_tts drops start/stop tokens but, unlike tts.py, not the other ids >= 6561 that T3's
+        # 8194-entry head can sample; real weights never do, random ones do, and S3Gen's embedding
+        # then raises. Filter as tts.py (and our engine) does.
+        drop = mtl_tts.drop_invalid_tokens
+        mtl_tts.drop_invalid_tokens = lambda tokens: (lambda kept: kept[kept < 6561])(drop(tokens))
+        model = ChatterboxMultilingualTTS.from_local(args.checkpoint, "cpu", **({"t3_model": "v3"} if v3 else {}))
     else:
         from chatterbox.tts import ChatterboxTTS
         model = ChatterboxTTS.from_local(args.checkpoint, "cpu")
@@ -65,7 +83,7 @@ def main() -> int:
 
     t0 = time.perf_counter()
     with torch.inference_mode():
-        wav = model.generate(args.text)
+        wav = model.generate(args.text, language_id=args.language) if multilingual else model.generate(args.text)
     seconds = time.perf_counter() - t0
     audio = wav.shape[-1] / model.sr
     json.dump({"load_s": load_s, "seconds": seconds, "audio_s": audio, "rtf": seconds / audio,
