@@ -13,12 +13,17 @@ public struct APIError: Error, Equatable, CustomStringConvertible, HTTPResponseE
     public var param: String?
     /// Seconds after which a retry may succeed (sent as Retry-After), for 429s and 503s.
     public var retryAfterSeconds: Int?
+    /// Sent with `Connection: close`: the answer came before the request body was read, so the
+    /// connection cannot carry another request (RFC 9112 §9.6 asks the server to say so).
+    public var closesConnection: Bool
 
-    public init(_ status: HTTPResponse.Status, _ message: String, param: String? = nil, retryAfterSeconds: Int? = nil) {
+    public init(_ status: HTTPResponse.Status, _ message: String, param: String? = nil, retryAfterSeconds: Int? = nil,
+                closesConnection: Bool = false) {
         self.status = status
         self.message = message
         self.param = param
         self.retryAfterSeconds = retryAfterSeconds
+        self.closesConnection = closesConnection
     }
 
     public var description: String { "\(status.code) \(message)" }
@@ -76,6 +81,7 @@ public struct APIError: Error, Equatable, CustomStringConvertible, HTTPResponseE
         var headers: HTTPFields = [.contentType: "application/json; charset=utf-8"]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if closesConnection { headers[.connection] = "close" }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json)))
     }
 

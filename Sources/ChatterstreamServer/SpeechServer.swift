@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import MultipartKit
 import NIOCore
+import NIOHTTPTypes
 import ServiceLifecycle
 import Synchronization
 
@@ -188,7 +189,7 @@ public final class SpeechServer: Sendable {
             try await self.answering { try await self.speech(request, context: context, defaultFormat: .wav) }
         }
         router.get("/v1/audio/voices") { _, _ in try await self.answering { try self.listVoices() } }
-        router.post("/v1/audio/voices") { request, _ in try await self.answering { try await self.uploadVoice(request) } }
+        router.post("/v1/audio/voices") { request, context in try await self.answering { try await self.uploadVoice(request, context: context) } }
         router.delete("/v1/audio/voices/:id") { _, context in
             try await self.answering { try self.deleteVoice(context.parameters.get("id") ?? "") }
         }
@@ -294,9 +295,9 @@ public final class SpeechServer: Sendable {
         return APIError(.badRequest, "the voice file '\(voice ?? "")' is not a usable recording or conditionals file", param: "voice")
     }
 
-    private func decodeSpeechRequest(_ request: inout Request) async throws -> SpeechRequest {
+    private func decodeSpeechRequest(_ request: inout Request, context: ServerRequestContext) async throws -> SpeechRequest {
         try requireJSON(request)
-        let body = try await collect(&request, limit: configuration.maxRequestBytes)
+        let body = try await collect(&request, context: context, limit: configuration.maxRequestBytes)
         let speech = try SpeechRequest.decode(body, defaults: engine.options)
         if speech.input.allSatisfy(\.isWhitespace) {
             throw APIError(.badRequest, StreamingTTSError.emptyText.description, param: "input")
@@ -322,7 +323,7 @@ public final class SpeechServer: Sendable {
     private func speech(_ request: Request, context: ServerRequestContext, defaultFormat: AudioFormat) async throws -> Response {
         let started = ContinuousClock.now
         var request = request
-        let speech = try await decodeSpeechRequest(&request)
+        let speech = try await decodeSpeechRequest(&request, context: context)
         let format = speech.responseFormat ?? defaultFormat
         let (voice, isPath) = try resolveVoice(speech.voice)
         try availability.requireReady()
@@ -414,7 +415,7 @@ public final class SpeechServer: Sendable {
 
     /// `multipart/form-data` with `file` (a recording in any format we decode) and `name`; `id`
     /// optional (else made from the name). 201 with the stored voice.
-    private func uploadVoice(_ request: Request) async throws -> Response {
+    private func uploadVoice(_ request: Request, context: ServerRequestContext) async throws -> Response {
         let voices = try library()
         try availability.requireReady()
         let contentType = request.headers[.contentType] ?? ""
@@ -427,7 +428,7 @@ public final class SpeechServer: Sendable {
             throw APIError(.unsupportedMediaType, "upload a voice as multipart/form-data with a 'file' part (the recording) and a 'name'")
         }
         var request = request
-        let body = try await collect(&request, limit: configuration.maxVoiceUploadBytes)
+        let body = try await collect(&request, context: context, limit: configuration.maxVoiceUploadBytes)
         struct Upload: Decodable { let file: Data; let name: String?; let id: String? }
         let upload: Upload
         do { upload = try FormDataDecoder().decode(Upload.self, from: [UInt8](body), boundary: boundary) } catch {
@@ -477,7 +478,7 @@ public final class SpeechServer: Sendable {
     /// and answers 201 with where its playlist grows.
     private func createHLS(_ request: Request, context: ServerRequestContext) async throws -> Response {
         var request = request
-        let speech = try await decodeSpeechRequest(&request)
+        let speech = try await decodeSpeechRequest(&request, context: context)
         let (voice, isPath) = try resolveVoice(speech.voice)
         try availability.requireReady()
         let segmenter = try HLSSegmenter(sampleRate: 24_000)
@@ -530,11 +531,31 @@ public final class SpeechServer: Sendable {
         }
     }
 
-    private func collect(_ request: inout Request, limit: Int) async throws -> Data {
+    /// The request body, at most `limit` bytes, read as RFC 9110 asks of a server with a limit:
+    ///
+    /// - A declared `Content-Length` over the limit is a 413 at once, before a body byte is read. A
+    ///   client that sent `Expect: 100-continue` (curl and URLSession do above 1 MiB) then never sends
+    ///   the body, so the refusal costs no transfer; the answer says `Connection: close` because the
+    ///   unread body leaves the connection unusable.
+    /// - Otherwise such a client gets its `100 Continue` now. Without it, it sends only when its own
+    ///   timer runs out (curl's: 1 s), a second added to every large voice upload, and a race with a
+    ///   short idle timeout that closes the connection first.
+    /// - A body that outgrows the limit as it arrives (chunked, or a length that lied) is a 413 too;
+    ///   Hummingbird drains the rest before reading another request.
+    ///
+    /// Only the size is a 413: a connection lost mid-body is that error, not "too large".
+    private func collect(_ request: inout Request, context: ServerRequestContext, limit: Int) async throws -> Data {
+        let tooLarge = "the request body is larger than \(limit) bytes"
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw APIError(.contentTooLarge, tooLarge, closesConnection: true)
+        }
+        if request.headers[.expect]?.lowercased() == "100-continue", let channel = context.channel {
+            try await channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)))
+        }
         do {
             return Data(try await request.collectBody(upTo: limit).readableBytesView)
-        } catch {
-            throw APIError(.contentTooLarge, "the request body is larger than \(limit) bytes")
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, tooLarge)
         }
     }
 

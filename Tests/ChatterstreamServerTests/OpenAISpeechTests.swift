@@ -130,8 +130,34 @@ import TestSupport
             print("2 MiB body → \(tooLarge.status)")
             #expect(tooLarge.status == 413)
 
-            // A slow-loris client: half a request head, then nothing. The idle timeout closes it.
+            // `Expect: 100-continue`, as curl and URLSession send it above 1 MiB. Too large by its
+            // declared length: the 413 comes before any body byte is sent. Within the limit: a 100
+            // Continue at once (the idle timeout here is 1 s, curl's own wait for it as long), then
+            // the answer to the body.
             let port = server.port
+            let (refusal, interim, answer) = try await offThePool { () -> (String, String, String) in
+                func head(length: Int) -> Data {
+                    Data("POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\nExpect: 100-continue\r\n\r\n".utf8)
+                }
+                let refused = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 10)
+                defer { refused.close() }
+                try refused.sendRaw(head(length: 2 << 20))
+                let refusal = try refused.readHead(thenAtLeast: 0)
+                let accepted = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 10)
+                defer { accepted.close() }
+                let json = Data(#"{"input": "Continue.", "response_format": "pcm"}"#.utf8)
+                try accepted.sendRaw(head(length: json.count))
+                let interim = try accepted.readHead(thenAtLeast: 0)
+                try accepted.sendRaw(json)
+                return (refusal, interim, try accepted.readHead(thenAtLeast: 0))
+            }
+            let firstLine = { (head: String) in head.components(separatedBy: "\r\n").first ?? "" }
+            print("Expect: 100-continue, 2 MiB declared → '\(firstLine(refusal))'; 48 bytes → '\(firstLine(interim))' then '\(firstLine(answer))'")
+            #expect(refusal.hasPrefix("HTTP/1.1 413") && refusal.lowercased().contains("connection: close"), "\(refusal)")
+            #expect(interim.hasPrefix("HTTP/1.1 100"), "\(interim)")
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+
+            // A slow-loris client: half a request head, then nothing. The idle timeout closes it.
             let closedAfter = try await offThePool { () -> Double in
                 let connection = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 10)
                 try connection.sendRaw(Data("POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le".utf8))
