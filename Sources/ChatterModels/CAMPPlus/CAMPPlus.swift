@@ -17,46 +17,6 @@ public enum CAMPPlusError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// A bias-free 2-D convolution with stride (strideH, 1) and "same" padding (kernel 3 → pad 1,
-/// kernel 1 → pad 0), run as one conv1d over time per output frequency row: the kh input rows of
-/// each output row are stacked as channels (c·kh + i), matching weight `[Cout, Cin, kh, kw]`
-/// reshaped to `[Cout, Cin·kh, kw]`.
-struct FrequencyConv2d: Sendable {
-    let weight: Tensor  // [Cout, Cin·kh, kw]
-    let outChannels: Int, inChannels: Int, kernelH: Int, kernelW: Int, strideH: Int
-
-    init(_ weights: any WeightStore, _ key: String, out: Int, in inChannels: Int, kernel: Int, strideH: Int) throws {
-        let w = try weights.float32(key, shape: [out, inChannels, kernel, kernel])
-        weight = w.reshaped([out, inChannels * kernel, kernel])
-        (outChannels, self.inChannels, kernelH, kernelW, self.strideH) = (out, inChannels, kernel, kernel, strideH)
-    }
-
-    /// `x` `[C, H, W]` → `[Cout, Hout, W]`.
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let (channels, height, width) = (x.shape[0], x.shape[1], x.shape[2])
-        let pad = (kernelH - 1) / 2
-        let outHeight = (height + 2 * pad - kernelH) / strideH + 1
-        // Rows outside the image stay zero (the padding); every other row is one contiguous copy.
-        let stacked = Tensor(zeros: [outHeight, channels * kernelH, width])
-        x.contiguous().withUnsafeFloats { source in
-            stacked.withUnsafeMutableFloats { target in
-                for h in 0..<outHeight {
-                    for c in 0..<channels {
-                        for i in 0..<kernelH {
-                            let row = h * strideH + i - pad
-                            guard row >= 0 && row < height else { continue }
-                            (target.baseAddress! + ((h * channels + c) * kernelH + i) * width)
-                                .update(from: source.baseAddress! + (c * height + row) * width, count: width)
-                        }
-                    }
-                }
-            }
-        }
-        let y = conv1d(stacked, weight: weight, padding: (kernelW - 1) / 2)  // [Hout, Cout, W]
-        return y.permuted([1, 0, 2]).contiguous()
-    }
-}
-
 /// The 3D-Speaker CAM++ speaker-verification network (`chatterbox.models.s3gen.xvector.CAMPPlus`),
 /// which gives S3Gen its 192-d x-vector (`speaker_encoder.*` in the S3Gen checkpoint), in eval mode.
 ///
@@ -66,8 +26,8 @@ struct FrequencyConv2d: Sendable {
 /// read from the weights, so reduced test configurations of the upstream class load too.
 public struct CAMPPlus: Sendable {
     struct ResBlock: Sendable {
-        let conv1: FrequencyConv2d, bn1: BatchNorm1d, conv2: FrequencyConv2d, bn2: BatchNorm1d
-        let shortcut: (FrequencyConv2d, BatchNorm1d)?
+        let conv1: Conv2d, bn1: BatchNorm1d, conv2: Conv2d, bn2: BatchNorm1d
+        let shortcut: (Conv2d, BatchNorm1d)?
 
         func callAsFunction(_ x: Tensor) -> Tensor {
             let inner = relu(bn1(conv1(x).unsqueezed(0)).reshapedTo3())
@@ -101,9 +61,9 @@ public struct CAMPPlus: Sendable {
     public static let featureBins = 80
     static let dilations = [1, 2, 2]
 
-    let conv1: FrequencyConv2d, bn1: BatchNorm1d
+    let conv1: Conv2d, bn1: BatchNorm1d
     let resBlocks: [ResBlock]
-    let conv2: FrequencyConv2d, bn2: BatchNorm1d
+    let conv2: Conv2d, bn2: BatchNorm1d
     let tdnn: Conv1d, tdnnBN: BatchNorm1d
     let blocks: [[DenseLayer]]
     let transits: [Transit]
@@ -116,7 +76,7 @@ public struct CAMPPlus: Sendable {
     public init(weights: any WeightStore) throws {
         let head = weights.scoped("head.")
         let m = try head.tensor("conv1.weight").shape.first ?? 0
-        conv1 = try FrequencyConv2d(head, "conv1.weight", out: m, in: 1, kernel: 3, strideH: 1)
+        conv1 = try Conv2d(head, "conv1", out: m, in: 1, kernel: 3, strideH: 1)
         bn1 = try BatchNorm1d(head.scoped("bn1."), channels: m)
         var res: [ResBlock] = []
         for layer in ["layer1", "layer2"] {
@@ -124,17 +84,17 @@ public struct CAMPPlus: Sendable {
                 let w = head.scoped("\(layer).\(index).")
                 let stride = index == 0 ? 2 : 1
                 res.append(ResBlock(
-                    conv1: try FrequencyConv2d(w, "conv1.weight", out: m, in: m, kernel: 3, strideH: stride),
+                    conv1: try Conv2d(w, "conv1", out: m, in: m, kernel: 3, strideH: stride),
                     bn1: try BatchNorm1d(w.scoped("bn1."), channels: m),
-                    conv2: try FrequencyConv2d(w, "conv2.weight", out: m, in: m, kernel: 3, strideH: 1),
+                    conv2: try Conv2d(w, "conv2", out: m, in: m, kernel: 3, strideH: 1),
                     bn2: try BatchNorm1d(w.scoped("bn2."), channels: m),
                     shortcut: stride == 1 ? nil : (
-                        try FrequencyConv2d(w, "shortcut.0.weight", out: m, in: m, kernel: 1, strideH: stride),
+                        try Conv2d(w, "shortcut.0", out: m, in: m, kernel: 1, strideH: stride),
                         try BatchNorm1d(w.scoped("shortcut.1."), channels: m))))
             }
         }
         resBlocks = res
-        conv2 = try FrequencyConv2d(head, "conv2.weight", out: m, in: m, kernel: 3, strideH: 2)
+        conv2 = try Conv2d(head, "conv2", out: m, in: m, kernel: 3, strideH: 2)
         bn2 = try BatchNorm1d(head.scoped("bn2."), channels: m)
 
         let x = weights.scoped("xvector.")

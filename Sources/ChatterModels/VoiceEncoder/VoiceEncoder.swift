@@ -35,10 +35,10 @@ public struct VoiceEncoder: Sendable {
     /// Frames per partial window (1.6 s).
     public static let partialFrames = 160
 
-    public let layers: [LSTMLayer]
+    let lstm: LSTM
     /// `proj`: hidden → embedding.
     let proj: Linear
-    public var hiddenSize: Int { layers[0].hiddenSize }
+    public var hiddenSize: Int { lstm.hiddenSize }
     public var embeddingSize: Int { proj.outFeatures }
 
     private let melBasis: Tensor  // [40, 201]
@@ -52,17 +52,7 @@ public struct VoiceEncoder: Sendable {
             throw TensorError.invalidArgument("\(weights.source): lstm.weight_hh_l0 has no hidden size")
         }
         let embed = try weights.tensor("proj.weight").shape.first ?? 0
-        let lstmWeights = weights.scoped("lstm.")
-        layers = try LSTMLayer.stack(layers: 3) { name in
-            let rows = 4 * hidden
-            let shape: [Int]
-            switch name {
-            case "weight_ih_l0": shape = [rows, Self.melBands]
-            case _ where name.hasPrefix("weight_"): shape = [rows, hidden]
-            default: shape = [rows]
-            }
-            return try lstmWeights.float32(name, shape: shape)
-        }
+        lstm = try LSTM(weights, "lstm.", layers: 3, inputSize: Self.melBands, hiddenSize: hidden)
         proj = try Linear(weights, "proj.", out: embed, in: hidden)
         let bins = Self.nFFT / 2 + 1
         melBasis = Tensor(shape: [Self.melBands, bins],
@@ -113,8 +103,8 @@ public struct VoiceEncoder: Sendable {
                 for b in 0..<bands { batch[(i * window + t) * bands + b] = source[frame * bands + b] }
             }
         }
-        let (_, state) = lstm(Tensor(shape: [count, window, bands], scalars: batch), layers: layers)
-        let last = state.h.slice(0, (layers.count - 1)..<layers.count).reshaped([count, hiddenSize])
+        let (_, state) = lstm(Tensor(shape: [count, window, bands], scalars: batch))
+        let last = state.h.slice(0, (lstm.layers.count - 1)..<lstm.layers.count).reshaped([count, hiddenSize])
         let raw = relu(proj(last)).scalars()
         var out = [Float]()
         out.reserveCapacity(raw.count)
