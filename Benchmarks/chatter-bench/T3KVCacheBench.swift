@@ -20,7 +20,8 @@ struct T3KVCacheBench {
     let contexts: [Int]
     let steps: Int
     let errorSteps: Int
-    let decodeRounds = 4
+    /// Decode timing is split into rounds of ~10 tokens, the cache precisions alternating within each.
+    var decodeRounds: Int { max(4, steps / 10) }
     let textTokens = 40
     let exaggeration: Float = 0.5
 
@@ -38,14 +39,19 @@ struct T3KVCacheBench {
         }
         let config = try T3Config.inferred(from: try SafetensorsFile(path: firstPath), like: family.t3)
         let rows = cfgWeight(config) > 0 ? 2 : 1
-        var generator = SplitMix64(seed: 0x6B76_6361_6368_65)
-        func below(_ n: Int) -> Int { Int(generator.next() % UInt64(n)) }
+        // One generator per input, so that no input depends on how many of another were drawn
+        // (--t3-steps does not change the error budget's voice or tokens).
+        func draw(_ seed: UInt64, _ count: Int, below n: Int) -> [Int] {
+            var generator = SplitMix64(seed: seed)
+            return (0..<count).map { _ in Int(generator.next() % UInt64(n)) }
+        }
+        var speakerGenerator = SplitMix64(seed: 0x6B76_0001)
         let speechTokens = config.startSpeechToken  // ordinary speech tokens are below it
-        let inputs = Inputs(text: (0..<textTokens).map { _ in 1 + below(config.textVocabularySize - 3) },
-                            forced: (0..<steps).map { _ in below(speechTokens) },
-                            errorForced: (0..<errorSteps).map { _ in below(speechTokens) },
-                            speaker: (0..<config.speakerEmbeddingSize).map { _ in Float(generator.nextUnitDouble() * 2 - 1) },
-                            prompt: (0..<config.speechPromptLength).map { _ in below(speechTokens) })
+        let inputs = Inputs(text: draw(0x6B76_0002, textTokens, below: config.textVocabularySize - 3).map { $0 + 1 },
+                            forced: draw(0x6B76_0003, steps, below: speechTokens),
+                            errorForced: draw(0x6B76_0004, errorSteps, below: speechTokens),
+                            speaker: (0..<config.speakerEmbeddingSize).map { _ in Float(speakerGenerator.nextUnitDouble() * 2 - 1) },
+                            prompt: draw(0x6B76_0005, config.speechPromptLength, below: speechTokens))
 
         var results: [String: Any] = [:]
         var budgets: [String: Any] = [:]
