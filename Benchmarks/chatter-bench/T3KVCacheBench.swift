@@ -20,8 +20,9 @@ struct T3KVCacheBench {
     let contexts: [Int]
     let steps: Int
     let errorSteps: Int
-    /// Decode timing is split into rounds of ~10 tokens, the cache precisions alternating within each.
-    var decodeRounds: Int { max(4, steps / 10) }
+    /// Decode timing alternates the cache precisions token by token (one round per step): on this
+    /// shared 2-core VM the load changed within 10-token rounds enough to swing their medians by 2×.
+    var decodeRounds: Int { steps }
     let textTokens = 40
     let exaggeration: Float = 0.5
 
@@ -118,8 +119,8 @@ struct T3KVCacheBench {
             "isa": KernelISA.current.description,
             "method": "per weight file and context N: T3Decoder prefill over a random conditioning of N − 1 − \(textTokens) text − start rows "
                 + "(so the first timed step attends over N positions), one decoder per KV cache precision "
-                + "(\(kvCachePrecisions.map(\.rawValue).joined(separator: ", "))); \(steps) teacher-forced decode steps (fixed random speech tokens) "
-                + "in \(decodeRounds) rounds, the cache precisions alternating within each round, median ms/token; "
+                + "(\(kvCachePrecisions.map(\.rawValue).joined(separator: ", "))); \(steps) teacher-forced decode steps (fixed random speech tokens), "
+                + "the cache precisions alternating token by token, median ms/token; "
                 + "kv_cache_bytes_read_per_token_mean = 2 (K, V) × layers × rows × positions × heads × head dim × element bytes, averaged over the steps; "
                 + "error budget (first weight file) = per-step max|x − x_f32cache| / max|x_f32cache| of the \(turbo ? "" : "CFG-combined ")logits over \(errorSteps) "
                 + "teacher-forced steps after the real conditioning (random speaker, \(config.speechPromptLength) prompt tokens), and \(errorSteps) tokens "
