@@ -166,7 +166,7 @@ let package = Package(
         .executableTarget(
             name: "chatterstream",
             dependencies: [
-                "Chatterstream", "ChatterAudio", "ChatterstreamServer",
+                "Chatterstream", "ChatterAudio", "ChatterTensor", "ChatterstreamServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/chatterstream-cli"),

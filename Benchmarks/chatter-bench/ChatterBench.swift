@@ -14,6 +14,7 @@ struct ChatterBench: AsyncParsableCommand {
     enum Suite: String, ExpressibleByArgument, CaseIterable {
         case gemm, gemv, membw, load, perth, t3, s3gen, conditionals, stream, all
         case streamTax = "stream-tax"
+        case t3KVCache = "t3-kv-cache"
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -57,6 +58,12 @@ struct ChatterBench: AsyncParsableCommand {
 
     @Option(help: "Teacher-forced steps and sampled tokens of the t3 suite's error budget of each reduced precision against f32 (0 skips it).")
     var t3ErrorSteps: Int = 200
+
+    @Option(help: "KV cache precisions the t3-kv-cache suite compares, comma-separated, f32 first (the reference): \(KVCache.Precision.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var kvCachePrecisions = "f32,f16,bf16"
+
+    @Option(help: "Context lengths (positions the first timed decode step attends over) of the t3-kv-cache suite, comma-separated.")
+    var kvCacheContexts = "100,800"
 
     @Option(help: "Python of the reference venv (torch + chatterbox-tts) that times upstream PyTorch in the t3 and s3gen suites; empty to skip it.")
     var python: String = "tools/fixtures/.venv/bin/python"
@@ -159,6 +166,23 @@ struct ChatterBench: AsyncParsableCommand {
             document["t3"] = try T3Bench(weights: t3Model, upstreamWeights: t3UpstreamModel ?? t3Model, reducedWeights: reduced, python: python,
                                          script: "tools/bench/t3_upstream.py", threads: threads, steps: t3Steps,
                                          prefillRepetitions: t3PrefillRepetitions, bandwidthMiB: bufferSize, errorSteps: t3ErrorSteps).run()
+        }
+        if suite == .t3KVCache {
+            guard let t3Model else { throw ValidationError("the t3-kv-cache suite needs --t3-model <f32 T3 safetensors file or directory>") }
+            let precisions = try kvCachePrecisions.split(separator: ",").map {
+                let name = $0.trimmingCharacters(in: .whitespaces)
+                guard let precision = KVCache.Precision(rawValue: name) else {
+                    throw ValidationError("--kv-cache-precisions: '\(name)' is not one of \(KVCache.Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return precision
+            }
+            guard precisions.first == .f32 else { throw ValidationError("--kv-cache-precisions: f32 comes first (the others are compared with it)") }
+            let contexts = kvCacheContexts.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !contexts.isEmpty, contexts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--kv-cache-contexts: positive integers, e.g. 100,800") }
+            // The weights given, f32 first (the error budget's); --t3-f16-model is not read by this suite.
+            let weights = [(DType.f32, t3Model), (.bf16, t3Bf16Model), (.q8_0, t3Q8Model)].compactMap { dtype, path in path.map { (dtype: dtype, path: $0) } }
+            document["t3_kv_cache"] = try T3KVCacheBench(weights: weights, kvCachePrecisions: precisions, contexts: contexts, steps: t3Steps,
+                                                         errorSteps: t3ErrorSteps).run()
         }
         if suite == .stream || (suite == .all && streamModel != nil) {
             guard let streamModel else { throw ValidationError("the stream suite needs --stream-model <converted model directory>") }

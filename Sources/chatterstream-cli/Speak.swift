@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatterAudio
+import ChatterTensor
 import Chatterstream
 import Foundation
 #if canImport(Glibc)
@@ -11,6 +12,7 @@ import Darwin
 extension StreamingTTS.Device: ExpressibleByArgument {}
 extension ChunkStrategy: ExpressibleByArgument {}
 extension StreamingTTS.Precision: ExpressibleByArgument {}
+extension KVCache.Precision: ExpressibleByArgument {}
 extension AudioFormat: ExpressibleByArgument {}
 
 /// Options shared by `say`, `stream` and `info`: which model, where it runs.
@@ -30,6 +32,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "T3 precision: auto (as converted), f32 or bf16.")
     var precision: StreamingTTS.Precision = .auto
 
+    @Option(help: "How T3's KV cache stores keys and values: f32, f16 or bf16 (16 bits halve the cache bytes a decode step reads).")
+    var kvCachePrecision: KVCache.Precision = .f32
+
     @Flag(name: .customLong("no-watermark"), help: "Do not embed the Perth watermark (on by default).")
     var noWatermark = false
 
@@ -37,7 +42,7 @@ struct ModelOptions: ParsableArguments {
         let source: StreamingTTS.ModelSource = modelDirectory.map { .directory(URL(fileURLWithPath: $0)) }
             ?? .family(model, revision: revision)
         return StreamingTTS(model: source, device: device, options: options, watermark: !noWatermark, precision: precision,
-                            maxQueuedRuns: maxQueuedRuns)
+                            kvCachePrecision: kvCachePrecision, maxQueuedRuns: maxQueuedRuns)
     }
 }
 

@@ -128,6 +128,43 @@ struct TinyT3 {
         #expect(worst > 0, "the bf16 model must actually differ from f32")
     }
 
+    /// The Llama backbone (rotary keys, two CFG rows) over a 16-bit KV cache: teacher-forced CFG logits
+    /// within the stated tolerance of the f32 cache's (max |Δ| / max |f32| each step; measured worst
+    /// steps 2.0e-4 for f16 and 1.4e-3 for bf16, the tolerances 5–7× that), and the attention
+    /// probabilities of an observed head (the decode path that returns them, as the alignment
+    /// analyser reads them) within 1e-3 absolute (measured 1.7e-5 and 1.4e-4).
+    @Test(arguments: [(KVCache.Precision.f16, Float(1e-3)), (.bf16, 1e-2)])
+    func reducedPrecisionKVCacheKeepsTeacherForcedLogitsNearF32Cache(precision: KVCache.Precision, tolerance: Float) throws {
+        let t = try TinyT3()
+        let forced = try t.ints(t.tiny, "forced_tokens")
+        let head = T3AttentionHead(layer: t.config.layers - 1, head: 1)
+        func run(_ precision: KVCache.Precision) throws -> (logits: [[Float]], probabilities: [[Float]]) {
+            let cond = try t.model.conditioning(speakerEmbedding: try t.speaker, promptTokens: try t.prompt,
+                                                exaggeration: t.tiny.float("exaggeration"))
+            let decoder = try T3Decoder(model: t.model, conditioning: cond, textTokens: try t.text, cfgWeight: t.tiny.float("cfg_weight"),
+                                        maxNewTokens: forced.count, observedHeads: [head], kvCachePrecision: precision)
+            var logits = [decoder.logits], probabilities = [decoder.attentionProbabilities[head] ?? []]
+            for token in forced.prefix(19) {
+                try decoder.feed(token)
+                logits.append(decoder.logits)
+                probabilities.append(decoder.attentionProbabilities[head] ?? [])
+            }
+            return (logits, probabilities)
+        }
+        let reference = try run(.f32), reduced = try run(precision)
+        var worst: Float = 0, worstProbability: Float = 0
+        for (step, (a, b)) in zip(reduced.logits, reference.logits).enumerated() {
+            worst = max(worst, expectParity(a, b, tolerance: tolerance, "t3 \(precision) KV cache vs f32 cache, CFG logits step \(step)").relative)
+        }
+        for (a, b) in zip(reduced.probabilities, reference.probabilities) {
+            #expect(a.count == b.count && !a.isEmpty)
+            worstProbability = max(worstProbability, zip(a, b).map { abs($0 - $1) }.max() ?? 0)
+        }
+        print("t3 \(precision) KV cache vs f32 cache: worst CFG-logits relative error over 20 steps \(worst), attention probabilities max |Δ| \(worstProbability)")
+        #expect(worst > 0, "the \(precision) cache was used")
+        #expect(worstProbability <= 1e-3)
+    }
+
     @Test func samplingMatchesUpstreamWithInjectedUniforms() throws {
         let t = try TinyT3()
         for testCase in t.fixture.cases where testCase.name.hasPrefix("sample_") {

@@ -101,6 +101,31 @@ int chatter_gemm_bf16_run(const void *packed, size_t m, size_t k, const uint16_t
                           const float *bias, float *c, size_t ldc, size_t row_begin, size_t row_end,
                           size_t n_begin, size_t n_end, int accumulate);
 
+/// The 16-bit formats a KV cache can hold its keys and values in (`KVCache.Precision`).
+typedef enum {
+    CHATTER_KV_F16 = 0,   ///< IEEE binary16 (F16C `vcvtps2ph` / `vcvtph2ps` on x86)
+    CHATTER_KV_BF16 = 1,  ///< the top half of an f32
+} chatter_kv_format;
+
+/// Narrows `count` f32 values to `format` (round to nearest even, overflow to ±inf, NaN kept quiet):
+/// every ISA stores the same bits. Widening back is exact. `isa` is lowered to what the CPU allows;
+/// each returns the ISA that ran.
+chatter_isa chatter_kv_narrow_isa(chatter_isa isa, chatter_kv_format format, const float *source, uint16_t *destination,
+                                  size_t count);
+chatter_isa chatter_kv_widen_isa(chatter_isa isa, chatter_kv_format format, const uint16_t *source, float *destination,
+                                 size_t count);
+
+/// A decode step's attention over one head of a 16-bit KV cache, accumulating in f32:
+///
+///     scores[j] = scale · Σ_{d < dim} q[d] · k[j · ldk + d]           (j < count)
+///     out[d]    = Σ_{j < count} p[j] · v[j · ldv + d]                 (d < dim; `out` is overwritten)
+///
+/// ISAs differ only in summation order.
+chatter_isa chatter_kv_scores_isa(chatter_isa isa, chatter_kv_format format, const float *q, const uint16_t *k, size_t ldk,
+                                  size_t count, size_t dim, float scale, float *scores);
+chatter_isa chatter_kv_weighted_sum_isa(chatter_isa isa, chatter_kv_format format, const float *p, const uint16_t *v,
+                                        size_t ldv, size_t count, size_t dim, float *out);
+
 /// Softmax, in place, of `count` rows of length n (row r starts at rows + r · ld), bit-identical to
 /// ChatterTensor's Swift `SoftmaxKernel.softmaxRow` (same exp polynomial and summation order, no
 /// FMA) at every ISA. A row holding NaN gives NaN; an all −inf row gives NaN, as in torch.

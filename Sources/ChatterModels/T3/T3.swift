@@ -178,9 +178,10 @@ public final class T3: @unchecked Sendable {
         return speechHead(hidden.slice(1, (t - 1)..<t).contiguous().reshaped([hidden.shape[0], hidden.shape[2]]))
     }
 
-    /// A KV cache for `batch` rows and `capacity` positions.
-    public func makeCache(batch: Int, capacity: Int) -> KVCache {
-        KVCache(layers: config.layers, batch: batch, heads: config.heads, capacity: capacity, headDim: config.headDim)
+    /// A KV cache for `batch` rows and `capacity` positions, storing keys and values in `precision`.
+    public func makeCache(batch: Int, capacity: Int, precision: KVCache.Precision = .f32) -> KVCache {
+        KVCache(layers: config.layers, batch: batch, heads: config.heads, capacity: capacity, headDim: config.headDim,
+                precision: precision)
     }
 }
 

@@ -30,22 +30,28 @@ public final class T3Decoder {
     public let maxSteps: Int
 
     /// Builds the prefill from the conditioning and the tokenizer's text ids (unwrapped) and runs it.
+    /// `kvCachePrecision`: how the cache stores keys and values (`KVCache.Precision`; f32 is the reference).
     public convenience init(model: T3, conditioning: Tensor, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
-                            observedHeads: [T3AttentionHead] = [], observedPrefillQueries: Int = 1) throws {
+                            observedHeads: [T3AttentionHead] = [], observedPrefillQueries: Int = 1,
+                            kvCachePrecision: KVCache.Precision = .f32) throws {
         try self.init(model: model, start: .conditioning(conditioning), textTokens: textTokens, cfgWeight: cfgWeight,
-                      maxNewTokens: maxNewTokens, observedHeads: observedHeads, observedPrefillQueries: observedPrefillQueries)
+                      maxNewTokens: maxNewTokens, observedHeads: observedHeads, observedPrefillQueries: observedPrefillQueries,
+                      kvCachePrecision: kvCachePrecision)
     }
 
     /// Starts from a conditioning prefix computed earlier (`T3PrefixState`, same model): its keys and
     /// values are copied into every row of the cache and the backbone runs over the text and
     /// start-of-speech rows only. Logits, attention rows and every later step equal those of
-    /// `init(model:conditioning:…)` with the same conditioning, up to summation order. Throws
-    /// `T3Error.prefixMismatch` if `prefix` was built by another model.
+    /// `init(model:conditioning:…)` with the same conditioning, up to summation order (with a 16-bit
+    /// `kvCachePrecision`, the prefix's own attention ran over its f32 keys and values, which are
+    /// rounded only when copied in). Throws `T3Error.prefixMismatch` if `prefix` was built by another model.
     public convenience init(model: T3, prefix: T3PrefixState, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
-                            observedHeads: [T3AttentionHead] = [], observedPrefillQueries: Int = 1) throws {
+                            observedHeads: [T3AttentionHead] = [], observedPrefillQueries: Int = 1,
+                            kvCachePrecision: KVCache.Precision = .f32) throws {
         try prefix.check(model: model)
         try self.init(model: model, start: .prefix(prefix), textTokens: textTokens, cfgWeight: cfgWeight,
-                      maxNewTokens: maxNewTokens, observedHeads: observedHeads, observedPrefillQueries: observedPrefillQueries)
+                      maxNewTokens: maxNewTokens, observedHeads: observedHeads, observedPrefillQueries: observedPrefillQueries,
+                      kvCachePrecision: kvCachePrecision)
     }
 
     private enum Start {
@@ -54,7 +60,7 @@ public final class T3Decoder {
     }
 
     private init(model: T3, start: Start, textTokens: [Int], cfgWeight: Float, maxNewTokens: Int,
-                 observedHeads: [T3AttentionHead], observedPrefillQueries: Int) throws {
+                 observedHeads: [T3AttentionHead], observedPrefillQueries: Int, kvCachePrecision: KVCache.Precision) throws {
         guard cfgWeight.isFinite, cfgWeight >= 0 else {
             throw T3Error.invalidParameter(name: "cfg_weight", value: Double(cfgWeight), reason: "must be finite and ≥ 0")
         }
@@ -84,7 +90,7 @@ public final class T3Decoder {
         guard maxNewTokens <= model.maxSequenceLength - prefillLength else {
             throw T3Error.sequenceTooLong(prefill: prefillLength, maxNewTokens: maxNewTokens, limit: model.maxSequenceLength)
         }
-        cache = model.makeCache(batch: batch, capacity: prefillLength + maxNewTokens)
+        cache = model.makeCache(batch: batch, capacity: prefillLength + maxNewTokens, precision: kvCachePrecision)
         scratch = T3DecodeScratch(batch: batch, config: model.config)
         prefix?.load(into: cache)
         var probabilities: [T3AttentionHead: [Float]] = [:]

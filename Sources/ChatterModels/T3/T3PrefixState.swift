@@ -77,7 +77,9 @@ public struct T3PrefixState: Sendable {
         guard length < model.maxSequenceLength else {
             throw T3Error.prefixMismatch(reason: "conditioning of \(length) positions leaves none of the model's \(model.maxSequenceLength)")
         }
-        let cache = model.makeCache(batch: 1, capacity: length)
+        // Always an f32 cache: the state is shared by decoders of every KV cache precision, and a
+        // 16-bit one rounds these keys and values when it copies them in (`load(into:)`).
+        let cache = model.makeCache(batch: 1, capacity: length, precision: .f32)
         var unobserved: [T3AttentionHead: [Float]] = [:]
         let hidden = model.backbone(conditioning.unsqueezed(0), cache: cache, probabilities: &unobserved)
         // The cache holds exactly `length` positions, so these views are contiguous: no copy is made,

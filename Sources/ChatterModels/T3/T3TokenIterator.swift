@@ -58,6 +58,7 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
                 parameters: T3SamplingParameters = T3SamplingParameters(), prefix: T3PrefixState? = nil,
                 uniforms: any T3UniformSource = SplitMixUniforms(seed: 0),
                 observedHeads: [T3AttentionHead] = [], cancellation: T3Cancellation = T3Cancellation(),
+                kvCachePrecision: KVCache.Precision = .f32,
                 onAttention: ((Int, [T3AttentionHead: [Float]]) -> Void)? = nil) throws {
         try parameters.validate()
         let config = model.config
@@ -74,14 +75,14 @@ public final class T3TokenIterator: IteratorProtocol, Sequence {
             try parameters.validate(for: model.config)
             decoder = try T3Decoder(model: model, prefix: prefix, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
                                     maxNewTokens: parameters.maxNewTokens, observedHeads: observed,
-                                    observedPrefillQueries: prefillQueries)
+                                    observedPrefillQueries: prefillQueries, kvCachePrecision: kvCachePrecision)
         } else {
             try parameters.validate(for: model.config)
             let conditioning = try model.conditioning(speakerEmbedding: speakerEmbedding, promptTokens: promptTokens,
                                                       exaggeration: parameters.exaggeration)
             decoder = try T3Decoder(model: model, conditioning: conditioning, textTokens: textTokens, cfgWeight: parameters.cfgWeight,
                                     maxNewTokens: parameters.maxNewTokens, observedHeads: observed,
-                                    observedPrefillQueries: prefillQueries)
+                                    observedPrefillQueries: prefillQueries, kvCachePrecision: kvCachePrecision)
         }
         if !alignmentHeads.isEmpty {
             let text = model.procedure.wrap(textTokens: textTokens, config: config).count

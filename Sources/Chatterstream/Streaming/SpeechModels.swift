@@ -36,6 +36,8 @@ protocol SpeechTokenStream: AnyObject {
 /// `T3.inference_turbo`); `T3TokenIterator` runs the family's procedure.
 struct T3SpeechTokenModel: SpeechTokenModel {
     let t3: T3
+    /// How each run's KV cache stores keys and values (`StreamingTTS.kvCachePrecision`).
+    var kvCachePrecision: KVCache.Precision = .f32
     var maxTextTokens: Int { t3.config.maxTextTokens }
 
     func tokens(conditioning: Conditionals, textTokens: [Int], parameters: T3SamplingParameters,
@@ -46,7 +48,7 @@ struct T3SpeechTokenModel: SpeechTokenModel {
         let prefix = try prefixes?.prefix(model: t3, inputs: inputs)
         let iterator = try T3TokenIterator(model: t3, speakerEmbedding: speaker, promptTokens: prompt, textTokens: textTokens,
                                            parameters: parameters, prefix: prefix?.state, uniforms: SplitMixUniforms(seed: seed),
-                                           cancellation: cancellation)
+                                           cancellation: cancellation, kvCachePrecision: kvCachePrecision)
         return T3SpeechTokens(iterator: iterator, startSpeech: t3.config.startSpeechToken,
                               prefixUse: prefix.map { $0.reused ? .reused : .built } ?? .none)
     }
@@ -102,7 +104,7 @@ package struct SpeechModels: Sendable {
     var t3: T3? { (speech as? T3SpeechTokenModel)?.t3 }
 
     /// Loads a converted model directory (weights-format.md).
-    static func load(directory: URL, watermarker: PerthWatermarker?) throws -> SpeechModels {
+    static func load(directory: URL, watermarker: PerthWatermarker?, kvCachePrecision: KVCache.Precision = .f32) throws -> SpeechModels {
         let model = try ConvertedModel(directory: directory)
         let t3File = try model.file(ConvertedFiles.t3)
         let conds = try model.file(ConvertedFiles.builtinVoice)
@@ -120,7 +122,7 @@ package struct SpeechModels: Sendable {
         let t3 = try T3(weights: t3File, config: variant.t3)
         let builtinVoice = try Conditionals(store: conds, family: family)
         return SpeechModels(
-            variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory, cacheRoot: HubSettings().cacheRoot), speech: T3SpeechTokenModel(t3: t3),
+            variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory, cacheRoot: HubSettings().cacheRoot), speech: T3SpeechTokenModel(t3: t3, kvCachePrecision: kvCachePrecision),
             s3gen: try S3Gen(weights: try model.file(ConvertedFiles.s3gen), decoderHeads: variant.s3genDecoderHeads,
                              vocoder: variant.vocoder),
             builtinVoice: builtinVoice, cloneVoice: try Voices.cloner(model, family: family), watermarker: watermarker,

@@ -59,6 +59,9 @@ public final class StreamingTTS: Sendable {
     public let maxQueuedRuns: Int?
     public let watermark: Bool
     public let precision: Precision
+    /// How T3's KV cache stores keys and values during a run: f32 (the reference), or f16 / bf16,
+    /// which halve the bytes each decode step reads from it (BENCHMARKS.md, "KV cache precision").
+    public let kvCachePrecision: KVCache.Precision
     /// The most work one request may ask for (README "Limits").
     public let limits: SynthesisLimits
     /// Where `.family` models are downloaded and cached.
@@ -90,11 +93,13 @@ public final class StreamingTTS: Sendable {
     /// - `store`: where `.family` models are fetched and cached (default: the Hugging Face hub as the
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
     public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, options: SynthesisOptions = SynthesisOptions(),
-                watermark: Bool = true, precision: Precision = .auto, store: ModelStore = ModelStore(),
-                maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream"), limits: SynthesisLimits = .standard) {
+                watermark: Bool = true, precision: Precision = .auto, kvCachePrecision: KVCache.Precision = .f32,
+                store: ModelStore = ModelStore(), maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream"),
+                limits: SynthesisLimits = .standard) {
         self.model = model
         self.limits = limits
         self.precision = precision
+        self.kvCachePrecision = kvCachePrecision
         self.store = store
         self.device = device
         self.options = options
@@ -152,7 +157,7 @@ public final class StreamingTTS: Sendable {
                 marker = try PerthWatermarker(checkpointPath: checkpoint.path)
                 status = "on (Perth, \(checkpoint.path))"
             }
-            let models = try SpeechModels.load(directory: directory, watermarker: marker)
+            let models = try SpeechModels.load(directory: directory, watermarker: marker, kvCachePrecision: kvCachePrecision)
             if precision != .auto, models.precision.lowercased() != precision.rawValue {
                 throw StreamingTTSError.modelUnusable("T3 in \(directory.path) is \(models.precision), not \(precision.rawValue): convert it with `chatter-convert <upstream dir> <out dir> --dtype t3=\(precision.rawValue)`, or use precision .auto")
             }
