@@ -180,7 +180,7 @@ public struct PickleError: Error, Equatable, CustomStringConvertible {
                 let hex = String(opcode, radix: 16, uppercase: true)
                 return "opcode 0x\(hex.count == 1 ? "0" : "")\(hex) is not one this reader implements (protocol 2–5 plain data, and the objects its resolver allows)"
             case let .limitExceeded(limit, maximum):
-                return "exceeds the limit of \(maximum) \(limit.rawValue) (PickleLimits.\(limit.rawValue))"
+                return "exceeds PickleLimits.\(limit.rawValue) (\(maximum))"
             case let .refusedGlobal(module, name, allowed):
                 return "refusing GLOBAL '\(module).\(name)': \(allowed)"
             case let .malformed(reason):
