@@ -9,7 +9,7 @@ public struct TorchStorage {
 /// `PickleReader` runs the opcodes, and this layer turns the allow-listed globals (OrderedDict, the
 /// tensor rebuild functions, the storage types) and the storages' persistent ids into values.
 /// Nothing is ever executed: allowed globals are interpreted by name, anything else is refused.
-final class TorchObjectResolver: PickleObjectResolver {
+public final class TorchObjectResolver: PickleObjectResolver {
     /// Storage classes → dtype.
     static let storageTypes: [String: DType] = [
         "FloatStorage": .f32, "HalfStorage": .f16, "BFloat16Storage": .bf16, "DoubleStorage": .f64,
@@ -37,18 +37,18 @@ final class TorchObjectResolver: PickleObjectResolver {
     /// Each storage key is loaded once: tensors sharing a storage are views of one mapping.
     private var storageCache: [String: Tensor] = [:]
 
-    init(loadStorage: @escaping (TorchStorage) throws(PickleError.Kind) -> Tensor) {
+    public init(loadStorage: @escaping (TorchStorage) throws(PickleError.Kind) -> Tensor) {
         self.loadStorage = loadStorage
     }
 
-    func global(module: String, name: String) throws(PickleError.Kind) -> PickleValue {
+    public func global(module: String, name: String) throws(PickleError.Kind) -> PickleValue {
         guard Self.isAllowed(module: module, name: name) else {
             throw .refusedGlobal(module: module, name: name, allowed: "not on the allow-list of torch.load(weights_only=True) objects (OrderedDict, tensor rebuild functions, storage types); the file is not a plain checkpoint and was not loaded")
         }
         return .global(module: module, name: name)
     }
 
-    func persistentLoad(_ id: PickleValue) throws(PickleError.Kind) -> PickleValue {
+    public func persistentLoad(_ id: PickleValue) throws(PickleError.Kind) -> PickleValue {
         guard case let .tuple(fields) = id, fields.count == 5,
               case .string("storage") = fields[0],
               case let .global("torch", typeName) = fields[1],
@@ -61,7 +61,7 @@ final class TorchObjectResolver: PickleObjectResolver {
         return .storage(TorchStorage(key: key, dtype: dtype, count: count))
     }
 
-    func reduce(_ callable: PickleValue, arguments: [PickleValue]) throws(PickleError.Kind) -> PickleValue {
+    public func reduce(_ callable: PickleValue, arguments: [PickleValue]) throws(PickleError.Kind) -> PickleValue {
         guard case let .global(module, name) = callable else { throw .malformed("REDUCE of something that is not an allowed global") }
         switch (module, name) {
         case ("collections", "OrderedDict"):
@@ -90,7 +90,7 @@ final class TorchObjectResolver: PickleObjectResolver {
     }
 
     /// Only an OrderedDict's metadata (`_metadata`) is expected; it is ignored.
-    func build(_ object: PickleValue, state: PickleValue) throws(PickleError.Kind) {
+    public func build(_ object: PickleValue, state: PickleValue) throws(PickleError.Kind) {
         guard case .dict = object else { throw .malformed("BUILD on something other than a dict") }
     }
 
