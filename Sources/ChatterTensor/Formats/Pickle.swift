@@ -60,27 +60,34 @@ public final class PickleList {
     var isContained = false
 }
 
-/// A Python dict (or `collections.OrderedDict`), in insertion order. A key set twice keeps its
-/// first position and its last value, as in Python; string and integer keys are compared as Python
-/// compares them (strings code point by code point), other keys (tuples, floats, None) are kept as
-/// given without that check, since neither torch's checkpoints nor pykakasi's dictionaries use them.
+/// A Python dict (or `collections.OrderedDict`): its items in the order SETITEM and SETITEMS gave
+/// them, which is the dict itself for every pickle Python writes (its pickler writes each key once).
+/// A hand-made pickle that sets a key twice keeps both items here; `subscript` answers as Python
+/// does, with the last value, comparing string keys code point by code point. Its index is built on
+/// the first lookup, so a reader that only walks `items` (pykakasi's million words) never pays for it.
 public final class PickleDict {
     public private(set) var items: [(key: PickleValue, value: PickleValue)] = []
-    private var positions: [PickleKey: Int] = [:]
+    private var positions: [PickleKey: Int]?
     /// As `PickleList.depth` and `PickleList.isContained`.
     var depth = 1
     var isContained = false
 
     func set(_ key: PickleValue, _ value: PickleValue) {
-        if let exactKey = PickleKey(key) {
-            if let existing = positions[exactKey] { items[existing].value = value; return }
-            positions[exactKey] = items.count
-        }
+        if positions != nil, let exactKey = PickleKey(key) { positions?[exactKey] = items.count }
         items.append((key, value))
     }
 
-    /// The value under the string `key` (compared code point by code point).
-    public subscript(key: String) -> PickleValue? { positions[.string(ExactString(key))].map { items[$0].value } }
+    /// The value last set under the string `key` (compared code point by code point).
+    public subscript(key: String) -> PickleValue? {
+        if positions == nil {
+            var index: [PickleKey: Int] = [:]
+            for (position, item) in items.enumerated() {
+                if let exactKey = PickleKey(item.key) { index[exactKey] = position }
+            }
+            positions = index
+        }
+        return positions?[.string(ExactString(key))].map { items[$0].value }
+    }
 }
 
 /// A dict key as Python hashes it: integers by value, strings by their code points.
@@ -103,7 +110,10 @@ private struct ExactString: Hashable {
     let text: String
     init(_ text: String) { self.text = text }
 
-    static func == (lhs: ExactString, rhs: ExactString) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+    static func == (lhs: ExactString, rhs: ExactString) -> Bool {
+        var lhsText = lhs.text, rhsText = rhs.text
+        return lhsText.withUTF8 { lhsBytes in rhsText.withUTF8 { rhsBytes in lhsBytes.elementsEqual(rhsBytes) } }
+    }
 
     func hash(into hasher: inout Hasher) {
         let hashed: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
@@ -265,7 +275,15 @@ public struct PickleReader {
     /// or dict the object's own `depth` is the live one (it grows while items are appended).
     private struct Slot {
         var value: PickleValue
-        var depth: Int
+        /// 32 bits, so that a slot is 24 bytes (the memo holds a million of them for kanwadict4.db).
+        private var storedDepth: Int32
+
+        init(value: PickleValue, depth: Int) {
+            self.value = value
+            storedDepth = Int32(clamping: depth)
+        }
+
+        var depth: Int { Int(storedDepth) }
 
         var currentDepth: Int {
             switch value {
@@ -301,6 +319,9 @@ public struct PickleReader {
             self.bytes = bytes
             self.limits = limits
             self.objects = objects
+            // pickle.dump memoises about one value per 8 bytes of pykakasi's dictionaries: reserving
+            // that much spares kanwadict4.db's memo its regrowths (and costs 3 bytes per input byte).
+            memo.reserveCapacity(min(bytes.count / 8, limits.memoEntries))
         }
 
         // MARK: Reading operands
@@ -326,8 +347,11 @@ public struct PickleReader {
         }
 
         mutating func readString(lengthBytes: Int) throws(PickleError.Kind) -> String {
-            let utf8 = try read(try readLength(lengthBytes))
-            guard let text = String(validating: utf8, as: UTF8.self) else { throw .malformed("string is not valid UTF-8") }
+            let utf8 = try read(try readLength(lengthBytes)).assumingMemoryBound(to: UInt8.self)
+            // Decoding repairs invalid UTF-8; the bytes come back unchanged exactly when it was valid.
+            // (Faster than `String(validating:)`, which is not specialised for a buffer.)
+            var text = String(decoding: utf8, as: UTF8.self)
+            guard text.withUTF8({ $0.elementsEqual(utf8) }) else { throw .malformed("string is not valid UTF-8") }
             return text
         }
 
@@ -360,10 +384,12 @@ public struct PickleReader {
             return slot
         }
 
-        mutating func popToMark() throws(PickleError.Kind) -> ArraySlice<Slot> {
+        /// Closes the top MARK: the items above it, as a range of `stack` that the caller reads in
+        /// place and then removes (no copy: a slice kept across the removal would make the stack's
+        /// buffer shared, and removing from it would copy the whole stack).
+        mutating func closeMark() throws(PickleError.Kind) -> Range<Int> {
             guard let mark = marks.popLast() else { throw .malformed("no MARK to pop to") }
-            defer { stack.removeSubrange(mark...) }
-            return stack[mark...]
+            return mark..<stack.count
         }
 
         /// Marks `slot`'s list or dict as contained (never mutated again) and returns its depth.
@@ -384,7 +410,7 @@ public struct PickleReader {
             }
         }
 
-        mutating func pushTuple(_ slots: some Collection<Slot>) throws(PickleError.Kind) {
+        func tuple(_ slots: some Collection<Slot>) throws(PickleError.Kind) -> Slot {
             guard slots.count <= limits.containerItems else { throw .limitExceeded(.containerItems, maximum: limits.containerItems) }
             var depth = 0
             var items: [PickleValue] = []
@@ -393,14 +419,16 @@ public struct PickleReader {
                 depth = max(depth, Self.contain(slot))
                 items.append(slot.value)
             }
-            try push(.tuple(items), depth: depth + 1)
+            return Slot(value: .tuple(items), depth: depth + 1)
         }
 
-        /// The list or dict that APPEND/SETITEM(S) mutate: on top of the stack, in nothing else yet.
-        func containerOnTop(_ operation: String) throws(PickleError.Kind) -> PickleValue {
-            guard stack.count > (marks.last ?? 0), let top = stack.last?.value else { throw .malformed("\(operation) with nothing to add to") }
+        /// The list or dict at `index` of the stack that APPEND(S)/SETITEM(S) mutate: above the
+        /// innermost open MARK, and in no other value yet.
+        func container(at index: Int, _ operation: String) throws(PickleError.Kind) -> PickleValue {
+            guard index >= (marks.last ?? 0), index < stack.count else { throw .malformed("\(operation) with nothing to add to") }
+            let container = stack[index].value
             let isContained: Bool
-            switch top {
+            switch container {
             case let .list(list): isContained = list.isContained
             case let .dict(dict): isContained = dict.isContained
             default: isContained = false
@@ -408,11 +436,11 @@ public struct PickleReader {
             guard !isContained else {
                 throw .malformed("\(operation) to a container already inside another value (a recursive structure, which is not read)")
             }
-            return top
+            return container
         }
 
-        mutating func append(_ slots: some Collection<Slot>) throws(PickleError.Kind) {
-            guard case let .list(list) = try containerOnTop("APPEND") else { throw .malformed("APPEND to something that is not a list") }
+        func append(_ slots: some Collection<Slot>, toListAt index: Int) throws(PickleError.Kind) {
+            guard case let .list(list) = try container(at: index, "APPEND") else { throw .malformed("APPEND to something that is not a list") }
             guard list.items.count <= limits.containerItems - slots.count else { throw .limitExceeded(.containerItems, maximum: limits.containerItems) }
             var depth = list.depth
             list.items.reserveCapacity(list.items.count + slots.count)
@@ -425,8 +453,8 @@ public struct PickleReader {
             list.depth = depth
         }
 
-        mutating func setItems(_ slots: some Collection<Slot>) throws(PickleError.Kind) {
-            guard case let .dict(dict) = try containerOnTop("SETITEM") else { throw .malformed("SETITEM on something that is not a dict") }
+        func setItems(_ slots: some Collection<Slot>, inDictAt index: Int) throws(PickleError.Kind) {
+            guard case let .dict(dict) = try container(at: index, "SETITEM") else { throw .malformed("SETITEM on something that is not a dict") }
             guard slots.count % 2 == 0 else { throw .malformed("SETITEMS with an odd number of values") }
             guard dict.items.count <= limits.containerItems - slots.count / 2 else { throw .limitExceeded(.containerItems, maximum: limits.containerItems) }
             var depth = dict.depth
@@ -524,20 +552,35 @@ public struct PickleReader {
                 case .emptyDict: try push(.dict(PickleDict()), depth: 1)
                 case .tuple1:
                     let first = try pop()
-                    try pushTuple(CollectionOfOne(first))
+                    let made = try tuple(CollectionOfOne(first))
+                    try push(made.value, depth: made.depth)
                 case .tuple2:
                     let second = try pop(), first = try pop()
-                    try pushTuple([first, second])
+                    let made = try tuple([first, second])
+                    try push(made.value, depth: made.depth)
                 case .tuple3:
                     let third = try pop(), second = try pop(), first = try pop()
-                    try pushTuple([first, second, third])
-                case .tuple: try pushTuple(try popToMark())
-                case .append: try append(CollectionOfOne(try pop()))
-                case .appends: try append(try popToMark())
+                    let made = try tuple([first, second, third])
+                    try push(made.value, depth: made.depth)
+                case .tuple:
+                    let items = try closeMark()
+                    let made = try tuple(stack[items])
+                    stack.removeSubrange(items)
+                    try push(made.value, depth: made.depth)
+                case .append:
+                    let item = try pop()
+                    try append(CollectionOfOne(item), toListAt: stack.count - 1)
+                case .appends:
+                    let items = try closeMark()
+                    try append(stack[items], toListAt: items.lowerBound - 1)
+                    stack.removeSubrange(items)
                 case .setitem:
                     let value = try pop(), key = try pop()
-                    try setItems([key, value])
-                case .setitems: try setItems(try popToMark())
+                    try setItems([key, value], inDictAt: stack.count - 1)
+                case .setitems:
+                    let items = try closeMark()
+                    try setItems(stack[items], inDictAt: items.lowerBound - 1)
+                    stack.removeSubrange(items)
 
                 case .memoize: try memoPut(memo.count + sparseMemo.count)
                 case .binput: try memoPut(Int(try readLittleEndian(1)))
