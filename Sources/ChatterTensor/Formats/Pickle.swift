@@ -481,7 +481,7 @@ public struct PickleReader {
                 memo[index] = top
                 return
             }
-            let replacesSparseEntry = sparseMemo[index] != nil
+            let replacesSparseEntry = !sparseMemo.isEmpty && sparseMemo[index] != nil  // (no hashing in the usual case)
             if !replacesSparseEntry {
                 guard memo.count + sparseMemo.count < limits.memoEntries else { throw .limitExceeded(.memoEntries, maximum: limits.memoEntries) }
             }

@@ -91,7 +91,12 @@ struct KakasiDictionaries: Sendable {
     /// A pickled string as the code points pykakasi compares (not Swift's canonical equivalence).
     private static func codePoints(_ value: PickleValue) -> [Unicode.Scalar]? {
         guard case let .string(text) = value else { return nil }
-        return Array(text.unicodeScalars)
+        // Reserved for 3 UTF-8 bytes a code point, exact for kana and kanji (`Array(unicodeScalars)`
+        // would count them in a pass of its own first).
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity((text.utf8.count + 2) / 3)
+        for scalar in text.unicodeScalars { scalars.append(scalar) }
+        return scalars
     }
 
     private static func kanwaTables(_ value: PickleValue, path: String) throws
