@@ -516,8 +516,8 @@ public struct PickleReader {
                     // A length prefix for buffered reading: the opcodes inside follow as usual, but the
                     // frame must lie inside the input.
                     _ = try readLength(8)
-                case .mark:
-                    guard stack.count < limits.stackValues else { throw .limitExceeded(.stackValues, maximum: limits.stackValues) }
+                case .mark:  // an open MARK counts as a value on the stack
+                    guard marks.count < limits.stackValues else { throw .limitExceeded(.stackValues, maximum: limits.stackValues) }
                     marks.append(stack.count)
                 case .stop:
                     guard marks.isEmpty, stack.count == 1, let result = stack.last else {
