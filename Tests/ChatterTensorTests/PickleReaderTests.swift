@@ -8,9 +8,7 @@ import Testing
     /// Reads `bytes` as plain data, or with `objects`.
     static func read(_ bytes: [UInt8], limits: PickleLimits = .standard,
                      objects: any PickleObjectResolver = PlainPickleData()) throws(PickleError) -> PickleValue {
-        try bytes.withUnsafeBytes { buffer in
-            Result { () throws(PickleError) in try PickleReader(bytes: buffer, limits: limits, objects: objects).read() }
-        }.get()
+        try PickleReader.read(bytes, limits: limits, objects: objects)
     }
 
     /// The error reading `bytes` gives, or nil (and an issue) when it is read.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A value read from a Python pickle by `PickleReader`.
 ///
 /// Lists and dicts are reference types because pickle mutates them after memoising them (a memo
@@ -251,15 +253,21 @@ public struct PlainPickleData: PickleObjectResolver {
 /// `PlainPickleData`). It implements the opcodes `pickle.dump` writes for plain containers of
 /// strings and numbers, the memo, FRAME, and the object opcodes it hands to the resolver; anything
 /// else, a truncation, or a limit reached is a `PickleError`, never a crash.
-public struct PickleReader {
-    public let bytes: UnsafeRawBufferPointer
-    public let limits: PickleLimits
-    public let objects: any PickleObjectResolver
+///
+/// The bytes are only read during the call: no value returned points into them (strings are
+/// copied; a resolver that keeps memory, like the checkpoint's mapped storages, owns it).
+public enum PickleReader {
+    public static func read(_ bytes: UnsafeRawBufferPointer, limits: PickleLimits = .standard,
+                            objects: any PickleObjectResolver = PlainPickleData()) throws(PickleError) -> PickleValue {
+        var machine = Machine(bytes: bytes, limits: limits, objects: objects)
+        do { return try machine.run() } catch { throw PickleError(offset: machine.opcodeOffset, kind: error) }
+    }
 
-    public init(bytes: UnsafeRawBufferPointer, limits: PickleLimits = .standard, objects: any PickleObjectResolver = PlainPickleData()) {
-        self.bytes = bytes
-        self.limits = limits
-        self.objects = objects
+    public static func read(_ bytes: some ContiguousBytes, limits: PickleLimits = .standard,
+                            objects: any PickleObjectResolver = PlainPickleData()) throws(PickleError) -> PickleValue {
+        try bytes.withUnsafeBytes { buffer in
+            Result { () throws(PickleError) in try read(buffer, limits: limits, objects: objects) }
+        }.get()
     }
 
     private enum Opcode: UInt8 {
@@ -292,11 +300,6 @@ public struct PickleReader {
             default: depth
             }
         }
-    }
-
-    public func read() throws(PickleError) -> PickleValue {
-        var machine = Machine(bytes: bytes, limits: limits, objects: objects)
-        do { return try machine.run() } catch { throw PickleError(offset: machine.opcodeOffset, kind: error) }
     }
 
     /// The unpickler's state: the stack, its MARKs and the memo.
@@ -347,11 +350,14 @@ public struct PickleReader {
         }
 
         mutating func readString(lengthBytes: Int) throws(PickleError.Kind) -> String {
-            let utf8 = try read(try readLength(lengthBytes)).assumingMemoryBound(to: UInt8.self)
+            let raw = try read(try readLength(lengthBytes))
             // Decoding repairs invalid UTF-8; the bytes come back unchanged exactly when it was valid.
             // (Faster than `String(validating:)`, which is not specialised for a buffer.)
-            var text = String(decoding: utf8, as: UTF8.self)
-            guard text.withUTF8({ $0.elementsEqual(utf8) }) else { throw .malformed("string is not valid UTF-8") }
+            let text: String? = raw.withMemoryRebound(to: UInt8.self) { utf8 in
+                var text = String(decoding: utf8, as: UTF8.self)
+                return text.withUTF8({ $0.elementsEqual(utf8) }) ? text : nil
+            }
+            guard let text else { throw .malformed("string is not valid UTF-8") }
             return text
         }
 
@@ -613,12 +619,5 @@ public struct PickleReader {
                 }
             }
         }
-    }
-}
-
-extension PickleReader {
-    /// Reads `bytes` as plain data (`PlainPickleData`) under the standard limits.
-    public static func plainData(_ bytes: UnsafeRawBufferPointer) throws(PickleError) -> PickleValue {
-        try PickleReader(bytes: bytes).read()
     }
 }

@@ -46,8 +46,8 @@ public final class TorchCheckpoint: @unchecked Sendable {
             let tensorStorage = TensorStorage(mapping: mapping, offset: entry.dataOffset, byteCount: needed)
             return Tensor(shape: [storage.count], dtype: storage.dtype, storage: tensorStorage)
         }
-        let reader = PickleReader(bytes: try Self.read(archive, pickleEntry, path), objects: objects)
-        do { root = try reader.read() } catch { throw fail(error.description) }
+        let pickle = try Self.read(archive, pickleEntry, path)
+        do { root = try PickleReader.read(pickle, objects: objects) } catch { throw fail(error.description) }
         if let (name, reason) = Self.firstBrokenTensor(in: root) {
             throw TensorError.invalidCheckpoint(path: path, tensor: name, reason: reason)
         }

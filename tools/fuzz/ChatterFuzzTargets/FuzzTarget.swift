@@ -57,13 +57,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             // weights_only subset over in-memory storages, then as plain data; a plain dict then
             // goes through pykakasi's dictionary checks (a folder the user names,
             // CHATTERSTREAM_KAKASI_DICTIONARIES) and a few lookups.
-            let plain: PickleValue? = data.withUnsafeBytes { bytes in
-                if let root = try? PickleReader(bytes: bytes, objects: TorchObjectResolver(loadStorage: PickleStorages.load)).read() {
-                    touchTensors(in: root)
-                }
-                return try? PickleReader.plainData(bytes)
+            if let root = try? PickleReader.read(data, objects: TorchObjectResolver(loadStorage: PickleStorages.load)) {
+                touchTensors(in: root)
             }
-            guard case .dict? = plain, let directory = Scratch.kakasiDirectory(kanwa: data),
+            guard case .dict? = try? PickleReader.read(data), let directory = Scratch.kakasiDirectory(kanwa: data),
                   let normalizer = try? JapaneseHiraganaNormalizer(dictionaryDirectory: directory) else { return }
             for text in ["色", "そん色", "日本語\n本日", "漢字ｰ\u{FE00}", "本\u{FE00}\u{FE00}日", ""] { _ = normalizer.process(text) }
         }

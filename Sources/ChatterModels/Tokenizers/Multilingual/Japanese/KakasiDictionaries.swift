@@ -66,9 +66,7 @@ struct KakasiDictionaries: Sendable {
             do { data = try Data(contentsOf: url) } catch {
                 throw KakasiDictionaryError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
             }
-            do {
-                return (url.path, try data.withUnsafeBytes { bytes throws(PickleError) in try PickleReader.plainData(bytes) })
-            } catch {
+            do { return (url.path, try PickleReader.read(data)) } catch {
                 throw KakasiDictionaryError.corrupt(path: url.path, reason: "not a readable pickle: \(error)")
             }
         }
