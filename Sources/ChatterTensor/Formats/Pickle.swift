@@ -355,7 +355,10 @@ public enum PickleReader {
             // (Faster than `String(validating:)`, which is not specialised for a buffer.)
             let text: String? = raw.withMemoryRebound(to: UInt8.self) { utf8 in
                 var text = String(decoding: utf8, as: UTF8.self)
-                return text.withUTF8({ $0.elementsEqual(utf8) }) ? text : nil
+                let unchanged = text.withUTF8 { decoded in
+                    decoded.count == utf8.count && (utf8.isEmpty || memcmp(decoded.baseAddress!, utf8.baseAddress!, utf8.count) == 0)
+                }
+                return unchanged ? text : nil
             }
             guard let text else { throw .malformed("string is not valid UTF-8") }
             return text
