@@ -1,6 +1,6 @@
 /// A PyTorch checkpoint written by `torch.save` (zip format, torch ≥ 1.6), read without Python.
 ///
-/// The pickle is interpreted with the `weights_only` allow-list (see `Unpickler`); tensors are
+/// The pickle is read by `PickleReader` with the `weights_only` allow-list (`TorchObjectResolver`); tensors are
 /// views straight into the memory-mapped storages, with their strides and storage offsets as saved
 /// (use `contiguous()` to gather a non-contiguous one).
 public final class TorchCheckpoint: @unchecked Sendable {
@@ -35,18 +35,19 @@ public final class TorchCheckpoint: @unchecked Sendable {
             guard text.hasPrefix("little") else { throw fail("byte order '\(text)' is not supported (little-endian only)") }
         }
         let entriesByName = Dictionary(archive.entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let unpickler = Unpickler(bytes: try Self.read(archive, pickleEntry, path)) { storage in
+        let objects = TorchObjectResolver { (storage: TorchStorage) throws(PickleError.Kind) -> Tensor in
             guard let entry = entriesByName[folder + "data/" + storage.key] else {
-                throw Unpickler.Failure(reason: "storage record 'data/\(storage.key)' is missing from the archive")
+                throw .malformed("storage record 'data/\(storage.key)' is missing from the archive")
             }
             guard let needed = storage.dtype.byteCount(elements: storage.count), entry.size >= needed else {
-                throw Unpickler.Failure(reason: "its storage 'data/\(storage.key)' holds \(entry.size) bytes, too short for \(storage.count) \(storage.dtype) elements")
+                throw .malformed("its storage 'data/\(storage.key)' holds \(entry.size) bytes, too short for \(storage.count) \(storage.dtype) elements")
             }
-            guard entry.method == 0 else { throw Unpickler.Failure(reason: "storage 'data/\(storage.key)' is compressed") }
+            guard entry.method == 0 else { throw .malformed("storage 'data/\(storage.key)' is compressed") }
             let tensorStorage = TensorStorage(mapping: mapping, offset: entry.dataOffset, byteCount: needed)
             return Tensor(shape: [storage.count], dtype: storage.dtype, storage: tensorStorage)
         }
-        do { root = try unpickler.run() } catch let error as Unpickler.Failure { throw fail(error.reason) }
+        let pickle = try Self.read(archive, pickleEntry, path)
+        do { root = try PickleReader.read(pickle, objects: objects) } catch { throw fail(error.description) }
         if let (name, reason) = Self.firstBrokenTensor(in: root) {
             throw TensorError.invalidCheckpoint(path: path, tensor: name, reason: reason)
         }

@@ -12,7 +12,7 @@ import Foundation
 /// Each target accepts any bytes: it may throw (a typed error is the expected answer to garbage),
 /// never crash, and never read outside what it was given (AddressSanitizer watches).
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case safetensors, pt, audio, oggOpus, tokenizers, request, manifest, kakasi
+    case safetensors, pt, audio, oggOpus, tokenizers, request, manifest, pickle
 
     /// Runs one input. Errors are the readers' typed refusals and are ignored.
     public func run(_ data: Data) {
@@ -57,12 +57,28 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .manifest:
             guard let directory = Scratch.modelDirectory(manifest: data) else { return }
             _ = try? ConvertedModel(directory: directory)
-        case .kakasi:
-            // pykakasi's dictionaries come from a folder the user names (CHATTERSTREAM_KAKASI_DICTIONARIES):
-            // the bytes as kanwadict4.db beside two minimal valid files, then lookups through whatever loaded.
-            guard let directory = Scratch.kakasiDirectory(kanwa: data),
+        case .pickle:
+            // The one pickle reader (`PickleReader`), as each of its users runs it: as torch's
+            // weights_only subset over in-memory storages, then as plain data; a plain dict then
+            // goes through pykakasi's dictionary checks (a folder the user names,
+            // CHATTERSTREAM_KAKASI_DICTIONARIES) and a few lookups.
+            if let root = try? PickleReader.read(data, objects: TorchObjectResolver(loadStorage: PickleStorages.load)) {
+                touchTensors(in: root)
+            }
+            guard case .dict? = try? PickleReader.read(data), let directory = Scratch.kakasiDirectory(kanwa: data),
                   let normalizer = try? JapaneseHiraganaNormalizer(dictionaryDirectory: directory) else { return }
             for text in ["色", "そん色", "日本語\n本日", "漢字ｰ\u{FE00}", "本\u{FE00}\u{FE00}日", ""] { _ = normalizer.process(text) }
+        }
+    }
+
+    /// Every tensor in a pickled value, read (nesting is bounded by `PickleLimits.nestingDepth`).
+    private func touchTensors(in value: PickleValue) {
+        switch value {
+        case let .tensor(tensor): touch(tensor)
+        case let .tuple(items): items.forEach(touchTensors)
+        case let .list(list): list.items.forEach(touchTensors)
+        case let .dict(dict): dict.items.forEach { touchTensors(in: $0.key); touchTensors(in: $0.value) }
+        default: break
         }
     }
 
@@ -103,6 +119,20 @@ enum Tokenizers {
         }
         return result
     }()
+}
+
+/// The storages a fuzzed torch pickle names: any key holds up to 4,096 f32 elements (a larger
+/// count is what `TorchCheckpoint` refuses as a storage shorter than its record).
+enum PickleStorages {
+    static let elements = 4096
+    static let storage = Tensor(shape: [elements], scalars: (0..<elements).map(Float.init))
+
+    static func load(_ record: TorchStorage) throws(PickleError.Kind) -> Tensor {
+        guard record.dtype == .f32, record.count <= elements else {
+            throw .malformed("storage 'data/\(record.key)' holds \(elements) f32 elements, not \(record.count) \(record.dtype)")
+        }
+        return Tensor(shape: [record.count], dtype: .f32, storage: storage.storage, byteOffset: storage.byteOffset)
+    }
 }
 
 /// A per-process folder for the readers that take paths (memory-mapped formats, libsndfile).

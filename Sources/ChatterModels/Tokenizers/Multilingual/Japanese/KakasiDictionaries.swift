@@ -1,3 +1,4 @@
+import ChatterTensor
 import Foundation
 
 /// Why pykakasi's dictionaries could not be loaded. Every case names the file and says what to do.
@@ -59,13 +60,13 @@ struct KakasiDictionaries: Sendable {
     let halfKana: [[Unicode.Scalar]: [Unicode.Scalar]]
 
     init(directory: URL) throws {
-        func load(_ name: String) throws -> (path: String, value: PlainPickleValue) {
+        func load(_ name: String) throws -> (path: String, value: PickleValue) {
             let url = directory.appendingPathComponent(name)
             let data: Data
             do { data = try Data(contentsOf: url) } catch {
                 throw KakasiDictionaryError.unreadable(path: url.path, reason: (error as NSError).localizedDescription)
             }
-            do { return (url.path, try PlainPickle.decode([UInt8](data))) } catch let error as PlainPickleError {
+            do { return (url.path, try PickleReader.read(data)) } catch {
                 throw KakasiDictionaryError.corrupt(path: url.path, reason: "not a readable pickle: \(error)")
             }
         }
@@ -78,53 +79,67 @@ struct KakasiDictionaries: Sendable {
         halfKana = try Self.halfKanaTable(halfKanaValue, path: halfKanaPath)
     }
 
-    private static func scalar(_ code: Int, path: String) throws -> Unicode.Scalar {
-        guard code >= 0, code <= Int(UInt32.max), let scalar = Unicode.Scalar(UInt32(code)) else {
+    private static func scalar(_ code: Int64, path: String) throws -> Unicode.Scalar {
+        guard let bits = UInt32(exactly: code), let scalar = Unicode.Scalar(bits) else {
             throw KakasiDictionaryError.corrupt(path: path, reason: "key \(code) is not a Unicode scalar")
         }
         return scalar
     }
 
-    private static func kanwaTables(_ value: PlainPickleValue, path: String) throws
+    /// A pickled string as the code points pykakasi compares (not Swift's canonical equivalence).
+    private static func codePoints(_ value: PickleValue) -> [Unicode.Scalar]? {
+        guard case let .string(text) = value else { return nil }
+        // Reserved for 3 UTF-8 bytes a code point, exact for kana and kanji (`Array(unicodeScalars)`
+        // would count them in a pass of its own first).
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity((text.utf8.count + 2) / 3)
+        for scalar in text.unicodeScalars { scalars.append(scalar) }
+        return scalars
+    }
+
+    private static func kanwaTables(_ value: PickleValue, path: String) throws
         -> ([Unicode.Scalar: [[Unicode.Scalar]: [KanwaReading]]], [Unicode.Scalar: Int])
     {
         func corrupt(_ reason: String) -> KakasiDictionaryError { .corrupt(path: path, reason: reason) }
         guard case let .dict(tables) = value else { throw corrupt("the top level is not a dict") }
         var kanwa: [Unicode.Scalar: [[Unicode.Scalar]: [KanwaReading]]] = [:]
         var longest: [Unicode.Scalar: Int] = [:]
-        kanwa.reserveCapacity(tables.count)
-        for (keyValue, tableValue) in tables {
+        kanwa.reserveCapacity(tables.items.count)
+        for (keyValue, tableValue) in tables.items {
             guard case let .int(code) = keyValue else { throw corrupt("a top-level key is not a code point") }
             let first = try scalar(code, path: path)
             guard case let .dict(words) = tableValue else { throw corrupt("the table of U+\(String(code, radix: 16, uppercase: true)) is not a dict") }
             var table: [[Unicode.Scalar]: [KanwaReading]] = [:]
-            table.reserveCapacity(words.count)
+            table.reserveCapacity(words.items.count)
             var longestWord = 0
-            for (wordValue, readingsValue) in words {
-                guard case let .string(word) = wordValue, word.first == first else {
+            for (wordValue, readingsValue) in words.items {
+                guard let word = codePoints(wordValue), word.first == first else {
                     throw corrupt("a word of the table of U+\(String(code, radix: 16, uppercase: true)) is not a string starting with that code point")
                 }
                 guard case let .list(readingValues) = readingsValue else { throw corrupt("the readings of \(String(String.UnicodeScalarView(word))) are not a list") }
                 var readings: [KanwaReading] = []
-                readings.reserveCapacity(readingValues.count)
-                for readingValue in readingValues {
-                    guard case let .tuple(pair) = readingValue, pair.count == 2, case let .string(reading) = pair[0] else {
+                readings.reserveCapacity(readingValues.items.count)
+                for readingValue in readingValues.items {
+                    guard case let .tuple(pair) = readingValue, pair.count == 2, let reading = codePoints(pair[0]) else {
                         throw corrupt("a reading of \(String(String.UnicodeScalarView(word))) is not a (string, condition) pair")
                     }
                     let condition: KanwaReading.Condition
-                    switch pair[1] {
-                    case .none: condition = .always
-                    case let .string(haystack): condition = .bufferIsSubstringOf(haystack)
-                    case let .list(options), let .tuple(options):
-                        condition = .bufferIsOneOf(try options.map {
-                            guard case let .string(option) = $0 else { throw corrupt("a condition of \(String(String.UnicodeScalarView(word))) is not a string") }
+                    func options(_ values: [PickleValue]) throws -> KanwaReading.Condition {
+                        .bufferIsOneOf(try values.map {
+                            guard let option = codePoints($0) else { throw corrupt("a condition of \(String(String.UnicodeScalarView(word))) is not a string") }
                             return option
                         })
+                    }
+                    switch pair[1] {
+                    case .none: condition = .always
+                    case let .string(haystack): condition = .bufferIsSubstringOf(Array(haystack.unicodeScalars))
+                    case let .list(list): condition = try options(list.items)
+                    case let .tuple(items): condition = try options(items)
                     default: throw corrupt("a condition of \(String(String.UnicodeScalarView(word))) is neither None, a string nor a list")
                     }
                     readings.append(KanwaReading(reading: reading, condition: condition))
                 }
-                // A repeated word in one pickled dict cannot happen (dict keys are unique); the last wins as in Python.
+                // The reader keeps one entry per key (the last value, as in Python), so this never overwrites.
                 table[word] = readings
                 longestWord = max(longestWord, word.count)
             }
@@ -134,15 +149,15 @@ struct KakasiDictionaries: Sendable {
         return (kanwa, longest)
     }
 
-    private static func itaijiTable(_ value: PlainPickleValue, path: String) throws -> [Unicode.Scalar: [Unicode.Scalar]?] {
-        guard case let .dict(items) = value else { throw KakasiDictionaryError.corrupt(path: path, reason: "the top level is not a dict") }
+    private static func itaijiTable(_ value: PickleValue, path: String) throws -> [Unicode.Scalar: [Unicode.Scalar]?] {
+        guard case let .dict(dict) = value else { throw KakasiDictionaryError.corrupt(path: path, reason: "the top level is not a dict") }
         var table: [Unicode.Scalar: [Unicode.Scalar]?] = [:]
-        for (keyValue, targetValue) in items {
+        for (keyValue, targetValue) in dict.items {
             guard case let .int(code) = keyValue else { throw KakasiDictionaryError.corrupt(path: path, reason: "a key is not a code point") }
             let source = try scalar(code, path: path)
             switch targetValue {
             case .none: table[source] = .some(nil)
-            case let .string(target): table[source] = target
+            case let .string(target): table[source] = Array(target.unicodeScalars)
             case let .int(targetCode): table[source] = [try scalar(targetCode, path: path)]
             default: throw KakasiDictionaryError.corrupt(path: path, reason: "the variant of U+\(String(code, radix: 16, uppercase: true)) is neither None, a string nor a code point")
             }
@@ -150,14 +165,14 @@ struct KakasiDictionaries: Sendable {
         return table
     }
 
-    private static func halfKanaTable(_ value: PlainPickleValue, path: String) throws -> [[Unicode.Scalar]: [Unicode.Scalar]] {
-        guard case let .dict(items) = value else { throw KakasiDictionaryError.corrupt(path: path, reason: "the top level is not a dict") }
+    private static func halfKanaTable(_ value: PickleValue, path: String) throws -> [[Unicode.Scalar]: [Unicode.Scalar]] {
+        guard case let .dict(dict) = value else { throw KakasiDictionaryError.corrupt(path: path, reason: "the top level is not a dict") }
         var table: [[Unicode.Scalar]: [Unicode.Scalar]] = [:]
-        for (keyValue, targetValue) in items {
-            guard case let .string(key) = keyValue else { throw KakasiDictionaryError.corrupt(path: path, reason: "a key is not a string") }
+        for (keyValue, targetValue) in dict.items {
+            guard let key = codePoints(keyValue) else { throw KakasiDictionaryError.corrupt(path: path, reason: "a key is not a string") }
             // pykakasi's K2 tries two code points then one and never reads the recorded maximum.
             if key == Array("_max_key_len_".unicodeScalars), case .int = targetValue { continue }
-            guard case let .string(target) = targetValue else {
+            guard let target = codePoints(targetValue) else {
                 throw KakasiDictionaryError.corrupt(path: path, reason: "the value of \(String(String.UnicodeScalarView(key))) is not a string")
             }
             table[key] = target
