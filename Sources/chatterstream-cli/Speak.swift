@@ -212,7 +212,7 @@ struct Info: AsyncParsableCommand {
         let info = try await model.engine(options: SynthesisOptions()).info()
         print("model:     \(info.family.rawValue)")
         print("device:    \(info.device.rawValue)")
-        print("precision: T3 \(info.precision)")
+        print("precision: T3 \(info.precision), KV cache \(info.kvCachePrecision)")
         print("watermark: \(info.watermark)")
         print("threads:   \(info.threads)")
     }

@@ -37,6 +37,7 @@ import TestSupport
             #expect(info.json["family"] as? String == "chatterbox")
             #expect(info.json["device"] as? String == "cpu")
             #expect(info.json["precision"] as? String == "F32")
+            #expect(info.json["kv_cache_precision"] as? String == "f32")
             #expect(info.json["watermark"] as? String == "off")
             #expect((info.json["threads"] as? Int ?? 0) >= 1)
         }

@@ -43,11 +43,13 @@ public final class StreamingTTS: Sendable {
         public var family: ModelFamily
         public var device: Device
         public var precision: String
+        /// How T3's decode keeps its keys and values (`kvCachePrecision`).
+        public var kvCachePrecision: KVCache.Precision
         public var watermark: String
         public var threads: Int
 
         public var description: String {
-            "model \(family.rawValue), device \(device.rawValue), T3 precision \(precision), watermark \(watermark), \(threads) threads"
+            "model \(family.rawValue), device \(device.rawValue), T3 precision \(precision), KV cache \(kvCachePrecision), watermark \(watermark), \(threads) threads"
         }
     }
 
@@ -190,7 +192,7 @@ public final class StreamingTTS: Sendable {
     public func info() async throws -> Info {
         if !isLoaded { try await load() }
         return state.withLock { s in
-            Info(family: s.models!.family, device: s.device, precision: s.models!.precision,
+            Info(family: s.models!.family, device: s.device, precision: s.models!.precision, kvCachePrecision: kvCachePrecision,
                  watermark: s.watermarkStatus, threads: ThreadPool.shared.threadCount)
         }
     }
