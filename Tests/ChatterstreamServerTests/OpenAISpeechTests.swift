@@ -135,27 +135,35 @@ import TestSupport
             // Continue at once (the idle timeout here is 1 s, curl's own wait for it as long), then
             // the answer to the body.
             let port = server.port
-            let (refusal, interim, answer) = try await offThePool { () -> (String, String, String) in
-                func head(length: Int) -> Data {
-                    Data("POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\nExpect: 100-continue\r\n\r\n".utf8)
+            let (refusal, interim, answer, unasked) = try await offThePool { () -> (String, String, String, String) in
+                func head(length: Int, expect: Bool = true) -> Data {
+                    Data("POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\(expect ? "Expect: 100-continue\r\n" : "")\r\n".utf8)
                 }
                 let refused = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 10)
                 defer { refused.close() }
                 try refused.sendRaw(head(length: 2 << 20))
                 let refusal = try refused.readHead(thenAtLeast: 0)
+                // Without Expect the whole body comes anyway: it is read and dropped, so the client
+                // gets its 413 rather than a reset.
+                let eager = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 10)
+                defer { eager.close() }
+                try eager.sendRaw(head(length: 2 << 20, expect: false) + Data(repeating: 0x20, count: 2 << 20))
+                let unasked = try eager.readHead(thenAtLeast: 0)
                 let accepted = try LoopbackHTTPConnection(port: port, receiveTimeoutSeconds: 10)
                 defer { accepted.close() }
                 let json = Data(#"{"input": "Continue.", "response_format": "pcm"}"#.utf8)
                 try accepted.sendRaw(head(length: json.count))
                 let interim = try accepted.readHead(thenAtLeast: 0)
                 try accepted.sendRaw(json)
-                return (refusal, interim, try accepted.readHead(thenAtLeast: 0))
+                return (refusal, interim, try accepted.readHead(thenAtLeast: 0), unasked)
             }
             let firstLine = { (head: String) in head.components(separatedBy: "\r\n").first ?? "" }
             print("Expect: 100-continue, 2 MiB declared → '\(firstLine(refusal))'; 48 bytes → '\(firstLine(interim))' then '\(firstLine(answer))'")
             #expect(refusal.hasPrefix("HTTP/1.1 413") && refusal.lowercased().contains("connection: close"), "\(refusal)")
             #expect(interim.hasPrefix("HTTP/1.1 100"), "\(interim)")
             #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            print("no Expect, 2 MiB sent → '\(firstLine(unasked))'")
+            #expect(unasked.hasPrefix("HTTP/1.1 413"), "\(unasked)")
 
             // A slow-loris client: half a request head, then nothing. The idle timeout closes it.
             let closedAfter = try await offThePool { () -> Double in
