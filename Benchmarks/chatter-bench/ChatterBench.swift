@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatterModels
 import COpenBLAS
 import ChatterTensor
 import Chatterstream
@@ -77,6 +78,12 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "S3Gen weights for the s3gen suite: a safetensors file with flow.* and mel2wav.* keys, or a directory holding s3gen.safetensors / s3gen_meanflow.safetensors.")
     var s3genModel: String?
 
+    @Option(help: "S3Gen's arithmetic in the stream suite's engines: auto (the engine's default: bf16 on CPUs with avx512_bf16), f32 or bf16.")
+    var streamS3GenPrecision: S3GenPrecision = .auto
+
+    @Option(help: "S3Gen precisions the s3gen suite times, comma-separated, f32 first (the others report their error against it): f32, bf16, auto. bf16 is skipped, and said so, on a CPU without avx512_bf16.")
+    var s3genPrecisions = "f32,bf16"
+
     @Option(help: "Timed repetitions of the s3gen suite (each is a full encoder + CFM + HiFT pass; the median is reported).")
     var s3genRepetitions: Int = 1
 
@@ -148,7 +155,18 @@ struct ChatterBench: AsyncParsableCommand {
             let gemm = (document["gemm"] as? [String: Any]) ?? GEMMBench(repetitions: repetitions).run()
             document["gemm"] = gemm
             let peak = ((gemm["cases"] as? [[String: Any]]) ?? []).compactMap { $0["gflop_s"] as? Double }.max() ?? 0
-            document["s3gen"] = try S3GenBench(model: s3genModel, repetitions: s3genRepetitions, threads: threads,
+            var precisions = try s3genPrecisions.split(separator: ",").map {
+                guard let p = S3GenPrecision(rawValue: String($0)) else {
+                    throw ValidationError("--s3gen-precisions: '\($0)' is not one of \(S3GenPrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return p
+            }
+            guard precisions.first == .f32 else { throw ValidationError("--s3gen-precisions: f32 comes first (the others are compared with it)") }
+            if KernelISA.current < .avx512bf16 && precisions.contains(.bf16) {
+                note("s3gen: skipping bf16: this CPU (\(KernelISA.current)) has no avx512_bf16, where bf16 weights are only widened back to f32")
+                precisions.removeAll { $0 == .bf16 }
+            }
+            document["s3gen"] = try S3GenBench(model: s3genModel, precisions: precisions, repetitions: s3genRepetitions, threads: threads,
                                                promptTokens: s3genPromptTokens, newTokens: s3genTokens,
                                                python: python.isEmpty ? nil : python, script: s3genScript,
                                                gemmPeak: peak).run()
@@ -190,7 +208,8 @@ struct ChatterBench: AsyncParsableCommand {
             guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else { throw ValidationError("--stream-first-chunks: positive integers, e.g. 10,25") }
             document["stream"] = try await StreamBench(model: URL(fileURLWithPath: streamModel), upstreamCheckpoint: streamUpstream,
                                                        python: python.isEmpty ? nil : python, threads: threads, text: streamText,
-                                                       language: streamLanguage, maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1).run()
+                                                       language: streamLanguage, maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1,
+                                                       s3genPrecision: streamS3GenPrecision).run()
         }
         if suite == .streamTax {
             let schedules = taxSchedules.split(separator: ";").map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -242,3 +261,4 @@ func rounded(_ value: Double, _ digits: Int = 3) -> Double {
     let scale = pow(10, Double(digits))
     return (value * scale).rounded() / scale
 }
+extension S3GenPrecision: ExpressibleByArgument {}

@@ -20,6 +20,8 @@ struct StreamBench {
     let maxTokens: Int
     let firstChunkSizes: [Int]
     let seed: UInt64
+    /// S3Gen's arithmetic in every timed engine (`auto`: bf16 on avx512_bf16, the engine's default).
+    var s3genPrecision: S3GenPrecision = .auto
 
     struct Run {
         var firstChunk: Double
@@ -48,7 +50,8 @@ struct StreamBench {
         config.language = language
         let prefixFile = model.appendingPathComponent(StreamingTTS.builtinVoicePrefixFileName)
         if start != .fromDisk { try? FileManager.default.removeItem(at: prefixFile) }
-        let tts = try await StreamingTTS(model: .directory(model), options: config, watermark: watermark).load()
+        let tts = try await StreamingTTS(model: .directory(model), options: config, watermark: watermark,
+                                           s3genPrecision: s3genPrecision).load()
         if start == .inMemory {
             var short = config
             short.maxTokens = 1
@@ -74,7 +77,7 @@ struct StreamBench {
         let converted = try ConvertedModel(directory: model)
         let shapes = converted.manifest.hyperparameters
         let s3gen = try S3Gen(weights: try converted.file(ConvertedFiles.s3gen), decoderHeads: shapes?.s3genDecoderHeads ?? 8,
-                              vocoder: shapes?.hift ?? .chatterbox)
+                              vocoder: shapes?.hift ?? .chatterbox, precision: s3genPrecision)
         let reference = try S3Gen.reference(from: try converted.file(ConvertedFiles.builtinVoice))
         var rng = SplitMix64(seed: 99)
         let tokens = (0..<maxTokens).map { _ in Int(rng.next() % 6561) }
@@ -124,7 +127,7 @@ struct StreamBench {
         let seams = try streamedVersusOneShot(firstChunk: firstChunkSizes.last!)
         var document: [String: Any] = [
             "streamed_vs_one_shot": seams,
-            "model": model.path, "text": text, "language": language ?? NSNull(), "max_tokens": maxTokens, "seed": seed, "runs": runs,
+            "model": model.path, "s3gen_precision": s3genPrecision.resolved.rawValue, "text": text, "language": language ?? NSNull(), "max_tokens": maxTokens, "seed": seed, "runs": runs,
             "warm_voice_run": ["first_chunk_tokens": warmSize, "first_chunk_s": rounded(warm.firstChunk), "total_s": rounded(warm.total),
                                "audio_s": rounded(warm.audio), "rtf": rounded(warm.total / warm.audio), "chunks": warm.chunks,
                                "watermark": true, "same_samples_as_cold": warm.samples == coldFirst],

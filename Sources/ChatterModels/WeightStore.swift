@@ -10,10 +10,19 @@ public protocol WeightStore: Sendable {
     func tensor(_ key: String) throws -> Tensor
     /// String notes stored with the weights (safetensors `__metadata__`), e.g. a layout marker.
     var metadata: [String: String] { get }
+    /// The dtype in which layers built from this store hold their weight matrices (`Linear`,
+    /// `Conv1d`): f32, or bf16 under `LayerDTypeWeights` (S3Gen's bf16 compute, `S3GenPrecision`).
+    var layerMatrixDType: DType { get }
 }
 
 extension WeightStore {
     public var metadata: [String: String] { [:] }
+    public var layerMatrixDType: DType { .f32 }
+
+    /// `matrix` (f32, as a layer loaded it) in `layerMatrixDType`.
+    func layerMatrix(_ matrix: Tensor) -> Tensor {
+        matrix.dtype == layerMatrixDType ? matrix : matrix.converted(to: layerMatrixDType).contiguous()
+    }
 
     /// The tensor named `key`, checked against `shape`.
     public func tensor(_ key: String, shape: [Int]) throws -> Tensor {
@@ -52,6 +61,7 @@ public struct ScopedWeights: WeightStore {
 
     public var source: String { base.source }
     public var metadata: [String: String] { base.metadata }
+    public var layerMatrixDType: DType { base.layerMatrixDType }
     public func contains(_ key: String) -> Bool { base.contains(prefix + key) }
     public func tensor(_ key: String) throws -> Tensor { try base.tensor(prefix + key) }
 }
@@ -87,6 +97,25 @@ public struct OverlayWeights: WeightStore {
     }
 
     public var source: String { base.source }
+    public var metadata: [String: String] { base.metadata }
+    public var layerMatrixDType: DType { base.layerMatrixDType }
     public func contains(_ key: String) -> Bool { overrides[key] != nil || base.contains(key) }
     public func tensor(_ key: String) throws -> Tensor { try overrides[key] ?? base.tensor(key) }
+}
+
+/// Another store whose layers hold their weight matrices in `layerMatrixDType` (bf16: S3Gen's bf16
+/// compute). The tensors themselves are the base's; each layer converts its matrix once at load.
+public struct LayerDTypeWeights: WeightStore {
+    public let base: any WeightStore
+    public let layerMatrixDType: DType
+
+    public init(base: any WeightStore, layerMatrixDType: DType) {
+        self.base = base
+        self.layerMatrixDType = layerMatrixDType
+    }
+
+    public var source: String { base.source }
+    public var metadata: [String: String] { base.metadata }
+    public func contains(_ key: String) -> Bool { base.contains(key) }
+    public func tensor(_ key: String) throws -> Tensor { try base.tensor(key) }
 }

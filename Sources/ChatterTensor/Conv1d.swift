@@ -28,8 +28,13 @@ private let im2colBudget = 1 << 20
 ///
 /// Grouped convolutions with one input channel per group (depthwise) run as direct loops; the rest
 /// unfold the input (im2col) and multiply with one GEMM per batch row, group and time tile.
+///
+/// A bf16 `weight` (S3Gen's bf16 compute, `S3GenPrecision`) runs the native bf16 GEMM on CPUs with
+/// avx512_bf16 (`conv1dBF16`: input rounded to bf16, f32 sums); elsewhere, or with `isa` lowered (as
+/// tests do), it is widened to f32, exactly, and takes the f32 path.
 public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
-                   dilation: Int = 1, groups: Int = 1, paddingMode: Conv1dPadding = .zeros) -> Tensor {
+                   dilation: Int = 1, groups: Int = 1, paddingMode: Conv1dPadding = .zeros,
+                   isa: KernelISA = .current) -> Tensor {
     precondition(x.rank == 3, "conv1d expects input [B, Cin, T], got \(x.shape)")
     precondition(weight.rank == 3, "conv1d expects weight [Cout, Cin/groups, K], got \(weight.shape)")
     let (batch, inChannels, length) = (x.shape[0], x.shape[1], x.shape[2])
@@ -62,6 +67,14 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     let outLength = (paddedLength - span) / stride + 1
 
     let padded = padTime(x.contiguous(), left: left, right: right, mode: paddingMode)
+    if weight.dtype != .f32 {
+        if weight.dtype == .bf16 && groups == 1 && groupInChannels > 1 && isa >= .avx512bf16 && KernelISA.current >= .avx512bf16 {
+            return conv1dBF16(padded, weight: weight.contiguous(), bias: bias?.scalars(), stride: stride, dilation: dilation,
+                              outLength: outLength)
+        }
+        return conv1d(x, weight: weight.converted(to: .f32), bias: bias, stride: stride, padding: padding, dilation: dilation,
+                      groups: groups, paddingMode: paddingMode)
+    }
     let output = Tensor(zeros: [batch, outChannels, outLength])
     let w = weight.contiguous()
     let biasValues = bias?.scalars()
@@ -135,6 +148,103 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
             }
         }
     }
+    }
+    }
+    return output
+}
+
+/// `conv1d` with a bf16 weight [Cout, Cin, K] on the avx512_bf16 GEMM (`gemmBF16`), for `padded`
+/// [B, Cin, T + padding] (already extended) and no groups.
+///
+/// The GEMM computes `c = a · wᵀ` with `a` f32 [M, K'] (rounded to bf16 as it is packed) and `w`
+/// bf16 [N, K'] in PyTorch's `linear` layout, so the convolution is posed transposed: M = output
+/// frames, N = output channels, K' = Cin · K. With the weight reordered to [Cout, K, Cin] (per call,
+/// a copy of the weight's size) and the input transposed to [T, Cin], output frame t reads K runs of
+/// Cin channels starting at frames t·stride + k·dilation; for dilation 1 those runs are adjacent, so
+/// row t of the unfolded input is the contiguous span from frame t·stride and the GEMM reads the
+/// transposed input in place with leading dimension stride · Cin (rows overlap; nothing is unfolded).
+/// Dilated convolutions (HiFT's resblocks) gather their rows, a tile of frames at a time. The [T, Cout]
+/// product is transposed into the [Cout, T] output with the bias added.
+private func conv1dBF16(_ padded: Tensor, weight: Tensor, bias: [Float]?, stride: Int, dilation: Int, outLength: Int) -> Tensor {
+    let (batch, inChannels, paddedLength) = (padded.shape[0], padded.shape[1], padded.shape[2])
+    let (outChannels, kernel) = (weight.shape[0], weight.shape[2])
+    let rows = inChannels * kernel
+    let output = Tensor(zeros: [batch, outChannels, outLength])
+    let pool = ThreadPool.shared
+
+    let reordered = UnsafeMutablePointer<UInt16>.allocate(capacity: outChannels * rows)
+    defer { reordered.deallocate() }
+    weight.withUnsafeRawBytes { raw in
+        let source = raw.bindMemory(to: UInt16.self).baseAddress!
+        for o in 0..<outChannels {
+            for c in 0..<inChannels {
+                for k in 0..<kernel { reordered[o * rows + k * inChannels + c] = source[o * rows + c * kernel + k] }
+            }
+        }
+    }
+    let transposed = UnsafeMutablePointer<Float>.allocate(capacity: paddedLength * inChannels)
+    defer { transposed.deallocate() }
+    let tile = dilation == 1 ? outLength : max(1, min(outLength, im2colBudget / rows))
+    let unfolded = dilation == 1 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: tile * rows)
+    defer { unfolded?.deallocate() }
+    let product = UnsafeMutablePointer<Float>.allocate(capacity: tile * outChannels)
+    defer { product.deallocate() }
+    let ta = UInt(bitPattern: transposed), ua = UInt(bitPattern: unfolded), ca = UInt(bitPattern: product)
+
+    padded.withUnsafeFloats { xBuffer in
+    output.withUnsafeMutableFloats { outBuffer in
+        let xa = UInt(bitPattern: xBuffer.baseAddress!), oa = UInt(bitPattern: outBuffer.baseAddress!)
+        for b in 0..<batch {
+            // [Cin, T] → [T, Cin] in 32 × 32 blocks, blocks of frames split across the pool.
+            let frameBlocks = (paddedLength + 31) / 32
+            pool.parallelFor(frameBlocks, minimumChunk: max(1, 8_192 / max(1, inChannels * 32))) { blocks in
+                let x = UnsafePointer<Float>(bitPattern: xa)! + b * inChannels * paddedLength
+                let xt = UnsafeMutablePointer<Float>(bitPattern: ta)!
+                for block in blocks {
+                    let t0 = block * 32, t1 = min(paddedLength, t0 + 32)
+                    var c0 = 0
+                    while c0 < inChannels {
+                        let c1 = min(inChannels, c0 + 32)
+                        for c in c0..<c1 {
+                            for t in t0..<t1 { xt[t * inChannels + c] = x[c * paddedLength + t] }
+                        }
+                        c0 = c1
+                    }
+                }
+            }
+            var t0 = 0
+            while t0 < outLength {
+                let width = min(tile, outLength - t0)
+                let a: UnsafePointer<Float>, lda: Int
+                if let unfolded {
+                    pool.parallelFor(width, minimumChunk: max(1, 16_384 / rows)) { frames in
+                        let xt = UnsafePointer<Float>(bitPattern: ta)!, u = UnsafeMutablePointer<Float>(bitPattern: ua)!
+                        for t in frames {
+                            for k in 0..<kernel {
+                                (u + t * rows + k * inChannels).update(from: xt + ((t0 + t) * stride + k * dilation) * inChannels,
+                                                                       count: inChannels)
+                            }
+                        }
+                    }
+                    (a, lda) = (UnsafePointer(unfolded), rows)
+                } else {
+                    (a, lda) = (UnsafePointer(transposed) + t0 * stride * inChannels, stride * inChannels)
+                }
+                gemmBF16(a: a, lda: lda, m: width, k: rows, weight: reordered, ldw: rows, n: outChannels,
+                         bias: nil, c: product, ldc: outChannels, accumulate: false)
+                // [width, Cout] → output[b, :, t0 ..< t0 + width], bias added.
+                pool.parallelFor(outChannels, minimumChunk: max(1, 16_384 / width)) { channels in
+                    let c = UnsafePointer<Float>(bitPattern: ca)!
+                    let out = UnsafeMutablePointer<Float>(bitPattern: oa)! + b * outChannels * outLength + t0
+                    for o in channels {
+                        let offset = bias?[o] ?? 0
+                        let row = out + o * outLength
+                        for t in 0..<width { row[t] = c[t * outChannels + o] + offset }
+                    }
+                }
+                t0 += width
+            }
+        }
     }
     }
     return output

@@ -171,10 +171,6 @@ func linearWidened(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: K
 /// activations each product gains a relative error ≤ 2⁻⁸ (one bf16 rounding: 8 significant bits),
 /// ~1e-3 on a layer's output, well inside the 2e-2 bf16-vs-f32 logit bound the T3 tests hold.
 ///
-/// Work split: the activations are rounded and packed once (strips of `CHATTER_GEMM_BF16_MR` rows,
-/// split across the pool), then the output is cut into tiles of 128 columns (and into row blocks
-/// when there are too few column tiles to feed every thread) that the pool's threads claim as they
-/// go, as `gemv` does, so a thread that loses its core delays the call by one tile at most.
 /// `accumulate` adds the product to what `output` holds instead of overwriting it.
 func linearBF16Native(_ input: Tensor, weight: Tensor, bias: Tensor?, into output: Tensor, accumulate: Bool = false) {
     let m = input.shape[0], k = input.shape[1], n = weight.shape[0]
@@ -189,11 +185,41 @@ func linearBF16Native(_ input: Tensor, weight: Tensor, bias: Tensor?, into outpu
         return
     }
     precondition(input.isContiguous && weight.isContiguous && output.isContiguous, "linearBF16Native needs contiguous operands")
+    let biasValues = bias?.contiguous()
+    input.withUnsafeFloats { xBuffer in
+        output.withUnsafeMutableFloats { yBuffer in
+            weight.withUnsafeRawBytes { wBuffer in
+                withOptionalFloats(biasValues) { biasPointer in
+                    gemmBF16(a: xBuffer.baseAddress!, lda: k, m: m, k: k,
+                             weight: wBuffer.baseAddress!.assumingMemoryBound(to: UInt16.self), ldw: k, n: n,
+                             bias: biasPointer, c: yBuffer.baseAddress!, ldc: n, accumulate: accumulate)
+                }
+            }
+        }
+    }
+}
+
+/// Calls `body` with the floats of `tensor` (contiguous), or with nil when there is none.
+private func withOptionalFloats<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let tensor else { return body(nil) }
+    return tensor.withUnsafeFloats { body($0.baseAddress) }
+}
+
+/// The avx512_bf16 GEMM on raw operands: `c[i·ldc + j] (+)= bias[j] + Σ_t bf16(a[i·lda + t]) · weight[j·ldw + t]`
+/// for i < m, j < n, t < k (`chatter_gemm_bf16_*`). Rows of `a` may overlap (`lda` < k): a
+/// convolution reads its unfolded input that way without copying it (`conv1d`).
+///
+/// Work split: the activations are rounded and packed once (strips of `CHATTER_GEMM_BF16_MR` rows,
+/// split across the pool), then the output is cut into tiles of 128 columns (and into row blocks
+/// when there are too few column tiles to feed every thread) that the pool's threads claim as they
+/// go, as `gemv` does, so a thread that loses its core delays the call by one tile at most.
+func gemmBF16(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, weight: UnsafePointer<UInt16>, ldw: Int, n: Int,
+              bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    guard m > 0, n > 0, k > 0 else { return }
     let mr = Int(CHATTER_GEMM_BF16_MR)
     let strips = (m + mr - 1) / mr
     let packed = UnsafeMutableRawPointer.allocate(byteCount: chatter_gemm_bf16_packed_a_bytes(m, k), alignment: 64)
     defer { packed.deallocate() }
-    let biasValues = bias?.contiguous()
     let pool = ThreadPool.shared
     let tileColumns = 128
     let columnTiles = (n + tileColumns - 1) / tileColumns
@@ -204,40 +230,32 @@ func linearBF16Native(_ input: Tensor, weight: Tensor, bias: Tensor?, into outpu
     let accumulating: Int32 = accumulate ? 1 : 0
     // Below ~2 M multiply-adds a pool hand-off (a few µs) costs more than a second thread saves.
     let parallel = pool.threadCount > 1 && m * n * k >= 1 << 21
-    input.withUnsafeFloats { xBuffer in
-        output.withUnsafeMutableFloats { yBuffer in
-            weight.withUnsafeRawBytes { wBuffer in
-                // Pointers cross into the pool's closures as bit patterns (raw pointers are not
-                // Sendable); every buffer outlives the synchronous parallelFor calls.
-                let xa = UInt(bitPattern: xBuffer.baseAddress!), ya = UInt(bitPattern: yBuffer.baseAddress!)
-                let wa = UInt(bitPattern: wBuffer.baseAddress!), pa = UInt(bitPattern: packed)
-                let ba = UInt(bitPattern: biasValues?.withUnsafeFloats { $0.baseAddress })
-                let pack = { (range: Range<Int>) in
-                    let done = chatter_gemm_bf16_pack_a(UnsafePointer<Float>(bitPattern: xa)!, k, m, k,
-                                                        UnsafeMutableRawPointer(bitPattern: pa)!, range.lowerBound, range.upperBound)
-                    precondition(done == 1, "bf16 GEMM packing needs avx512_bf16")
-                }
-                let runTile = { (tile: Int) in
-                    let columns = (tile % columnTiles) * tileColumns, rows = (tile / columnTiles) * blockRows
-                    let done = chatter_gemm_bf16_run(UnsafeRawPointer(bitPattern: pa)!, m, k, UnsafePointer<UInt16>(bitPattern: wa)!, k,
-                                                     UnsafePointer<Float>(bitPattern: ba), UnsafeMutablePointer<Float>(bitPattern: ya)!, n,
-                                                     rows, min(m, rows + blockRows), columns, min(n, columns + tileColumns), accumulating)
-                    precondition(done == 1, "bf16 GEMM needs avx512_bf16 and strip-aligned row blocks")
-                }
-                if !parallel {
-                    pack(0..<strips)
-                    for tile in 0..<tiles { runTile(tile) }
-                    return
-                }
-                pool.parallelFor(strips, minimumChunk: 4, pack)
-                let next = TileCounter()
-                pool.parallelFor(min(pool.threadCount, tiles)) { _ in
-                    while case let tile = next.claim(), tile < tiles { runTile(tile) }
-                }
-            }
-        }
+    // Pointers cross into the pool's closures as bit patterns (raw pointers are not Sendable); every
+    // buffer outlives the synchronous parallelFor calls.
+    let xa = UInt(bitPattern: a), ya = UInt(bitPattern: c), wa = UInt(bitPattern: weight), pa = UInt(bitPattern: packed)
+    let ba = UInt(bitPattern: bias)
+    let pack = { (range: Range<Int>) in
+        let done = chatter_gemm_bf16_pack_a(UnsafePointer<Float>(bitPattern: xa)!, lda, m, k,
+                                            UnsafeMutableRawPointer(bitPattern: pa)!, range.lowerBound, range.upperBound)
+        precondition(done == 1, "bf16 GEMM packing needs avx512_bf16")
     }
-    withExtendedLifetime(biasValues) {}
+    let runTile = { (tile: Int) in
+        let columns = (tile % columnTiles) * tileColumns, rows = (tile / columnTiles) * blockRows
+        let done = chatter_gemm_bf16_run(UnsafeRawPointer(bitPattern: pa)!, m, k, UnsafePointer<UInt16>(bitPattern: wa)!, ldw,
+                                         UnsafePointer<Float>(bitPattern: ba), UnsafeMutablePointer<Float>(bitPattern: ya)!, ldc,
+                                         rows, min(m, rows + blockRows), columns, min(n, columns + tileColumns), accumulating)
+        precondition(done == 1, "bf16 GEMM needs avx512_bf16 and strip-aligned row blocks")
+    }
+    if !parallel {
+        pack(0..<strips)
+        for tile in 0..<tiles { runTile(tile) }
+        return
+    }
+    pool.parallelFor(strips, minimumChunk: 4, pack)
+    let next = TileCounter()
+    pool.parallelFor(min(pool.threadCount, tiles)) { _ in
+        while case let tile = next.claim(), tile < tiles { runTile(tile) }
+    }
 }
 
 /// How one operand of a GEMM is handed to BLAS: a row-major matrix (or batch of them) described by

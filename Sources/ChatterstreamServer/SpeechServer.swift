@@ -254,9 +254,10 @@ public final class SpeechServer: Sendable {
     private func info() async throws -> Response {
         try availability.requireReady()
         let info = try await engine.info()
-        struct InfoBody: Encodable { let family, device, precision, kv_cache_precision, watermark: String; let threads: Int }
+        struct InfoBody: Encodable { let family, device, precision, kv_cache_precision, s3gen_precision, watermark: String; let threads: Int }
         return json(InfoBody(family: info.family.rawValue, device: info.device.rawValue, precision: info.precision,
-                             kv_cache_precision: info.kvCachePrecision.rawValue, watermark: info.watermark, threads: info.threads))
+                             kv_cache_precision: info.kvCachePrecision.rawValue,
+                             s3gen_precision: info.s3genPrecision.rawValue, watermark: info.watermark, threads: info.threads))
     }
 
     // MARK: - Speech

@@ -13,6 +13,7 @@ extension StreamingTTS.Device: ExpressibleByArgument {}
 extension ChunkStrategy: ExpressibleByArgument {}
 extension StreamingTTS.Precision: ExpressibleByArgument {}
 extension KVCache.Precision: ExpressibleByArgument {}
+extension S3GenPrecision: ExpressibleByArgument {}
 extension AudioFormat: ExpressibleByArgument {}
 
 /// Options shared by `say`, `stream` and `info`: which model, where it runs.
@@ -35,6 +36,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "How T3's KV cache stores keys and values: f32, f16 or bf16 (16 bits halve the cache bytes a decode step reads).")
     var kvCachePrecision: KVCache.Precision = .f32
 
+    @Option(name: .customLong("s3gen-precision"),
+            help: "S3Gen's matrix products: auto (bf16 on CPUs with avx512_bf16, else f32), f32 (the reference) or bf16.")
+    var s3genPrecision: S3GenPrecision = .auto
+
     @Flag(name: .customLong("no-watermark"), help: "Do not embed the Perth watermark (on by default).")
     var noWatermark = false
 
@@ -42,7 +47,7 @@ struct ModelOptions: ParsableArguments {
         let source: StreamingTTS.ModelSource = modelDirectory.map { .directory(URL(fileURLWithPath: $0)) }
             ?? .family(model, revision: revision)
         return StreamingTTS(model: source, device: device, options: options, watermark: !noWatermark, precision: precision,
-                            kvCachePrecision: kvCachePrecision, maxQueuedRuns: maxQueuedRuns)
+                            kvCachePrecision: kvCachePrecision, s3genPrecision: s3genPrecision, maxQueuedRuns: maxQueuedRuns)
     }
 }
 
@@ -212,7 +217,7 @@ struct Info: AsyncParsableCommand {
         let info = try await model.engine(options: SynthesisOptions()).info()
         print("model:     \(info.family.rawValue)")
         print("device:    \(info.device.rawValue)")
-        print("precision: T3 \(info.precision), KV cache \(info.kvCachePrecision)")
+        print("precision: T3 \(info.precision), KV cache \(info.kvCachePrecision), S3Gen \(info.s3genPrecision)")
         print("watermark: \(info.watermark)")
         print("threads:   \(info.threads)")
     }

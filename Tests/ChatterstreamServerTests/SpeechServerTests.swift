@@ -38,6 +38,7 @@ import TestSupport
             #expect(info.json["device"] as? String == "cpu")
             #expect(info.json["precision"] as? String == "F32")
             #expect(info.json["kv_cache_precision"] as? String == "f32")
+            #expect(info.json["s3gen_precision"] as? String == "f32")  // the tiny engine's S3Gen is loaded f32
             #expect(info.json["watermark"] as? String == "off")
             #expect((info.json["threads"] as? Int ?? 0) >= 1)
         }

@@ -81,13 +81,16 @@ import TestSupport
         #expect(samples > 0 && chunks > 1)
         let info = try await tts.info()
         #expect(info.family == .chatterbox && info.device == .cpu)
+        // The default S3Gen arithmetic: bf16 where the CPU has avx512_bf16, f32 elsewhere.
+        #expect(info.s3genPrecision == S3GenPrecision.auto.resolved && info.s3genPrecision != .auto)
         print("hub → cache → speech: \(files.count) files served on \(server.endpoint), \(chunks) chunks, \(samples) samples; \(info)")
 
         // Offline, from the cache: no request reaches the server.
         let before = server.requests.count
         let cached = try await StreamingTTS(model: .family(family), options: TinySpeechModels.config, watermark: false,
-                                            store: store(offline: true)).load()
+                                            s3genPrecision: .f32, store: store(offline: true)).load()
         #expect(try await cached.synthesize("Hello again.").reduce(0) { $0 + $1.sampleCount } > 0)
+        #expect(try await cached.info().s3genPrecision == .f32)
         #expect(server.requests.count == before)
     }
 }

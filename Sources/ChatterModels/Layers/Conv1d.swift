@@ -11,10 +11,11 @@ struct Conv1d: Sendable {
 
     /// `<prefix>weight` of any [out, in, k] shape and `<prefix>bias`, no padding.
     init(_ weights: some WeightStore, _ prefix: String) throws {
-        weight = try weights.anyShapeFloat32(prefix + "weight")
+        let weight = try weights.anyShapeFloat32(prefix + "weight")
         guard weight.rank == 3 else {
             throw TensorError.shapeMismatch(tensor: "\(weights.source): \(prefix)weight", expected: [-1, -1, -1], actual: weight.shape)
         }
+        self.weight = Conv1d.held(weight, weights)
         bias = try weights.float32(prefix + "bias", shape: [weight.shape[0]])
     }
 
@@ -24,8 +25,8 @@ struct Conv1d: Sendable {
          bias hasBias: Bool = true, stride: Int = 1, padding: Int = 0, dilation: Int = 1) throws {
         let shape = [out, inChannels, kernel]
         // Contiguous once at load (torch checkpoints may hold strided views); conv1d would copy per call.
-        weight = (weightNormed ? try loadWeightNormed(weights, name, shape: shape) : try weights.float32(name + ".weight", shape: shape))
-            .contiguous()
+        weight = Conv1d.held((weightNormed ? try loadWeightNormed(weights, name, shape: shape)
+                                           : try weights.float32(name + ".weight", shape: shape)).contiguous(), weights)
         bias = hasBias ? try weights.float32(name + ".bias", shape: [out]).contiguous() : nil
         self.stride = stride
         self.padding = padding
@@ -34,6 +35,12 @@ struct Conv1d: Sendable {
 
     var outChannels: Int { weight.shape[0] }
     var kernel: Int { weight.shape[2] }
+
+    /// The weight in the store's `layerMatrixDType`; depthwise kernels (one input channel) stay f32,
+    /// as their direct loop has no bf16 form.
+    private static func held(_ weight: Tensor, _ weights: some WeightStore) -> Tensor {
+        weight.shape[1] > 1 ? weights.layerMatrix(weight) : weight
+    }
 
     func callAsFunction(_ x: Tensor, causal: Bool = false) -> Tensor {
         conv1d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,

@@ -30,9 +30,10 @@ struct Linear: Sendable {
     let weight: Tensor
     let bias: Tensor?
 
-    /// Any weight shape the file holds (the network checks what it needs), as f32.
+    /// Any weight shape the file holds (the network checks what it needs), in the store's
+    /// `layerMatrixDType` (f32 unless a network computes in bf16).
     init(_ weights: some WeightStore, _ prefix: String, bias hasBias: Bool = true) throws {
-        weight = try weights.anyShapeFloat32(prefix + "weight")
+        weight = weights.layerMatrix(try weights.anyShapeFloat32(prefix + "weight"))
         bias = hasBias ? try weights.float32(prefix + "bias", shape: [weight.shape[0]]) : nil
     }
 

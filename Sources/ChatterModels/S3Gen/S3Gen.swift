@@ -14,12 +14,18 @@ import Foundation
 public struct S3Gen: Sendable {
     public let flow: S3GenFlow
     public let vocoder: HiFTGenerator
+    /// The arithmetic of the matrix products (`precision` at load, resolved: never `.auto`).
+    public let precision: S3GenPrecision
 
     /// `weights` holds upstream's `flow.*` and `mel2wav.*` keys (other keys, e.g. the tokenizer's or
-    /// CAMPPlus's, are ignored). `decoderHeads`: 8 upstream; `vocoder`: the HiFT hyper-parameters.
-    public init(weights: some WeightStore, decoderHeads: Int = 8, vocoder: HiFTConfig = .chatterbox) throws {
-        flow = try S3GenFlow(weights: weights.scoped("flow."), decoderHeads: decoderHeads)
-        self.vocoder = try HiFTGenerator(weights.scoped("mel2wav."), config: vocoder)
+    /// CAMPPlus's, are ignored). `decoderHeads`: 8 upstream; `vocoder`: the HiFT hyper-parameters;
+    /// `precision`: f32 (the reference) unless asked.
+    public init(weights: some WeightStore, decoderHeads: Int = 8, vocoder: HiFTConfig = .chatterbox,
+                precision: S3GenPrecision = .f32) throws {
+        self.precision = precision.resolved
+        let store: any WeightStore = self.precision == .bf16 ? LayerDTypeWeights(base: weights, layerMatrixDType: .bf16) : weights
+        flow = try S3GenFlow(weights: store.scoped("flow."), decoderHeads: decoderHeads)
+        self.vocoder = try HiFTGenerator(store.scoped("mel2wav."), config: vocoder)
     }
 
     public var isMeanflow: Bool { flow.isMeanflow }
@@ -79,5 +85,26 @@ public struct S3Gen: Sendable {
         let wave = out.wave.contiguous().copy()
         if trimFade { S3GenTrimFade.apply(to: wave) }
         return Output(wave: wave, mel: mel, source: out.source)
+    }
+}
+
+/// The arithmetic of S3Gen's matrix products: every `Linear` and `Conv1d` of the flow encoder, the
+/// CFM estimator and HiFT (ConvTranspose1d, depthwise kernels, attention scores, norms, softmax and
+/// everything elementwise stay f32 in both).
+public enum S3GenPrecision: String, Sendable, CaseIterable {
+    /// bf16 where the CPU has avx512_bf16, f32 elsewhere.
+    case auto
+    /// f32 weights and activations, sgemm: the reference path, bit for bit what it was before bf16.
+    case f32
+    /// Weights held in bf16 (converted once at load), activations rounded to bf16 as each product
+    /// packs them, f32 sums: the native `vdpbf16ps` GEMM (`gemmBF16`), twice the multiply-adds of
+    /// an f32 FMA per instruction. Error budget against f32: BENCHMARKS.md, "S3Gen in bf16". On a CPU
+    /// without avx512_bf16 the weights are widened back per call: correct, slower than f32, which is
+    /// why `auto` does not choose it there.
+    case bf16
+
+    /// `auto` decided for this CPU (`KernelISA.current`, which `CHATTERSTREAM_ISA` may lower).
+    public var resolved: S3GenPrecision {
+        self == .auto ? (KernelISA.current >= .avx512bf16 ? .bf16 : .f32) : self
     }
 }

@@ -104,7 +104,8 @@ package struct SpeechModels: Sendable {
     var t3: T3? { (speech as? T3SpeechTokenModel)?.t3 }
 
     /// Loads a converted model directory (weights-format.md).
-    static func load(directory: URL, watermarker: PerthWatermarker?, kvCachePrecision: KVCache.Precision = .f32) throws -> SpeechModels {
+    static func load(directory: URL, watermarker: PerthWatermarker?, kvCachePrecision: KVCache.Precision = .f32,
+                     s3genPrecision: S3GenPrecision = .f32) throws -> SpeechModels {
         let model = try ConvertedModel(directory: directory)
         let t3File = try model.file(ConvertedFiles.t3)
         let conds = try model.file(ConvertedFiles.builtinVoice)
@@ -124,7 +125,7 @@ package struct SpeechModels: Sendable {
         return SpeechModels(
             variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory, cacheRoot: HubSettings().cacheRoot), speech: T3SpeechTokenModel(t3: t3, kvCachePrecision: kvCachePrecision),
             s3gen: try S3Gen(weights: try model.file(ConvertedFiles.s3gen), decoderHeads: variant.s3genDecoderHeads,
-                             vocoder: variant.vocoder),
+                             vocoder: variant.vocoder, precision: s3genPrecision),
             builtinVoice: builtinVoice, cloneVoice: try Voices.cloner(model, family: family), watermarker: watermarker,
             precision: precision, prefixPersistence: .builtinVoice(of: model, voice: builtinVoice))
     }

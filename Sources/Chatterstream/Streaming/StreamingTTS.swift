@@ -4,6 +4,8 @@ import ChatterTensor
 import Foundation
 import Logging
 import Synchronization
+/// A parameter of `StreamingTTS.init`: users of this module name it without importing ChatterModels.
+@_exported import enum ChatterModels.S3GenPrecision
 
 /// Streaming text-to-speech: text in, 24 kHz mono int16 chunks out, the first one fast.
 ///
@@ -45,11 +47,13 @@ public final class StreamingTTS: Sendable {
         public var precision: String
         /// How T3's decode keeps its keys and values (`kvCachePrecision`).
         public var kvCachePrecision: KVCache.Precision
+        /// The arithmetic of S3Gen's matrix products, resolved (`s3genPrecision`: f32 or bf16).
+        public var s3genPrecision: S3GenPrecision
         public var watermark: String
         public var threads: Int
 
         public var description: String {
-            "model \(family.rawValue), device \(device.rawValue), T3 precision \(precision), KV cache \(kvCachePrecision), watermark \(watermark), \(threads) threads"
+            "model \(family.rawValue), device \(device.rawValue), T3 precision \(precision), KV cache \(kvCachePrecision), S3Gen \(s3genPrecision), watermark \(watermark), \(threads) threads"
         }
     }
 
@@ -64,6 +68,9 @@ public final class StreamingTTS: Sendable {
     /// How T3's KV cache stores keys and values during a run: f32 (the reference), or f16 / bf16,
     /// which halve the bytes each decode step reads from it (BENCHMARKS.md, "KV cache precision").
     public let kvCachePrecision: KVCache.Precision
+    /// The arithmetic of S3Gen's matrix products: `auto` (the default) computes them in bf16 on CPUs
+    /// with avx512_bf16, in f32 elsewhere; `f32` keeps the reference path everywhere (README, "Precision").
+    public let s3genPrecision: S3GenPrecision
     /// The most work one request may ask for (README "Limits").
     public let limits: SynthesisLimits
     /// Where `.family` models are downloaded and cached.
@@ -96,12 +103,13 @@ public final class StreamingTTS: Sendable {
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
     public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, options: SynthesisOptions = SynthesisOptions(),
                 watermark: Bool = true, precision: Precision = .auto, kvCachePrecision: KVCache.Precision = .f32,
-                store: ModelStore = ModelStore(), maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream"),
+                s3genPrecision: S3GenPrecision = .auto, store: ModelStore = ModelStore(), maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream"),
                 limits: SynthesisLimits = .standard) {
         self.model = model
         self.limits = limits
         self.precision = precision
         self.kvCachePrecision = kvCachePrecision
+        self.s3genPrecision = s3genPrecision
         self.store = store
         self.device = device
         self.options = options
@@ -159,7 +167,8 @@ public final class StreamingTTS: Sendable {
                 marker = try PerthWatermarker(checkpointPath: checkpoint.path)
                 status = "on (Perth, \(checkpoint.path))"
             }
-            let models = try SpeechModels.load(directory: directory, watermarker: marker, kvCachePrecision: kvCachePrecision)
+            let models = try SpeechModels.load(directory: directory, watermarker: marker, kvCachePrecision: kvCachePrecision,
+                                                s3genPrecision: s3genPrecision)
             if precision != .auto, models.precision.lowercased() != precision.rawValue {
                 throw StreamingTTSError.modelUnusable("T3 in \(directory.path) is \(models.precision), not \(precision.rawValue): convert it with `chatter-convert <upstream dir> <out dir> --dtype t3=\(precision.rawValue)`, or use precision .auto")
             }
@@ -176,7 +185,7 @@ public final class StreamingTTS: Sendable {
                 $0.device = resolvedDevice
                 $0.watermarkStatus = status
             }
-            logger.info("loaded \(models.family.rawValue) from \(directory.path) (T3 \(models.precision), watermark \(status)\(builtinVoice))")
+            logger.info("loaded \(models.family.rawValue) from \(directory.path) (T3 \(models.precision), S3Gen \(models.s3gen.precision), watermark \(status)\(builtinVoice))")
         }
         return self
     }
@@ -193,6 +202,7 @@ public final class StreamingTTS: Sendable {
         if !isLoaded { try await load() }
         return state.withLock { s in
             Info(family: s.models!.family, device: s.device, precision: s.models!.precision, kvCachePrecision: kvCachePrecision,
+                 s3genPrecision: s.models!.s3gen.precision,
                  watermark: s.watermarkStatus, threads: ThreadPool.shared.threadCount)
         }
     }

@@ -31,8 +31,11 @@ public struct HiFTGenerator: Sendable {
     public init(_ store: any WeightStore, config: HiFTConfig = .chatterbox) throws {
         self.config = config
         let base = config.baseChannels, stages = config.upsampleRates.count
-        f0Predictor = try HiFTF0Predictor(store.scoped("f0_predictor."), inChannels: config.inChannels,
-                                          condChannels: config.f0CondChannels)
+        // The F0 predictor stays f32 whatever the store's layer dtype: SineGen integrates its output
+        // into the phase of every later sample, so an F0 error grows into a phase drift over the
+        // utterance, and it is ~1 % of HiFT's multiply-adds (five convs at the mel frame rate).
+        f0Predictor = try HiFTF0Predictor(LayerDTypeWeights(base: store, layerMatrixDType: .f32).scoped("f0_predictor."),
+                                          inChannels: config.inChannels, condChannels: config.f0CondChannels)
         source = try HiFTSourceModule(store.scoped("m_source."), config: config)
         convPre = try Conv1d(store, "conv_pre", out: base, in: config.inChannels, kernel: 7, weightNormed: true, padding: 3)
         ups = try zip(config.upsampleRates, config.upsampleKernels).enumerated().map { i, rateAndKernel in
