@@ -101,24 +101,38 @@ BF16_TARGET INLINE void transpose16(__m512i r[16]) {
     }
 }
 
+// Where a row of W keeps its k values: `seg_pairs` pairs at a time, segment s starting `seg_stride`
+// bf16 values after segment s − 1 (a convolution's taps over its input, see
+// chatter_gemm_bf16_run_segmented); one segment of all ⌈k/2⌉ pairs for a plain row.
+typedef struct {
+    size_t seg_pairs, seg_stride;
+} w_layout;
+
+// Offset (in bf16 values) of pair p within a row.
+INLINE size_t pair_offset(w_layout layout, size_t p) {
+    return (p / layout.seg_pairs) * layout.seg_stride + 2 * (p % layout.seg_pairs);
+}
+
 // Micro-panel of columns [n0, n0 + cols) × pairs [p0, p0 + np): panel[jj * 32 + c] = pair p0 + jj of
-// column n0 + c, zero for columns ≥ cols. Whole 16-pair chunks inside the row (no odd last k) go
-// through the transpose; the rest, and a final half pair when k is odd, are copied one word at a
-// time (never reading past the row: the weights may end at a page boundary of a mapped file).
-BF16_TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t k, size_t n0, size_t cols, size_t p0,
-                               size_t np, uint32_t *panel) {
+// column n0 + c, zero for columns ≥ cols. Whole 16-pair chunks inside the row (no odd last k) and
+// inside one segment go through the transpose; the rest, and a final half pair when k is odd, are
+// copied one word at a time (never reading past the row: the weights may end at a page boundary of
+// a mapped file).
+BF16_TARGET static void pack_w(const uint16_t *w, size_t ldw, w_layout layout, size_t k, size_t n0, size_t cols,
+                               size_t p0, size_t np, uint32_t *panel) {
     const size_t whole = k / 2;  // pairs with both halves inside a row
     const size_t inside = whole > p0 ? (whole - p0 < np ? whole - p0 : np) : 0;
-    const size_t vector_pairs = inside / 16 * 16;
     for (size_t c0 = 0; c0 < NR; c0 += 16) {
         const size_t valid = cols > c0 ? (cols - c0 < 16 ? cols - c0 : 16) : 0;
         size_t jj = 0;
-        if (valid > 0) {
-            for (; jj < vector_pairs; jj += 16) {
+        while (jj < np) {
+            const size_t p = p0 + jj;
+            if (valid > 0 && jj + 16 <= inside && p % layout.seg_pairs + 16 <= layout.seg_pairs) {
+                const size_t offset = pair_offset(layout, p);
                 __m512i r[16];
                 for (size_t i = 0; i < 16; i++) {
                     if (i < valid) {
-                        const uint16_t *src = w + (n0 + c0 + i) * ldw + 2 * (p0 + jj);
+                        const uint16_t *src = w + (n0 + c0 + i) * ldw + offset;
                         _mm_prefetch((const char *)(src + 128), _MM_HINT_T0);  // 4 lines ahead in the row
                         r[i] = _mm512_loadu_si512(src);
                     } else {
@@ -127,18 +141,19 @@ BF16_TARGET static void pack_w(const uint16_t *w, size_t ldw, size_t k, size_t n
                 }
                 transpose16(r);
                 for (int i = 0; i < 16; i++) _mm512_store_si512(panel + (jj + i) * NR + c0, r[i]);
+                jj += 16;
+                continue;
             }
-        }
-        for (; jj < np; jj++) {
-            const size_t t = 2 * (p0 + jj);
+            const size_t t = 2 * p, offset = pair_offset(layout, p);
             for (size_t i = 0; i < 16; i++) {
                 uint32_t word = 0;
                 if (i < valid) {
-                    const uint16_t *row = w + (n0 + c0 + i) * ldw;
-                    word = (uint32_t)row[t] | (t + 1 < k ? (uint32_t)row[t + 1] << 16 : 0);
+                    const uint16_t *row = w + (n0 + c0 + i) * ldw + offset;
+                    word = (uint32_t)row[0] | (t + 1 < k ? (uint32_t)row[1] << 16 : 0);
                 }
                 panel[jj * NR + c0 + i] = word;
             }
+            jj++;
         }
     }
 }
@@ -201,7 +216,7 @@ static const micro_fn micros[12] = {micro_1, micro_2, micro_3, micro_4,  micro_5
 
 // MARK: - Driver
 
-BF16_TARGET static void run(const uint32_t *packed, size_t k, const uint16_t *w, size_t ldw,
+BF16_TARGET static void run(const uint32_t *packed, size_t k, const uint16_t *w, size_t ldw, w_layout layout,
                             const float *bias, float *c, size_t ldc, size_t row_begin, size_t row_end,
                             size_t n_begin, size_t n_end, int accumulate) {
     const size_t kp = k_pairs(k);
@@ -224,7 +239,7 @@ BF16_TARGET static void run(const uint32_t *packed, size_t k, const uint16_t *w,
             const int flags = p0 == 0 ? (accumulate ? INIT_LOAD : 0) | (bias ? INIT_BIAS : 0) : INIT_LOAD;
             for (size_t n0 = n_begin; n0 < n_end; n0 += NR) {
                 const size_t cols = n_end - n0 < NR ? n_end - n0 : NR;
-                pack_w(w, ldw, k, n0, cols, p0, np, panel);
+                pack_w(w, ldw, layout, k, n0, cols, p0, np, panel);
                 const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
                 const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
                 for (size_t row = r0; row < r1; row += MR) {
@@ -265,11 +280,69 @@ int chatter_gemm_bf16_run(const void *packed, size_t m, size_t k, const uint16_t
     if (row_begin % MR != 0) return 0;  // a row range must start at a packed strip
     if (row_end > m) row_end = m;
     if (row_begin >= row_end || n_begin >= n_end) return 1;
-    run((const uint32_t *)packed, k, w, ldw, bias, c, ldc, row_begin, row_end, n_begin, n_end, accumulate);
+    const w_layout plain = {k_pairs(k) > 0 ? k_pairs(k) : 1, 0};
+    run((const uint32_t *)packed, k, w, ldw, plain, bias, c, ldc, row_begin, row_end, n_begin, n_end, accumulate);
     return 1;
 #else
     (void)packed, (void)m, (void)k, (void)w, (void)ldw, (void)bias, (void)c, (void)ldc, (void)row_begin;
     (void)row_end, (void)n_begin, (void)n_end, (void)accumulate;
+    return 0;
+#endif
+}
+
+int chatter_gemm_bf16_run_segmented(const void *packed, size_t m, size_t k, const uint16_t *w, size_t ldw,
+                                    size_t segment_pairs, size_t segment_stride, const float *bias, float *c,
+                                    size_t ldc, size_t row_begin, size_t row_end, size_t n_begin, size_t n_end,
+                                    int accumulate) {
+    if (chatter_kernels_isa() < CHATTER_ISA_AVX512_BF16) return 0;
+#if defined(__x86_64__)
+    if (row_begin % MR != 0 || segment_pairs == 0 || k % 2 != 0) return 0;
+    if (row_end > m) row_end = m;
+    if (row_begin >= row_end || n_begin >= n_end) return 1;
+    const w_layout layout = {segment_pairs, segment_stride};
+    run((const uint32_t *)packed, k, w, ldw, layout, bias, c, ldc, row_begin, row_end, n_begin, n_end, accumulate);
+    return 1;
+#else
+    (void)packed, (void)m, (void)k, (void)w, (void)ldw, (void)segment_pairs, (void)segment_stride, (void)bias;
+    (void)c, (void)ldc, (void)row_begin, (void)row_end, (void)n_begin, (void)n_end, (void)accumulate;
+    return 0;
+#endif
+}
+
+#if defined(__x86_64__)
+// 16 frames × 16 channels at a time: 16 row loads of x (one channel, 16 frames), an in-register
+// transpose, and per frame one rounding of its 16 channels to bf16 (`vcvtneps2bf16`).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) static void transpose_block_bf16(const float *x, size_t ldx, size_t channels, size_t frames, size_t c0,
+                                             size_t t0, uint16_t *out, size_t ldo) {
+    const size_t nc = channels - c0 < 16 ? channels - c0 : 16, nt = frames - t0 < 16 ? frames - t0 : 16;
+    const __mmask16 frame_mask = nt >= 16 ? 0xFFFF : (__mmask16)((1u << nt) - 1);
+    __m512i r[16];
+    for (size_t i = 0; i < 16; i++)
+        r[i] = i < nc ? _mm512_castps_si512(_mm512_maskz_loadu_ps(frame_mask, x + (c0 + i) * ldx + t0)) : _mm512_setzero_si512();
+    transpose16(r);
+    const __mmask16 channel_mask = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+    for (size_t t = 0; t < nt; t++) {
+        const __m256i rounded = (__m256i)_mm512_cvtneps_pbh(_mm512_castsi512_ps(r[t]));
+        _mm256_mask_storeu_epi16(out + (t0 + t) * ldo + c0, channel_mask, rounded);
+    }
+}
+#endif
+
+int chatter_conv_input_bf16(const float *x, size_t ldx, size_t channels, size_t frames, uint16_t *out, size_t ldo,
+                            size_t frame_begin, size_t frame_end) {
+    if (chatter_kernels_isa() < CHATTER_ISA_AVX512_BF16) return 0;
+#if defined(__x86_64__)
+    if (frame_end > frames) frame_end = frames;
+    for (size_t t0 = frame_begin; t0 < frame_end; t0 += 16) {
+        const size_t block_frames = frame_end - t0 < 16 ? frame_end - t0 : 16;
+        for (size_t c0 = 0; c0 < channels; c0 += 16)
+            transpose_block_bf16(x, ldx, channels, t0 + block_frames, c0, t0, out, ldo);
+        for (size_t t = t0; t < t0 + block_frames; t++)
+            for (size_t c = channels; c < ldo; c++) out[t * ldo + c] = 0;  // the pad channel
+    }
+    return 1;
+#else
+    (void)x, (void)ldx, (void)channels, (void)frames, (void)out, (void)ldo, (void)frame_begin, (void)frame_end;
     return 0;
 #endif
 }

@@ -1,3 +1,4 @@
+import CChatterKernels
 import COpenBLAS
 
 /// How `conv1d` extends the input at both ends.
@@ -157,93 +158,62 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
 /// [B, Cin, T + padding] (already extended) and no groups.
 ///
 /// The GEMM computes `c = a · wᵀ` with `a` f32 [M, K'] (rounded to bf16 as it is packed) and `w`
-/// bf16 [N, K'] in PyTorch's `linear` layout, so the convolution is posed transposed: M = output
-/// frames, N = output channels, K' = Cin · K. With the weight reordered to [Cout, K, Cin] (per call,
-/// a copy of the weight's size) and the input transposed to [T, Cin], output frame t reads K runs of
-/// Cin channels starting at frames t·stride + k·dilation; for dilation 1 those runs are adjacent, so
-/// row t of the unfolded input is the contiguous span from frame t·stride and the GEMM reads the
-/// transposed input in place with leading dimension stride · Cin (rows overlap; nothing is unfolded).
-/// Dilated convolutions (HiFT's resblocks) gather their rows, a tile of frames at a time. The [T, Cout]
-/// product is transposed into the [Cout, T] output with the bias added.
+/// bf16 [N, K'], and its output is [M, N] row-major. Posed as M = output channels, N = output frames,
+/// K' = K taps × Cin, the output is already the convolution's [Cout, T] layout, `a` is the weight
+/// (reordered tap-major, [Cout, K, Cin'], widened: exact, its values are bf16) and `w` row t is the
+/// unfolded input of frame t. That row is never written: the input is transposed once to bf16
+/// [T, Cin'] (`chatter_conv_input_bf16`; Cin' = Cin rounded up to even, so that no bf16 pair
+/// straddles two taps, the pad channel zero in input and weight), and row t is K runs of Cin' values
+/// at frames t·stride + k·dilation, which the GEMM's weight packing reads in place
+/// (`chatter_gemm_bf16_run_segmented`: ldw = stride·Cin', a run per tap, runs dilation·Cin' apart).
+/// The output starts as the bias and the GEMM accumulates into it. Measured against the f32 path
+/// (im2col + sgemm): `chatter-bench conv` (BENCHMARKS.md, "S3Gen in bf16").
 private func conv1dBF16(_ padded: Tensor, weight: Tensor, bias: [Float]?, stride: Int, dilation: Int, outLength: Int) -> Tensor {
     let (batch, inChannels, paddedLength) = (padded.shape[0], padded.shape[1], padded.shape[2])
     let (outChannels, kernel) = (weight.shape[0], weight.shape[2])
-    let rows = inChannels * kernel
+    let channels = (inChannels + 1) / 2 * 2  // Cin'
+    let depth = kernel * channels            // K'
     let output = Tensor(zeros: [batch, outChannels, outLength])
     let pool = ThreadPool.shared
 
-    let reordered = UnsafeMutablePointer<UInt16>.allocate(capacity: outChannels * rows)
+    // The weight, tap-major [Cout, K, Cin'] in f32 (the GEMM rounds it back to the same bf16).
+    let reordered = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * depth)
     defer { reordered.deallocate() }
+    reordered.initialize(repeating: 0, count: outChannels * depth)
     weight.withUnsafeRawBytes { raw in
         let source = raw.bindMemory(to: UInt16.self).baseAddress!
         for o in 0..<outChannels {
             for c in 0..<inChannels {
-                for k in 0..<kernel { reordered[o * rows + k * inChannels + c] = source[o * rows + c * kernel + k] }
+                for k in 0..<kernel {
+                    let bits = UInt32(source[(o * inChannels + c) * kernel + k]) << 16
+                    reordered[o * depth + k * channels + c] = Float(bitPattern: bits)
+                }
             }
         }
     }
-    let transposed = UnsafeMutablePointer<Float>.allocate(capacity: paddedLength * inChannels)
-    defer { transposed.deallocate() }
-    let tile = dilation == 1 ? outLength : max(1, min(outLength, im2colBudget / rows))
-    let unfolded = dilation == 1 ? nil : UnsafeMutablePointer<Float>.allocate(capacity: tile * rows)
-    defer { unfolded?.deallocate() }
-    let product = UnsafeMutablePointer<Float>.allocate(capacity: tile * outChannels)
-    defer { product.deallocate() }
-    let ta = UInt(bitPattern: transposed), ua = UInt(bitPattern: unfolded), ca = UInt(bitPattern: product)
+    let input = UnsafeMutablePointer<UInt16>.allocate(capacity: paddedLength * channels)
+    defer { input.deallocate() }
+    let ia = UInt(bitPattern: input)
 
     padded.withUnsafeFloats { xBuffer in
     output.withUnsafeMutableFloats { outBuffer in
-        let xa = UInt(bitPattern: xBuffer.baseAddress!), oa = UInt(bitPattern: outBuffer.baseAddress!)
+        let xa = UInt(bitPattern: xBuffer.baseAddress!)
         for b in 0..<batch {
-            // [Cin, T] → [T, Cin] in 32 × 32 blocks, blocks of frames split across the pool.
-            let frameBlocks = (paddedLength + 31) / 32
-            pool.parallelFor(frameBlocks, minimumChunk: max(1, 8_192 / max(1, inChannels * 32))) { blocks in
-                let x = UnsafePointer<Float>(bitPattern: xa)! + b * inChannels * paddedLength
-                let xt = UnsafeMutablePointer<Float>(bitPattern: ta)!
-                for block in blocks {
-                    let t0 = block * 32, t1 = min(paddedLength, t0 + 32)
-                    var c0 = 0
-                    while c0 < inChannels {
-                        let c1 = min(inChannels, c0 + 32)
-                        for c in c0..<c1 {
-                            for t in t0..<t1 { xt[t * inChannels + c] = x[c * paddedLength + t] }
-                        }
-                        c0 = c1
-                    }
-                }
+            // [Cin, T] f32 → [T, Cin'] bf16, blocks of 16 frames split across the pool.
+            let frameBlocks = (paddedLength + 15) / 16
+            pool.parallelFor(frameBlocks, minimumChunk: max(1, 16_384 / max(1, channels * 16))) { blocks in
+                let done = chatter_conv_input_bf16(UnsafePointer<Float>(bitPattern: xa)! + b * inChannels * paddedLength, paddedLength,
+                                                   inChannels, paddedLength, UnsafeMutablePointer<UInt16>(bitPattern: ia)!, channels,
+                                                   blocks.lowerBound * 16, min(paddedLength, blocks.upperBound * 16))
+                precondition(done == 1, "bf16 convolution input needs avx512_bf16")
             }
-            var t0 = 0
-            while t0 < outLength {
-                let width = min(tile, outLength - t0)
-                let a: UnsafePointer<Float>, lda: Int
-                if let unfolded {
-                    pool.parallelFor(width, minimumChunk: max(1, 16_384 / rows)) { frames in
-                        let xt = UnsafePointer<Float>(bitPattern: ta)!, u = UnsafeMutablePointer<Float>(bitPattern: ua)!
-                        for t in frames {
-                            for k in 0..<kernel {
-                                (u + t * rows + k * inChannels).update(from: xt + ((t0 + t) * stride + k * dilation) * inChannels,
-                                                                       count: inChannels)
-                            }
-                        }
-                    }
-                    (a, lda) = (UnsafePointer(unfolded), rows)
-                } else {
-                    (a, lda) = (UnsafePointer(transposed) + t0 * stride * inChannels, stride * inChannels)
-                }
-                gemmBF16(a: a, lda: lda, m: width, k: rows, weight: reordered, ldw: rows, n: outChannels,
-                         bias: nil, c: product, ldc: outChannels, accumulate: false)
-                // [width, Cout] → output[b, :, t0 ..< t0 + width], bias added.
-                pool.parallelFor(outChannels, minimumChunk: max(1, 16_384 / width)) { channels in
-                    let c = UnsafePointer<Float>(bitPattern: ca)!
-                    let out = UnsafeMutablePointer<Float>(bitPattern: oa)! + b * outChannels * outLength + t0
-                    for o in channels {
-                        let offset = bias?[o] ?? 0
-                        let row = out + o * outLength
-                        for t in 0..<width { row[t] = c[t * outChannels + o] + offset }
-                    }
-                }
-                t0 += width
+            let out = outBuffer.baseAddress! + b * outChannels * outLength
+            if let bias {
+                for o in 0..<outChannels { (out + o * outLength).update(repeating: bias[o], count: outLength) }
             }
+            gemmBF16(a: reordered, lda: depth, m: outChannels, k: depth, weight: input, ldw: stride * channels, n: outLength,
+                     segmentPairs: channels / 2, segmentStride: dilation * channels,
+                     bias: nil, c: out, ldc: outLength, accumulate: true)
         }
     }
     }

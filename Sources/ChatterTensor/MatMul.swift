@@ -206,14 +206,17 @@ private func withOptionalFloats<R>(_ tensor: Tensor?, _ body: (UnsafePointer<Flo
 }
 
 /// The avx512_bf16 GEMM on raw operands: `c[i·ldc + j] (+)= bias[j] + Σ_t bf16(a[i·lda + t]) · weight[j·ldw + t]`
-/// for i < m, j < n, t < k (`chatter_gemm_bf16_*`). Rows of `a` may overlap (`lda` < k): a
-/// convolution reads its unfolded input that way without copying it (`conv1d`).
+/// for i < m, j < n, t < k (`chatter_gemm_bf16_*`). With `segmentPairs` > 0 a row of `weight` is
+/// runs of 2 · segmentPairs values, run s at `weight + j·ldw + s·segmentStride`
+/// (`chatter_gemm_bf16_run_segmented`): rows and runs may overlap, which is how a convolution reads
+/// its input as the unfolded matrix without writing it (`conv1d`).
 ///
 /// Work split: the activations are rounded and packed once (strips of `CHATTER_GEMM_BF16_MR` rows,
 /// split across the pool), then the output is cut into tiles of 128 columns (and into row blocks
 /// when there are too few column tiles to feed every thread) that the pool's threads claim as they
 /// go, as `gemv` does, so a thread that loses its core delays the call by one tile at most.
 func gemmBF16(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, weight: UnsafePointer<UInt16>, ldw: Int, n: Int,
+              segmentPairs: Int = 0, segmentStride: Int = 0,
               bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     guard m > 0, n > 0, k > 0 else { return }
     let mr = Int(CHATTER_GEMM_BF16_MR)
@@ -241,9 +244,14 @@ func gemmBF16(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, weight: UnsafeP
     }
     let runTile = { (tile: Int) in
         let columns = (tile % columnTiles) * tileColumns, rows = (tile / columnTiles) * blockRows
-        let done = chatter_gemm_bf16_run(UnsafeRawPointer(bitPattern: pa)!, m, k, UnsafePointer<UInt16>(bitPattern: wa)!, ldw,
-                                         UnsafePointer<Float>(bitPattern: ba), UnsafeMutablePointer<Float>(bitPattern: ya)!, ldc,
-                                         rows, min(m, rows + blockRows), columns, min(n, columns + tileColumns), accumulating)
+        let done = segmentPairs > 0
+            ? chatter_gemm_bf16_run_segmented(UnsafeRawPointer(bitPattern: pa)!, m, k, UnsafePointer<UInt16>(bitPattern: wa)!, ldw,
+                                              segmentPairs, segmentStride, UnsafePointer<Float>(bitPattern: ba),
+                                              UnsafeMutablePointer<Float>(bitPattern: ya)!, ldc,
+                                              rows, min(m, rows + blockRows), columns, min(n, columns + tileColumns), accumulating)
+            : chatter_gemm_bf16_run(UnsafeRawPointer(bitPattern: pa)!, m, k, UnsafePointer<UInt16>(bitPattern: wa)!, ldw,
+                                    UnsafePointer<Float>(bitPattern: ba), UnsafeMutablePointer<Float>(bitPattern: ya)!, ldc,
+                                    rows, min(m, rows + blockRows), columns, min(n, columns + tileColumns), accumulating)
         precondition(done == 1, "bf16 GEMM needs avx512_bf16 and strip-aligned row blocks")
     }
     if !parallel {

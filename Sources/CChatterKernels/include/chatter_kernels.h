@@ -101,6 +101,22 @@ int chatter_gemm_bf16_run(const void *packed, size_t m, size_t k, const uint16_t
                           const float *bias, float *c, size_t ldc, size_t row_begin, size_t row_end,
                           size_t n_begin, size_t n_end, int accumulate);
 
+/// `chatter_gemm_bf16_run` over a `w` whose rows are segments: the k values of row n are
+/// `k / (2 · segment_pairs)` runs of `2 · segment_pairs` values, run s at w + n · ldw + s · segment_stride
+/// (rows and runs may overlap). A 1-D convolution over a [T, Cin] bf16 input (Cin even) is this GEMM
+/// with n = output frame, ldw = stride · Cin, one run of Cin channels per tap, segment_stride =
+/// dilation · Cin: the unfolded input is never written (`chatter_conv_input_bf16`). `k` must be even.
+int chatter_gemm_bf16_run_segmented(const void *packed, size_t m, size_t k, const uint16_t *w, size_t ldw,
+                                    size_t segment_pairs, size_t segment_stride, const float *bias, float *c,
+                                    size_t ldc, size_t row_begin, size_t row_end, size_t n_begin, size_t n_end,
+                                    int accumulate);
+
+/// Frames [frame_begin, frame_end) of x (f32 [channels, frames], row stride ldx) transposed and
+/// rounded to bf16 (nearest even) into out [frames, ldo]: out[t · ldo + c] = bf16(x[c · ldx + t]),
+/// channels c ≥ `channels` (up to ldo) zeroed. Returns 0 without avx512_bf16.
+int chatter_conv_input_bf16(const float *x, size_t ldx, size_t channels, size_t frames, uint16_t *out, size_t ldo,
+                            size_t frame_begin, size_t frame_end);
+
 /// The 16-bit formats a KV cache can hold its keys and values in (`KVCache.Precision`).
 typedef enum {
     CHATTER_KV_F16 = 0,   ///< IEEE binary16 (F16C `vcvtps2ph` / `vcvtph2ps` on x86)
