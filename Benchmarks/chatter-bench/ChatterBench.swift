@@ -78,7 +78,7 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "S3Gen weights for the s3gen suite: a safetensors file with flow.* and mel2wav.* keys, or a directory holding s3gen.safetensors / s3gen_meanflow.safetensors.")
     var s3genModel: String?
 
-    @Option(help: "S3Gen's arithmetic in the stream suite's engines: auto (the engine's default: bf16 on CPUs with avx512_bf16), f32 or bf16.")
+    @Option(name: .customLong("stream-s3gen-precision"), help: "S3Gen's arithmetic in the stream suite's engines: auto (the engine's default: bf16 on CPUs with avx512_bf16), f32 or bf16.")
     var streamS3GenPrecision: S3GenPrecision = .auto
 
     @Option(help: "S3Gen precisions the s3gen suite times, comma-separated, f32 first (the others report their error against it): f32, bf16, auto. bf16 is skipped, and said so, on a CPU without avx512_bf16.")

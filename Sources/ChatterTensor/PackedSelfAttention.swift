@@ -1,3 +1,4 @@
+import CChatterKernels
 import COpenBLAS
 
 /// Unmasked multi-head self-attention read straight from a fused q‖k‖v projection:
@@ -12,7 +13,13 @@ import COpenBLAS
 /// the block's scores against all keys (ld = 3·H·D, no copy), the softmax rows, and a second sgemm
 /// that writes the block's output rows into their head's columns of the merged result. A block of
 /// `queryBlock` rows keeps its scores (`queryBlock`·T floats) in L2 instead of a T×T matrix per head.
-public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil) -> Tensor {
+///
+/// `products: .bf16` (S3Gen's bf16 compute, when its q‖k‖v projection is bf16) runs both products on
+/// the avx512_bf16 GEMM (`packedSelfAttentionBF16`): queries, keys (scaled), probabilities and
+/// values rounded to bf16, f32 sums, the softmax in f32. Without avx512_bf16 (or with `isa` lowered)
+/// it is the f32 path.
+public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil, products: DType = .f32,
+                                isa: KernelISA = .current) -> Tensor {
     precondition(qkv.rank == 3 && heads > 0 && qkv.shape[2] % (3 * heads) == 0,
                  "packedSelfAttention expects [B, T, 3·heads·D], got \(qkv.shape) for \(heads) heads")
     let (batch, length, width) = (qkv.shape[0], qkv.shape[1], qkv.shape[2])
@@ -21,6 +28,10 @@ public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil) 
     let input = qkv.contiguousF32()
     let output = Tensor(zeros: [batch, length, inner])
     guard batch > 0, length > 0, dim > 0 else { return output }
+    if products == .bf16 && isa >= .avx512bf16 && KernelISA.current >= .avx512bf16 {
+        packedSelfAttentionBF16(input, into: output, heads: heads, scale: scale)
+        return output
+    }
     let queryBlock = PackedSelfAttentionKernel.queryBlock
     let blocks = (length + queryBlock - 1) / queryBlock
     GEMMThreading.useSingleThreadedBLAS()  // the workers below call sgemm themselves
@@ -47,6 +58,66 @@ public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil) 
         }
     }
     return output
+}
+
+/// `packedSelfAttention` with bf16 products, the same work items: per (batch, head) the keys are
+/// rounded once to bf16 [T, D] with the scale folded in, and the values to bf16 [D, T] (transposed:
+/// the GEMM's second operand is [N, K]); then per block of query rows one single-threaded bf16 GEMM
+/// for the scores (`chatter_gemm_bf16_pack_a` rounds the queries), the f32 softmax, and one for the
+/// output (the probabilities rounded as they are packed).
+private func packedSelfAttentionBF16(_ input: Tensor, into output: Tensor, heads: Int, scale: Float) {
+    let (batch, length, width) = (input.shape[0], input.shape[1], input.shape[2])
+    let inner = width / 3, dim = inner / heads
+    let queryBlock = PackedSelfAttentionKernel.queryBlock
+    let blocks = (length + queryBlock - 1) / queryBlock
+    let headElements = length * dim
+    // keys[(b·H + h)] [T, D] then values[(b·H + h)] [D, T], bf16.
+    let keys = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * batch * heads * headElements)
+    defer { keys.deallocate() }
+    let ka = UInt(bitPattern: keys)
+    input.withUnsafeFloats { source in
+        output.withUnsafeMutableFloats { destination in
+            let sa = UInt(bitPattern: source.baseAddress!), oa = UInt(bitPattern: destination.baseAddress!)
+            ThreadPool.shared.parallelFor(batch * heads, minimumChunk: 1) { items in
+                let base = UnsafePointer<Float>(bitPattern: sa)!, k = UnsafeMutablePointer<UInt16>(bitPattern: ka)!
+                for item in items {
+                    let b = item / heads, h = item % heads
+                    let sequence = base + b * length * width
+                    let keyOut = k + item * headElements, valueOut = k + (batch * heads + item) * headElements
+                    for t in 0..<length {
+                        let key = sequence + t * width + inner + h * dim, value = sequence + t * width + 2 * inner + h * dim
+                        for d in 0..<dim {
+                            keyOut[t * dim + d] = BFloat16(key[d] * scale).bitPattern
+                            valueOut[d * length + t] = BFloat16(value[d]).bitPattern
+                        }
+                    }
+                }
+            }
+            ThreadPool.shared.parallelFor(batch * heads * blocks, minimumChunk: 1) { items in
+                let base = UnsafePointer<Float>(bitPattern: sa)!, out = UnsafeMutablePointer<Float>(bitPattern: oa)!
+                let k = UnsafePointer<UInt16>(bitPattern: ka)!
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * length)
+                defer { scores.deallocate() }
+                let packedBytes = max(chatter_gemm_bf16_packed_a_bytes(queryBlock, dim), chatter_gemm_bf16_packed_a_bytes(queryBlock, length))
+                let packed = UnsafeMutableRawPointer.allocate(byteCount: packedBytes, alignment: 64)
+                defer { packed.deallocate() }
+                for item in items {
+                    let bh = item / blocks, b = bh / heads, h = bh % heads, first = (item % blocks) * queryBlock
+                    let rows = min(queryBlock, length - first)
+                    let query = base + b * length * width + first * width + h * dim
+                    let strips = (rows + Int(CHATTER_GEMM_BF16_MR) - 1) / Int(CHATTER_GEMM_BF16_MR)
+                    var done = chatter_gemm_bf16_pack_a(query, width, rows, dim, packed, 0, strips)
+                    done &= chatter_gemm_bf16_run(packed, rows, dim, k + bh * headElements, dim, nil, scores, length,
+                                                  0, rows, 0, length, 0)
+                    SoftmaxKernel.softmaxRowsInPlace(scores, count: rows, length: length, stride: length)
+                    done &= chatter_gemm_bf16_pack_a(scores, length, rows, length, packed, 0, strips)
+                    done &= chatter_gemm_bf16_run(packed, rows, length, k + (batch * heads + bh) * headElements, length, nil,
+                                                  out + (b * length + first) * inner + h * dim, inner, 0, rows, 0, dim, 0)
+                    precondition(done == 1, "bf16 attention needs avx512_bf16")
+                }
+            }
+        }
+    }
 }
 
 enum PackedSelfAttentionKernel {

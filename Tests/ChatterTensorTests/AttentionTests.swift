@@ -98,4 +98,29 @@ struct AttentionTests {
         #expect(packed.shape == [batch, length, inner])
         expectParity(packed, expected, tolerance: 1e-6, "packed self-attention")
     }
+
+    /// bf16 products (S3Gen's bf16 attention): on avx512_bf16 the queries, the scaled keys, the
+    /// probabilities and the values are rounded to bf16 (8 significant bits) with f32 sums and an f32
+    /// softmax, so against the f32 op the error is that rounding's: measured ~4e-3 of the largest
+    /// output here; the bound, 1e-2, catches a wrong operand layout (errors of order one). Capped below
+    /// avx512_bf16 the op is the f32 one, bit for bit. Shapes: the CFM's 64-wide heads over 300 frames
+    /// (query blocks of 128, the last partial) and odd sizes (D = 13, T = 37).
+    @Test func packedSelfAttentionWithBF16Products() {
+        for (batch, length, heads, dim) in [(1, 300, 4, 64), (2, 37, 3, 13)] {
+            var random = SplitMix64(seed: UInt64(length * 31 + dim))
+            let inner = heads * dim
+            let qkv = Tensor(shape: [batch, length, 3 * inner],
+                             scalars: (0..<(batch * length * 3 * inner)).map { _ in 2 * random.nextFloat() - 1 })
+            let f32 = packedSelfAttention(qkv, heads: heads)
+            for isa in KernelISA.available where isa < .avx512bf16 {
+                #expect(packedSelfAttention(qkv, heads: heads, products: .bf16, isa: isa).scalars() == f32.scalars(), "capped at \(isa)")
+            }
+            guard KernelISA.current >= .avx512bf16 else { continue }
+            let bf16 = packedSelfAttention(qkv, heads: heads, products: .bf16)
+            #expect(bf16.shape == f32.shape)
+            let error = ParityError(bf16.scalars(), f32.scalars())
+            print("packed self-attention, bf16 products, B\(batch) T\(length) H\(heads) D\(dim): \(error)")
+            #expect(error.relative < 1e-2, "bf16 attention against f32: \(error)")
+        }
+    }
 }

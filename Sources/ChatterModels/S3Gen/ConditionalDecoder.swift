@@ -78,7 +78,9 @@ struct FlowTransformerBlock: Sendable {
         let dh = toQ.outFeatures / heads
         let y = norm1(x)
         // [B, T, q‖k‖v] straight into attention, heads merged on the way out: no head copies.
-        let merged = packedSelfAttention(linear(y, weight: qkv), heads: heads, scale: 1 / Float(dh).squareRoot())
+        // bf16 products when the projection is bf16 (S3GenPrecision.bf16), f32 otherwise.
+        let merged = packedSelfAttention(linear(y, weight: qkv), heads: heads, scale: 1 / Float(dh).squareRoot(),
+                                         products: qkv.dtype == .bf16 ? .bf16 : .f32)
         let h = add(x, toOut(merged))
         let f = ff1(norm3(h))
         geluInPlace(f)
