@@ -27,6 +27,27 @@ import Testing
         #expect(t.scalars()[0...1] == [1.5, -2.25])
     }
 
+    /// `converted(to: .bf16)` of a contiguous f32 tensor (the vectorised narrowing, in slices across
+    /// the pool) gives `BFloat16.init`'s bits for every value: ties both ways, values that round up
+    /// into the next binade and to infinity, ±0, subnormals, ±inf and NaN, and random values over
+    /// more than one slice (600,000) with a ragged end. A strided view takes the element path; same bits.
+    @Test func bf16ConversionMatchesBFloat16Bits() {
+        var bits: [UInt32] = [0x3F80_8000, 0x3F81_8000, 0x3F80_8001, 0x3F7F_FFFF, 0x7F7F_FFFF, 0xFF7F_FFFF, 0x0000_0000,
+                              0x8000_0000, 0x0000_0001, 0x807F_FFFF, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0000, 0x7F80_0001]
+        var random = SplitMix64(seed: 0xBF16)
+        while bits.count < 600_013 { bits.append(UInt32(truncatingIfNeeded: random.next())) }
+        let values = bits.map { Float(bitPattern: $0) }
+        let tensor = Tensor(shape: [values.count], scalars: values)
+        let expected = values.map { BFloat16($0).bitPattern }
+        let narrowed = tensor.converted(to: .bf16)
+        #expect(narrowed.dtype == .bf16 && narrowed.shape == tensor.shape)
+        let got = narrowed.withUnsafeRawBytes { Array($0.bindMemory(to: UInt16.self)) }
+        let mismatches = zip(got, expected).enumerated().filter { $0.element.0 != $0.element.1 }
+        #expect(mismatches.isEmpty, "\(mismatches.count) differ from BFloat16.init, first \(mismatches.prefix(3).map { "bits \(String(bits[$0.offset], radix: 16)): \($0.element.0) vs \($0.element.1)" })")
+        let strided = Tensor(shape: [2, 3], scalars: [1.5, -2.25, 1e-3, 7, 8, 9]).transposed(0, 1)
+        #expect(strided.converted(to: .bf16).scalars() == strided.scalars().map { BFloat16($0).floatValue })
+    }
+
     /// q8_0 rows (whole blocks) slice along leading axes as views: GPT-2's fused qkv weight is split so.
     @Test func q8SlicesWholeRows() {
         let values = (0..<4 * 64).map { Float($0 % 61) * 0.1 - 3 }
