@@ -21,7 +21,7 @@ extension WeightStore {
 
     /// `matrix` (f32, as a layer loaded it) in `layerMatrixDType`.
     func layerMatrix(_ matrix: Tensor) -> Tensor {
-        matrix.dtype == layerMatrixDType ? matrix : matrix.converted(to: layerMatrixDType).contiguous()
+        matrix.dtype == layerMatrixDType ? matrix : matrix.converted(to: layerMatrixDType)
     }
 
     /// The tensor named `key`, checked against `shape`.

@@ -67,14 +67,16 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     precondition(paddedLength >= span, "conv1d: input of \(length) samples (\(paddedLength) padded) is shorter than the kernel span \(span)")
     let outLength = (paddedLength - span) / stride + 1
 
-    let padded = padTime(x.contiguous(), left: left, right: right, mode: paddingMode)
-    if weight.dtype != .f32 {
-        if weight.dtype == .bf16 && groups == 1 && groupInChannels > 1 && isa >= .avx512bf16 && KernelISA.current >= .avx512bf16 {
-            return conv1dBF16(padded, weight: weight.contiguous(), bias: bias?.scalars(), stride: stride, dilation: dilation,
-                              outLength: outLength)
-        }
+    let native = weight.dtype == .bf16 && groups == 1 && groupInChannels > 1 && isa >= .avx512bf16
+        && KernelISA.current >= .avx512bf16
+    if weight.dtype != .f32 && !native {
         return conv1d(x, weight: weight.converted(to: .f32), bias: bias, stride: stride, padding: padding, dilation: dilation,
                       groups: groups, paddingMode: paddingMode)
+    }
+    let padded = padTime(x.contiguous(), left: left, right: right, mode: paddingMode)
+    if native {
+        return conv1dBF16(padded, weight: weight.contiguous(), bias: bias?.scalars(), stride: stride, dilation: dilation,
+                          outLength: outLength)
     }
     let output = Tensor(zeros: [batch, outChannels, outLength])
     let w = weight.contiguous()
@@ -185,8 +187,7 @@ private func conv1dBF16(_ padded: Tensor, weight: Tensor, bias: [Float]?, stride
         for o in 0..<outChannels {
             for c in 0..<inChannels {
                 for k in 0..<kernel {
-                    let bits = UInt32(source[(o * inChannels + c) * kernel + k]) << 16
-                    reordered[o * depth + k * channels + c] = Float(bitPattern: bits)
+                    reordered[o * depth + k * channels + c] = BFloat16(bitPattern: source[(o * inChannels + c) * kernel + k]).floatValue
                 }
             }
         }

@@ -89,8 +89,9 @@ public struct S3Gen: Sendable {
 }
 
 /// The arithmetic of S3Gen's matrix products: every `Linear` and `Conv1d` of the flow encoder, the
-/// CFM estimator and HiFT (ConvTranspose1d, depthwise kernels, attention scores, norms, softmax and
-/// everything elementwise stay f32 in both).
+/// CFM estimator and HiFT, and the CFM's attention products (HiFT's F0 predictor and
+/// ConvTranspose1d, depthwise kernels, the encoder's attention, norms, softmax and everything
+/// elementwise stay f32 in both).
 public enum S3GenPrecision: String, Sendable, CaseIterable {
     /// bf16 where the CPU has avx512_bf16, f32 elsewhere.
     case auto

@@ -69,7 +69,7 @@ public final class StreamingTTS: Sendable {
     /// which halve the bytes each decode step reads from it (BENCHMARKS.md, "KV cache precision").
     public let kvCachePrecision: KVCache.Precision
     /// The arithmetic of S3Gen's matrix products: `auto` (the default) computes them in bf16 on CPUs
-    /// with avx512_bf16, in f32 elsewhere; `f32` keeps the reference path everywhere (README, "Precision").
+    /// with avx512_bf16, in f32 elsewhere; `f32` keeps the reference path everywhere (README, `--s3gen-precision`).
     public let s3genPrecision: S3GenPrecision
     /// The most work one request may ask for (README "Limits").
     public let limits: SynthesisLimits
