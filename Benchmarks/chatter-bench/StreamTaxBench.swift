@@ -16,7 +16,7 @@ struct StreamTaxBench {
     let schedules: [[Int]]
     /// Left contexts in tokens (nil: all).
     let contexts: [Int?]
-    /// Prompt tokens each push decodes (nil: all).
+    /// Prompt tokens the first push decodes (nil: all; later pushes decode the whole prompt).
     let prompts: [Int?]
 
     static func load(_ directory: String) throws -> (S3Gen, FlowReference) {

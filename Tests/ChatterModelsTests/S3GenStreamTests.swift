@@ -114,10 +114,10 @@ import TestSupport
 
     /// The work counters (`S3GenWork`) against counts made by hand for one schedule: prompt 5
     /// tokens, chunks 10 / 15 / 35, left context 20, 4 steps, lookahead 3 tokens (6 frames held).
-    /// Flow pushes decode prompt + window: 5 + 10, 5 + 20 (window from token 5), 5 + 38 (from
-    /// token 22, the first unemitted): 30, 50, 86 encoder frames; the estimator skips the held 6 on
-    /// the first two: (24 + 44 + 86) × 4. HiFT re-vocodes 0..<14, 0..<44, 12..<120. One call: 130
-    /// encoder frames, 130 × 4, 120 vocoded.
+    /// Flow pushes decode prompt + window: 5 + 10, 5 + 25 (7 tokens emitted: the window reaches
+    /// back to token 0), 5 + 58 (22 emitted: from token 2, 20 before the first unemitted): 30, 60,
+    /// 126 encoder frames; the estimator skips the held 6 on the first two: (24 + 54 + 126) × 4.
+    /// HiFT re-vocodes 0..<14, 0..<44, 12..<120. One call: 130 encoder frames, 130 × 4, 120 vocoded.
     @Test func workIsCountedFrameByFrame() throws {
         let reference = try S3GenTests.reference(), tokens = Self.tokens()
         #expect(reference.promptTokens.count == 5)
@@ -128,15 +128,36 @@ import TestSupport
         _ = try stream.push(Array(tokens[0..<10]))
         _ = try stream.push(Array(tokens[10..<25]))
         _ = try stream.push(Array(tokens[25...]), final: true)
-        #expect(stream.work == S3GenWork(flow: FlowWork(calls: 3, encoderFrames: 166, estimatorFrameSteps: 616), vocoderFrames: 166))
+        #expect(stream.work == S3GenWork(flow: FlowWork(calls: 3, encoderFrames: 216, estimatorFrameSteps: 816), vocoderFrames: 166))
         let ratio = stream.work.ratio(to: oneShot.work)
-        #expect(abs(ratio.estimator - 616.0 / 520) < 1e-12 && abs(ratio.vocoder - 166.0 / 120) < 1e-12)
+        #expect(abs(ratio.estimator - 816.0 / 520) < 1e-12 && abs(ratio.vocoder - 166.0 / 120) < 1e-12)
+    }
+
+    /// `maxPromptTokens` bounds the first push only (what a listener waits for): with a bound of 2
+    /// of the 5 prompt tokens and chunks 10 / 15 / 35 (whole context), the pushes decode 2 + 10, then
+    /// 5 + 25 and 5 + 60 tokens: 24, 60, 130 encoder frames, (18 + 54 + 130) × 4 estimator
+    /// frame-steps; and the last push, decoding what one call does, has that call's frames.
+    @Test func promptBoundAppliesToTheFirstPushOnly() throws {
+        let reference = try S3GenTests.reference(), tokens = Self.tokens()
+        #expect(reference.promptTokens.count == 5)
+        var flow = FlowStream(flow: Self.model.flow, reference: reference, steps: 4, seed: 3, maxPromptTokens: 2)
+        var mel: [Tensor] = []
+        mel.append(try flow.push(Array(tokens[0..<10])))
+        mel.append(try flow.push(Array(tokens[10..<25])))
+        mel.append(try flow.push(Array(tokens[25...]), final: true))
+        #expect(flow.work == FlowWork(calls: 3, encoderFrames: 214, estimatorFrameSteps: 808))
+        let oneShotMel = try Self.model.flow.inference(tokens: tokens, reference: reference, steps: 4, seed: 3)
+        let n = oneShotMel.shape[1], tail = mel.last!.shape[1]
+        let tailSNR = Self.snr(oneShotMel.slice(1, (n - tail)..<n).contiguous().scalars(), mel.last!.scalars())
+        print("prompt bound 2 of 5 on the first push: last push vs one call \(tailSNR) dB")
+        #expect(tailSNR >= 100, "the last push decodes what one call does: \(tailSNR) dB")
     }
 
     /// The streaming tax at the full-size proportions (prompt 100 tokens : utterance 60, as 250 : 150
     /// there): the engine's default-like schedule (chunks 10, 30, 20; context 40, i.e. 25 / 75 / 50 and
-    /// 100 scaled) pays the prompt on every push, 2.4× one call's estimator work, counted by hand:
-    /// (214 + 274 + 280) × 4 against 320 × 4. The cut schedule (a small first chunk decoded with 30
+    /// 100 scaled) pays the prompt on every push, 2.5× one call's estimator work, counted by hand:
+    /// (214 + 274 + 320) × 4 against 320 × 4 (the last push's window reaches back to token 0: 37
+    /// tokens emitted, 40 of context). The cut schedule (a small first chunk decoded with 30
     /// prompt tokens, then the rest with the whole prompt and context) pays (74 + 320) × 4: 1.23×. Its
     /// last push decodes exactly what one call does, so its frames are one call's (≥ 100 dB), and its
     /// mel stays within the stated bound of one call's (closer than today's schedule's).
@@ -168,7 +189,7 @@ import TestSupport
         }
         let today = try stream([10, 30, 20], context: 40, prompt: nil)
         let cut = try stream([10, 50], context: nil, prompt: 30)
-        #expect(today.work.flow == FlowWork(calls: 3, encoderFrames: 780, estimatorFrameSteps: 3072))
+        #expect(today.work.flow == FlowWork(calls: 3, encoderFrames: 820, estimatorFrameSteps: 3232))
         #expect(cut.work.flow == FlowWork(calls: 2, encoderFrames: 400, estimatorFrameSteps: 1576))
         let (todayRatio, cutRatio) = (today.work.ratio(to: oneShot.work), cut.work.ratio(to: oneShot.work))
         #expect(cutRatio.estimator <= 1.25 && cutRatio.encoder <= 1.25 && cutRatio.vocoder <= 1.25)

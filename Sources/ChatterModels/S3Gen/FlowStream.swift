@@ -9,9 +9,11 @@ import ChatterTensor
 /// that is the seam the vocoder's overlap hides. The last push (`final: true`) decodes exactly what a
 /// one-shot `inference(…, finalize: true)` over the same tokens does.
 ///
-/// `maxContextTokens` bounds the cost of a push on long utterances: only the last that many tokens
-/// (never fewer than those not yet emitted) are re-decoded after the prompt, each still at its
-/// absolute noise frame. Without it (nil) every push re-decodes the whole utterance.
+/// `maxContextTokens` bounds the cost of a push on long utterances: at most that many tokens before
+/// the first one whose frames are not yet emitted are re-decoded after the prompt (with the tokens
+/// from there on), each still at its absolute noise frame. Without it (nil) every push re-decodes
+/// the whole utterance. A push whose window reaches back to the first token decodes exactly what
+/// one call over the same tokens does.
 ///
 /// `work` counts what the pushes cost (mel frames through the encoder, through the CFM estimator
 /// times its steps), so that streamed and one-shot decoding compare exactly rather than by timing.
@@ -21,9 +23,11 @@ public struct FlowStream: Sendable {
     public let steps: Int
     public let seed: UInt64
     public let maxContextTokens: Int?
-    /// Prompt tokens each push before the final one decodes (the last that many; nil: all). The
-    /// final push decodes the whole prompt, as one call over the utterance does, so with an unbounded
-    /// context it still equals that call; a bound trades the earlier pushes' fidelity for work.
+    /// Prompt tokens the first push decodes, unless it is also the final one (the last that many;
+    /// nil: all). The first push is what a listener waits for, and the prompt (10 s for the built-in
+    /// voices) is most of its work; every later push decodes the whole prompt, as one call over the
+    /// utterance does, so the bound costs only the first emission's fidelity to that call
+    /// (BENCHMARKS.md, "The streaming tax, counted").
     public let maxPromptTokens: Int?
     public private(set) var tokens: [Int] = []
     /// Mel frames (after the prompt) emitted so far.
@@ -56,11 +60,12 @@ public struct FlowStream: Sendable {
             return Tensor(zeros: [flow.melChannels, 0])
         }
         let ratio = flow.tokenMelRatio
-        // First token re-decoded: the window's start, never past a frame not yet emitted.
-        let windowStart = maxContextTokens.map { min(max(0, tokens.count - $0), emittedFrames / ratio) } ?? 0
+        // First token re-decoded: up to `maxContextTokens` before the first token not fully emitted.
+        let windowStart = maxContextTokens.map { max(0, emittedFrames / ratio - $0) } ?? 0
         let window = Array(tokens[windowStart...])
         let promptFrames = ratio * reference.promptTokens.count
-        let kept = final ? reference.promptTokens.count : min(reference.promptTokens.count, maxPromptTokens ?? reference.promptTokens.count)
+        let firstPush = work.calls == 0 && !final
+        let kept = firstPush ? min(reference.promptTokens.count, maxPromptTokens ?? reference.promptTokens.count) : reference.promptTokens.count
         let prompt = kept == reference.promptTokens.count ? reference : try FlowReference(
             promptTokens: Array(reference.promptTokens.suffix(kept)),
             promptMel: reference.promptMel.slice(0, (promptFrames - ratio * kept)..<promptFrames).contiguous(),

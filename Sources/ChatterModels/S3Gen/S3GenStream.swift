@@ -14,8 +14,8 @@ public struct S3GenStream: Sendable {
     public private(set) var vocoder: HiFTStream
 
     /// - `maxContextTokens`: tokens re-decoded before the new ones (nil: all).
-    /// - `maxPromptTokens`: prompt tokens decoded with each push before the final one (the last that
-    ///   many; nil: all; the final push decodes the whole prompt).
+    /// - `maxPromptTokens`: prompt tokens the first push decodes unless it is the final one (the last
+    ///   that many; nil: all); later pushes decode the whole prompt.
     /// - `vocoderContextFrames`: HiFT's receptive-field margin (frames).
     public init(s3gen: S3Gen, reference: FlowReference, steps: Int? = nil, noiseSeed: UInt64 = 0,
                 drawSeed: UInt64 = 0, maxContextTokens: Int? = 200, maxPromptTokens: Int? = nil, vocoderContextFrames: Int = 16) {
