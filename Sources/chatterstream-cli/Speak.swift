@@ -71,15 +71,18 @@ struct SynthesisArguments: ParsableArguments {
     @Option(name: .customLong("cfg-weight"), parsing: .unconditional, help: "Classifier-free guidance weight (original family).") var cfgWeight: Float?
     @Option(parsing: .unconditional, help: "Emotion exaggeration (original family).") var exaggeration: Float?
     @Option(name: .customLong("max-tokens"), parsing: .unconditional, help: "Most speech tokens per text piece (25 per second).") var maxTokens: Int?
-    @Option(name: .customLong("first-chunk-tokens"), parsing: .unconditional, help: "Speech tokens in the first chunk.") var firstChunkTokens = 25
-    @Option(name: .customLong("chunk-tokens"), parsing: .unconditional, help: "Speech tokens in each later chunk.") var chunkTokens = 75
-    @Option(help: "adaptive or sentence_aligned.") var strategy: ChunkStrategy = .adaptive
+    @Option(name: .customLong("first-chunk-tokens"), parsing: .unconditional, help: "Speech tokens in the first chunk.")
+    var firstChunkTokens = SynthesisOptions().firstChunkTokens
+    @Option(name: .customLong("chunk-tokens"), parsing: .unconditional, help: "Speech tokens in each later chunk (adaptive and sentence_aligned).")
+    var chunkTokens = SynthesisOptions().chunkTokens
+    @Option(help: "paced (later chunks sized by playback), adaptive (fixed sizes) or sentence_aligned.")
+    var strategy = SynthesisOptions().strategy
     @Option(help: "Speed, 0.25 to 4 (pitch unchanged).") var speed: Float = 1
     @Option(name: .customLong("flow-steps"), parsing: .unconditional,
             help: "S3Gen flow-matching steps, 1 to 32 (default: the model's upstream count, 2 for Turbo, 10 for the original family).")
     var flowSteps: Int?
     @Option(name: .customLong("flow-prompt-tokens"), parsing: .unconditional,
-            help: "Voice prompt tokens each streamed chunk but the last re-decodes, at least 10 (default: the whole prompt; fewer cut the streaming tax).")
+            help: "Voice prompt tokens the first streamed chunk decodes: 0 for the whole prompt, or at least 10 (default: \(SynthesisOptions().flowPromptTokens)).")
     var flowPromptTokens: Int?
 
     /// Range checks at parse time, before any model is loaded (the model-dependent bound on
@@ -111,7 +114,7 @@ struct SynthesisArguments: ParsableArguments {
         c.strategy = strategy
         c.speed = speed
         c.flowSteps = flowSteps
-        c.flowPromptTokens = flowPromptTokens
+        if let flowPromptTokens { c.flowPromptTokens = flowPromptTokens }
         return c
     }
 }

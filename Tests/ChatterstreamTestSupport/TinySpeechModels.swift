@@ -97,9 +97,11 @@ package enum TinySpeechModels {
     /// Sampling that runs long enough to make several chunks, quickly: the CFM takes 2 steps.
     package static var config: SynthesisOptions { testConfig(maxLength: 50, seed: 7) }
 
-    /// Small chunks (10, then 15 tokens) so a short utterance makes several.
+    /// Small fixed chunks (10, then 15 tokens: `adaptive`, not the timing-dependent default `paced`)
+    /// so a short utterance makes several, the same on every machine.
     package static func testConfig(maxLength: Int, seed: UInt64) -> SynthesisOptions {
         var c = SynthesisOptions()
+        c.strategy = .adaptive
         c.firstChunkTokens = 10
         c.chunkTokens = 15
         c.maxTokens = maxLength

@@ -122,7 +122,7 @@ import TestSupport
         let tts = StreamingTTS(models: Self.models, options: TinySpeechModels.config)
         var badPrompt = TinySpeechModels.config
         badPrompt.flowPromptTokens = 5
-        #expect(throws: StreamingTTSError.invalidOption(field: "flow_prompt_tokens", reason: "must be at least 10 (got 5), or absent for the whole prompt")) {
+        #expect(throws: StreamingTTSError.invalidOption(field: "flow_prompt_tokens", reason: "must be 0 (the whole prompt) or at least 10 (got 5)")) {
             try badPrompt.validate(for: .chatterbox)
         }
         for steps in [0, -1, 33] {
@@ -325,6 +325,7 @@ import TestSupport
 @Suite struct TokenChunkerTests {
     @Test func adaptiveAndSentenceAligned() {
         var config = SynthesisOptions()
+        config.strategy = .adaptive
         config.firstChunkTokens = 3
         config.chunkTokens = 5
         var chunker = TokenChunker(config: config)
@@ -337,6 +338,19 @@ import TestSupport
         var out: [[Int]] = []
         for t in [1, 4299, 2, 3, 4299, 5, 6, 7, 8, 9] { if let c = aligned.add(t) { out.append(c) } }
         #expect(out == [[1, 4299, 2], [3, 4299, 5, 6, 7]])
+    }
+
+    /// Paced (the default): the first chunk as configured, then every token on its own, for the
+    /// renderer's pacer to gather.
+    @Test func pacedHandsOverEveryTokenAfterTheFirstChunk() {
+        var config = SynthesisOptions()
+        #expect(config.strategy == .paced)
+        config.firstChunkTokens = 3
+        var chunker = TokenChunker(config: config)
+        var chunks: [[Int]] = []
+        for t in 0..<6 { if let c = chunker.add(t) { chunks.append(c) } }
+        #expect(chunks == [[0, 1, 2], [3], [4], [5]])
+        #expect(chunker.flush() == [])
     }
 }
 

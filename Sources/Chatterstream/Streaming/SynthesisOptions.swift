@@ -4,6 +4,14 @@ import Foundation
 
 /// When the token generator hands a run of speech tokens to the vocoder.
 public enum ChunkStrategy: String, Sendable, Codable, CaseIterable {
+    /// Paced by playback (the default): the first chunk after `firstChunkTokens`, then each push
+    /// waits for as many tokens as it can while the audio already sent still plays, and is rendered
+    /// just in time for it (`PlaybackPacer`). A stream that cannot keep up with playback stops
+    /// pacing and renders the rest in as few pushes as it can (each push re-decodes the voice prompt
+    /// and left context, so small late pushes only make a slow stream slower). The chunk boundaries
+    /// depend on the machine's speed, so the audio is the same for the same seed only to within the
+    /// seam error (BENCHMARKS.md); `adaptive` and `one_shot` are exactly reproducible.
+    case paced
     /// Fixed sizes: `firstChunkTokens`, then `chunkTokens`.
     case adaptive
     /// As adaptive, but a chunk also ends early on the speech silence token (4299) once it holds at
@@ -20,14 +28,17 @@ public enum ChunkStrategy: String, Sendable, Codable, CaseIterable {
 /// engine runs before a synthesis is queued.
 public struct SynthesisOptions: Sendable, Equatable, Codable {
     /// Speech tokens in the first chunk (25 tokens = 1 s of audio): smaller is a faster first chunk.
-    public var firstChunkTokens = 25
-    /// Speech tokens in each later chunk.
+    /// 15 (0.6 s) keeps the stream within 50 dB of one S3Gen call on the full-size checkpoints, where
+    /// 20 or 25 did not on every seed (BENCHMARKS.md, "The streaming tax, counted").
+    public var firstChunkTokens = 15
+    /// Speech tokens in each later chunk of the `adaptive` and `sentenceAligned` strategies (`paced`
+    /// sizes its later chunks by playback).
     public var chunkTokens = 75
     /// Accepted for compatibility with the Python package, where each chunk is vocoded alone and
     /// overlap re-feeds tokens. Here every chunk is rendered with the tokens before it as context
     /// (`flowContextTokens`), which subsumes it; must be ≥ 0.
     public var overlapTokens = 0
-    public var strategy = ChunkStrategy.adaptive
+    public var strategy = ChunkStrategy.paced
 
     public var temperature: Float?
     public var topK: Int?
@@ -61,12 +72,12 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
     /// Speech tokens before the new ones that the flow re-decodes for each chunk (bounds the cost of
     /// long utterances; 100 tokens = 4 s).
     public var flowContextTokens = 100
-    /// Prompt tokens (the voice's, the last that many) that each chunk but the last re-decodes; nil:
-    /// the whole prompt (10 s for the built-in voices), as one call over the utterance does. The last
-    /// chunk always decodes the whole prompt. Every streamed chunk otherwise pays for the prompt
-    /// again, which is most of the streaming tax on short utterances; a bound trades the earlier
-    /// chunks' fidelity to one call for it (figures per checkpoint in BENCHMARKS.md, "streaming tax").
-    public var flowPromptTokens: Int?
+    /// Voice prompt tokens (the last that many) that the first chunk's flow decodes; 0: the whole
+    /// prompt. The prompt (250 tokens, 10 s, for the built-in voices) is most of the first push's
+    /// work and the first push is what a listener waits for; later pushes decode the whole prompt, as
+    /// one call over the utterance does, so the bound costs only the first 0.6 s its fidelity to that
+    /// call (figures per checkpoint in BENCHMARKS.md, "The streaming tax, counted").
+    public var flowPromptTokens = 80
     /// Steps of S3Gen's flow-matching solver; nil takes the model's upstream default (2 for Turbo's
     /// meanflow decoder, 10 for the original family's). Fewer steps are faster (meanflow's one step
     /// costs half of two; its error against two is stated in BENCHMARKS.md).
@@ -168,7 +179,8 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
         try check(overlapTokens >= 0, .overlapTokens, "must not be negative (got \(overlapTokens))")
         try check(maxCharactersPerPiece >= 20, .maxCharactersPerPiece, "must be at least 20 (got \(maxCharactersPerPiece))")
         try check(flowContextTokens >= 10, .flowContextTokens, "must be at least 10 (got \(flowContextTokens))")
-        try check(flowPromptTokens.map { $0 >= 10 } ?? true, .flowPromptTokens, "must be at least 10 (got \(flowPromptTokens ?? 0)), or absent for the whole prompt")
+        try check(flowPromptTokens == 0 || flowPromptTokens >= 10, .flowPromptTokens,
+                  "must be 0 (the whole prompt) or at least 10 (got \(flowPromptTokens))")
         try check(flowSteps.map { Self.flowStepsRange.contains($0) } ?? true, .flowSteps,
                   "must be in \(Self.flowStepsRange.lowerBound)...\(Self.flowStepsRange.upperBound) (got \(flowSteps ?? 0); upstream runs 2 meanflow / 10 standard steps)")
         try check(maxTokens.map { (1...Self.maxTokensLimit).contains($0) } ?? true, .maxTokens,

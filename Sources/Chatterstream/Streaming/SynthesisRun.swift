@@ -48,8 +48,7 @@ struct SynthesisRun {
     var limits = SynthesisLimits.standard
     /// Throws once the run has used its wall time.
     func checkWallTime() throws {
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = Self.seconds(ContinuousClock.now - started)
         if seconds > limits.maxWallSeconds {
             throw SynthesisLimitExceeded.wallTime(limits.maxWallSeconds)
         }
@@ -161,15 +160,29 @@ struct SynthesisRun {
     private func render(queue: ChunkQueue, voice: Conditionals) throws -> SynthesisStatistics {
         var s3gen = S3GenStream(s3gen: models.s3gen, reference: voice.gen, steps: config.chunking.flowSteps,
                                 noiseSeed: flowSeed, drawSeed: drawSeed, maxContextTokens: config.chunking.flowContextTokens,
-                                maxPromptTokens: config.chunking.flowPromptTokens)
+                                maxPromptTokens: config.chunking.flowPromptTokens == 0 ? nil : config.chunking.flowPromptTokens)
         var watermark = models.watermarker.map { WatermarkStream(watermarker: $0, sampleRate: models.s3gen.sampleRate) }
         var statistics = SynthesisStatistics()
         var tokensSeen = 0, s3genSamples = 0
         let encoder = try encoding?.makeStreamingEncoder(sampleRate: models.s3gen.sampleRate)
         let rate = config.chunking.speed == 1 ? nil : try SpeechRateChanger(speed: config.chunking.speed, sampleRate: models.s3gen.sampleRate)
-        while let (chunk, final) = queue.take() {
+        var pacer = config.chunking.strategy == .paced && !config.chunking.oneShot
+            ? PlaybackPacer(promptTokens: voice.gen.promptTokens.count, contextTokens: config.chunking.flowContextTokens,
+                            framesPerToken: models.s3gen.flow.tokenMelRatio, unpacedChunkTokens: config.chunking.firstChunkTokens)
+            : nil
+        var pushes = 0
+        // The first chunk is T3's `firstChunkTokens`; a paced stream's later pushes take every token
+        // queued once its pacer says so.
+        func next() -> (tokens: [Int], final: Bool)? {
+            guard pacer != nil && pushes > 0 else { return queue.take() }
+            return queue.takeCoalesced { pacer!.decide(queued: $0, now: $1) }
+        }
+        while let (chunk, final) = next() {
             if cancellation.isCancelled { return statistics }
             try checkWallTime()
+            let pushStarted = ContinuousClock.now
+            let framesBefore = s3gen.work.flow.encoderFrames
+            pushes += 1
             tokensSeen += chunk.count
             // No speech token at all (T3 stopped at once): the stream is a single empty chunk.
             var samples = tokensSeen > 0 ? try s3gen.push(chunk, final: final) : []
@@ -198,10 +211,18 @@ struct SynthesisRun {
                 statistics.samples += samples.count
             }
             statistics.s3genWork = s3gen.work
+            let now = ContinuousClock.now
+            pacer?.pushed(tokens: chunk.count, frames: s3gen.work.flow.encoderFrames - framesBefore,
+                          seconds: Self.seconds(now - pushStarted),
+                          audioSeconds: Double(samples.count) / Double(models.s3gen.sampleRate), now: now)
             queue.markRendered()
             if final { break }
         }
         return statistics
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// Clamps to [−1, 1] and converts as upstream and the Python package do (`(x·32767).to(int16)`,
@@ -239,6 +260,31 @@ final class ChunkQueue: @unchecked Sendable {
         condition.withLock {
             while chunks.isEmpty && !closed { condition.wait() }
             return chunks.isEmpty ? nil : chunks.removeFirst()
+        }
+    }
+
+    /// Every queued token merged into one chunk once `decide` (given the queued token count and the
+    /// time) says push, or at once when a final chunk is queued or the queue is closed; nil once closed
+    /// and drained. T3 queues a paced stream's tokens one at a time, so each arrival re-asks.
+    func takeCoalesced(_ decide: (Int, ContinuousClock.Instant) -> PlaybackPacer.Decision) -> (tokens: [Int], final: Bool)? {
+        condition.withLock {
+            while true {
+                if chunks.isEmpty && closed { return nil }
+                let queued = chunks.reduce(0) { $0 + $1.tokens.count }
+                var push = closed || chunks.contains { $0.final }
+                if !push {
+                    switch decide(queued, .now) {
+                    case .push: push = true
+                    case .wait(until: let deadline?):
+                        _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, SynthesisRun.seconds(deadline - .now))))
+                    case .wait(until: nil): condition.wait()
+                    }
+                }
+                if push {
+                    defer { chunks = [] }
+                    return (chunks.flatMap(\.tokens), chunks.contains { $0.final })
+                }
+            }
         }
     }
 

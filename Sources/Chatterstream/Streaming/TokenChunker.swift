@@ -1,7 +1,7 @@
 /// Groups generated speech tokens into the chunks handed to the vocoder (the Python package's
 /// `TokenGenerator._should_yield`): the first chunk after `firstChunkTokens`, later ones after
 /// `subsequentChunkTokens`, and with `.sentenceAligned` also on a silence token once a chunk holds
-/// three tokens. A one-shot run (`SynthesisOptions.oneShot`) hands over `wholeUtteranceTokens` at a
+/// three tokens; with `.paced`, every token after the first chunk (the renderer paces them). A one-shot run (`SynthesisOptions.oneShot`) hands over `wholeUtteranceTokens` at a
 /// time, i.e. the whole of any ordinary utterance in one chunk at the end.
 struct TokenChunker {
     /// S3Gen's silence token (upstream `S3GEN_SIL`).
@@ -21,7 +21,9 @@ struct TokenChunker {
             strategy = .adaptive
         } else {
             firstChunkTokens = config.firstChunkTokens
-            subsequentChunkTokens = config.chunkTokens
+            // A paced stream's renderer gathers the tokens after the first chunk itself
+            // (`PlaybackPacer`): each is handed over as it comes.
+            subsequentChunkTokens = config.strategy == .paced ? 1 : config.chunkTokens
             strategy = config.strategy
         }
     }
