@@ -81,6 +81,12 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(name: .customLong("stream-s3gen-precision"), help: "S3Gen's arithmetic in the stream suite's engines: auto (the engine's default: bf16 on CPUs with avx512_bf16), f32 or bf16.")
     var streamS3GenPrecision: S3GenPrecision = .auto
 
+    @Option(name: .customLong("stream-strategy"), help: "Chunk strategy of the stream suite's engines: paced (the engine's default), adaptive or sentence_aligned.")
+    var streamStrategy = SynthesisOptions().strategy
+
+    @Option(name: .customLong("stream-flow-prompt-tokens"), help: "Voice prompt tokens the stream suite's first push decodes (0: the whole prompt; default: the engine's).")
+    var streamFlowPromptTokens = SynthesisOptions().flowPromptTokens
+
     @Option(help: "S3Gen precisions the s3gen suite times, comma-separated, f32 first (the others report their error against it): f32, bf16, auto. bf16 is skipped, and said so, on a CPU without avx512_bf16.")
     var s3genPrecisions = "f32,bf16"
 
@@ -124,7 +130,7 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "Left contexts (tokens) of the stream-tax suite, comma-separated; 'all' for unbounded.")
     var taxContexts = "100,all"
 
-    @Option(help: "Prompt tokens each streamed push decodes in the stream-tax suite, comma-separated; 'all' for the whole prompt.")
+    @Option(help: "Prompt tokens the first streamed push decodes in the stream-tax suite (later pushes decode all of it), comma-separated; 'all' for the whole prompt.")
     var taxPrompts = "all"
 
     @Option(help: "The upstream timing script the s3gen suite runs.")
@@ -212,7 +218,8 @@ struct ChatterBench: AsyncParsableCommand {
             document["stream"] = try await StreamBench(model: URL(fileURLWithPath: streamModel), upstreamCheckpoint: streamUpstream,
                                                        python: python.isEmpty ? nil : python, threads: threads, text: streamText,
                                                        language: streamLanguage, maxTokens: streamTokens, firstChunkSizes: sizes, seed: 1,
-                                                       s3genPrecision: streamS3GenPrecision).run()
+                                                       s3genPrecision: streamS3GenPrecision, strategy: streamStrategy,
+                                                       flowPromptTokens: streamFlowPromptTokens, perthCheckpoint: perthCheckpoint).run()
         }
         if suite == .streamTax {
             let schedules = taxSchedules.split(separator: ";").map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
@@ -265,3 +272,4 @@ func rounded(_ value: Double, _ digits: Int = 3) -> Double {
     return (value * scale).rounded() / scale
 }
 extension S3GenPrecision: ExpressibleByArgument {}
+extension ChunkStrategy: ExpressibleByArgument {}
