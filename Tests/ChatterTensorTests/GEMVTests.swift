@@ -93,7 +93,10 @@ import TestSupport
             gemv(x, weight: weight, bias: bias, into: output, isa: isa)
             expectParity(output.scalars(), expected, tolerance: GEMVTests.tolerance, "q8_0 \(rows)x\(k)x\(n) \(isa)")
         }
-        expectParity(linear(x, weight: weight, bias: bias).scalars(), expected, tolerance: GEMVTests.tolerance, "q8_0 linear \(rows)x\(k)x\(n)")
+        // Beyond 8 rows on avx512_bf16 `linear` takes the bf16 GEMM (LinearWidenedTests has its
+        // budget); below that level it is the exact widen + sgemm path checked here.
+        expectParity(linear(x, weight: weight, bias: bias, isa: min(KernelISA.current, .avx512)).scalars(), expected,
+                     tolerance: GEMVTests.tolerance, "q8_0 linear \(rows)x\(k)x\(n)")
     }
 }
 
@@ -142,5 +145,24 @@ import TestSupport
         for isa in KernelISA.available where isa < .avx512bf16 {
             #expect(linear(x, weight: weight, bias: bias, isa: isa).scalars() == portable.scalars(), "\(dtype) \(isa)")
         }
+    }
+
+    /// q8_0 with many rows on avx512_bf16: each block of weight rows dequantised, rounded to bf16 and
+    /// multiplied on the native bf16 GEMM, so it equals, bit for bit, bf16 weights holding the
+    /// dequantised values rounded the same way; against the f32 product it is within bf16's budget.
+    @Test func q8_0PrefillOnTheNativeBF16GEMM() throws {
+        try #require(KernelISA.available.contains(.avx512bf16), "needs avx512_bf16")
+        var generator = SplitMix64(seed: 43)
+        let rows = 37, k = 320, n = 3300  // n crosses a 4 MiB widening block, as above
+        let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() - 0.5 })
+        let weight = Tensor(shape: [n, k], scalars: (0..<n * k).map { _ in generator.nextFloat() * 0.05 - 0.025 }).converted(to: .q8_0)
+        let bias = Tensor(shape: [n], scalars: (0..<n).map { _ in generator.nextFloat() })
+        let dequantised = Tensor(shape: [n, k], scalars: weight.scalars())
+        let native = linear(x, weight: weight, bias: bias, isa: .avx512bf16)
+        #expect(native.scalars() == linear(x, weight: dequantised.converted(to: .bf16), bias: bias, isa: .avx512bf16).scalars())
+        let f32 = linear(x, weight: dequantised, bias: bias).scalars()
+        let error = zip(native.scalars(), f32).map { abs($0 - $1) }.max()!, scale = f32.map(abs).max()!
+        print("q8_0 linear \(rows)x\(k)x\(n) on the bf16 GEMM: max |error| \(error) against the f32 product (max |y| \(scale))")
+        #expect(error <= 4e-3 * scale)
     }
 }
