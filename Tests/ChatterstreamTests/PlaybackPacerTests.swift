@@ -96,6 +96,63 @@ import ChatterstreamTestSupport
         #expect(Self.same(pacer.playbackEnd, Self.at(4.2)), "a push without audio leaves the clock alone")
     }
 
+    /// A stream simulated on the pacer's own clock: T3 makes a token every `tokenSeconds`, a push
+    /// costs `secondsPerFrame` per decoded frame (T3 keeps going meanwhile), a token is 40 ms of
+    /// audio, and a listener plays from the first audio on. Returns the push sizes and how long the
+    /// listener waited after the first audio in all.
+    static func simulate(tokenSeconds: Double, secondsPerFrame: Double, tokens total: Int,
+                         bufferedTokens: Int = 500) -> (pushes: [Int], stall: Double) {
+        var pacer = Self.pacer()
+        pacer.bufferedTokens = bufferedTokens
+        var t = 15 * tokenSeconds, pushed = 0, pushes: [Int] = [], stall = 0.0
+        var playbackEnd: Double?
+        func produced(by time: Double) -> Int { min(total, Int((time / tokenSeconds + 1e-6).rounded(.down))) }
+        func push(_ n: Int) {
+            let frames = pushes.isEmpty ? 2 * (80 + n) : pacer.frames(forPushOf: n)
+            let seconds = secondsPerFrame * Double(frames)
+            t += seconds
+            if let end = playbackEnd, t > end { stall += t - end }
+            playbackEnd = max(playbackEnd ?? t, t) + Double(n) * 0.04
+            pacer.pushed(tokens: n, frames: frames, seconds: seconds, audioSeconds: Double(n) * 0.04, now: Self.at(t))
+            pushes.append(n)
+            pushed += n
+        }
+        push(15)
+        while pushed < total {
+            let available = produced(by: t) - pushed
+            if produced(by: t) == total { push(available); break }  // the final chunk
+            let nextToken = Double(produced(by: t) + 1) * tokenSeconds
+            switch pacer.decide(queued: available, now: Self.at(t)) {
+            case .push: push(available)
+            case .wait(until: let deadline?): t = max(t + 1e-6, min(nextToken, SynthesisRun.seconds(deadline - Self.t0)))
+            case .wait(until: nil): t = nextToken
+            }
+        }
+        return (pushes, stall)
+    }
+
+    /// Ahead of playback (T3 at 4x real time, pushes of ~0.2 s): the listener never waits after the
+    /// first audio, and the pushes grow rather than come every few tokens.
+    @Test func simulatedFastMachineNeverStalls() {
+        let (pushes, stall) = Self.simulate(tokenSeconds: 0.01, secondsPerFrame: 0.0002, tokens: 400)
+        print("paced, simulated fast machine: pushes \(pushes), stall \(stall) s")
+        #expect(stall == 0)
+        #expect(pushes.reduce(0, +) == 400)
+        #expect(pushes.count >= 3 && pushes.count <= 12, "\(pushes)")
+        #expect(pushes.dropFirst().dropLast().allSatisfy { $0 >= 15 }, "no push of a few tokens: \(pushes)")
+    }
+
+    /// Behind playback (each push ~4 s): the first chunk, then the rest in one push; a long
+    /// utterance in pushes of `bufferedTokens`.
+    @Test func simulatedSlowMachinePushesAsLittleAsItCan() {
+        let short = Self.simulate(tokenSeconds: 0.02, secondsPerFrame: 0.005, tokens: 150)
+        #expect(short.pushes == [15, 135], "\(short.pushes)")
+        let long = Self.simulate(tokenSeconds: 0.02, secondsPerFrame: 0.005, tokens: 1200, bufferedTokens: 500)
+        print("paced, simulated slow machine: 150 tokens \(short.pushes), 1200 tokens \(long.pushes)")
+        #expect(long.pushes.reduce(0, +) == 1200)
+        #expect(long.pushes.count == 4 && long.pushes.dropFirst().dropLast().allSatisfy { $0 >= 500 }, "\(long.pushes)")
+    }
+
     /// The default strategy end to end on the tiny model: whatever pushes the pacer chose, every
     /// token is rendered once, the stream has one S3Gen render's length, and later pushes decode the
     /// whole prompt.
