@@ -133,6 +133,9 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "Prompt tokens the first streamed push decodes in the stream-tax suite (later pushes decode all of it), comma-separated; 'all' for the whole prompt.")
     var taxPrompts = "all"
 
+    @Option(name: .customLong("tax-s3gen-precision"), help: "S3Gen's arithmetic in the stream-tax suite: f32 (the reference path) or bf16 (what auto picks on avx512_bf16).")
+    var taxS3GenPrecision: S3GenPrecision = .f32
+
     @Option(help: "The upstream timing script the s3gen suite runs.")
     var s3genScript: String = "tools/bench/s3gen_upstream.py"
 
@@ -239,7 +242,8 @@ struct ChatterBench: AsyncParsableCommand {
                 return n
             }
             document["stream_tax"] = try StreamTaxBench(models: taxModels.split(separator: ",").map(String.init), tokens: taxTokens,
-                                                        schedules: schedules, contexts: contexts, prompts: prompts).run()
+                                                        schedules: schedules, contexts: contexts, prompts: prompts,
+                                                        precision: taxS3GenPrecision).run()
         }
         if suite == .conditionals || (suite == .all && conditionalsModel != nil) {
             guard let conditionalsModel else { throw ValidationError("the conditionals suite needs --conditionals-model <model directory>") }

@@ -18,12 +18,14 @@ struct StreamTaxBench {
     let contexts: [Int?]
     /// Prompt tokens the first push decodes (nil: all; later pushes decode the whole prompt).
     let prompts: [Int?]
+    /// S3Gen's arithmetic (f32: the reference path; bf16: what `auto` picks on avx512_bf16).
+    var precision: S3GenPrecision = .f32
 
-    static func load(_ directory: String) throws -> (S3Gen, FlowReference) {
+    static func load(_ directory: String, precision: S3GenPrecision = .f32) throws -> (S3Gen, FlowReference) {
         let fm = FileManager.default
         let weights = ["s3gen_meanflow.safetensors", "s3gen.safetensors"].map { directory + "/" + $0 }.first { fm.fileExists(atPath: $0) }
         guard let weights else { throw StreamTaxError(message: "\(directory) has no s3gen_meanflow.safetensors or s3gen.safetensors") }
-        let s3gen = try S3Gen(weights: try SafetensorsFile(path: weights))
+        let s3gen = try S3Gen(weights: try SafetensorsFile(path: weights), precision: precision)
         let reference: FlowReference
         if fm.fileExists(atPath: directory + "/conds.safetensors") {
             reference = try S3Gen.reference(from: try SafetensorsFile(path: directory + "/conds.safetensors"))
@@ -53,7 +55,7 @@ struct StreamTaxBench {
     func run() throws -> [String: Any] {
         var results: [[String: Any]] = []
         for directory in models {
-            let (s3gen, reference) = try Self.load(directory)
+            let (s3gen, reference) = try Self.load(directory, precision: precision)
             var rng = SplitMix64(seed: 99)
             let tokens = (0..<tokens).map { _ in Int(rng.next() % UInt64(s3gen.flow.vocabulary)) }
             var start = now()
@@ -116,7 +118,7 @@ struct StreamTaxBench {
                 note("stream-tax:   1 meanflow step vs 2 (one call): mel relative error \(rounded(melRelative, 4)) (max |Δ| \(rounded(Double(maxMel), 3)) nats), wave SNR \(rounded(waveSNR, 2)) dB")
                 steps = ["mel_relative_error": rounded(melRelative, 5), "mel_max_abs": rounded(Double(maxMel), 4), "wave_snr_db": rounded(waveSNR, 2)]
             }
-            results.append(["model": directory, "prompt_tokens": reference.promptTokens.count, "tokens": tokens.count,
+            results.append(["model": directory, "s3gen_precision": precision.resolved.rawValue, "prompt_tokens": reference.promptTokens.count, "tokens": tokens.count,
                             "f0_mean_hz": rounded(meanF0, 2), "voiced_fraction": rounded(voiced, 4),
                             "one_shot_samples": oneShot.count, "one_shot_s": rounded(oneShotSeconds),
                             "one_shot_work": ["encoder_frames": oneShotWork.flow.encoderFrames,

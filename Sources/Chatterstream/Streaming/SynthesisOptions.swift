@@ -53,7 +53,9 @@ public struct SynthesisOptions: Sendable, Equatable, Codable {
     /// tokens per second), at most `maxTokensLimit`.
     public var maxTokens: Int?
     /// Seed of every random draw of a synthesis (sampling, CFM noise, vocoder excitation): the same
-    /// text, voice, options and seed give the same audio. nil: a fresh seed per call.
+    /// text, voice, options and seed give the same speech tokens and, with `oneShot` or a fixed
+    /// `strategy` (`adaptive`, `sentenceAligned`), the same audio; `paced` cuts the chunks by the
+    /// machine's speed, so its audio repeats to within the seam error. nil: a fresh seed per call.
     public var seed: UInt64?
     /// Playback speed, 0.25–4 (OpenAI's range), changed without changing pitch (libsonic) after the
     /// vocoder; 1 leaves the audio untouched.
