@@ -14,9 +14,9 @@
 #define MAX_ROWS CHATTER_GEMV_MAX_ROWS
 #define INLINE static inline __attribute__((always_inline))
 // Prefetch distance and level as in gemv.c (into L2, see there). q8_0 rows are 1088 bytes at k = 1024:
-// at t1 one thread read a GPT-2 medium step's q8_0 weights at 19.2 GB/s 1024 bytes ahead against 18.2
-// 2048 ahead (3072: as 2048), and 11.6 → 16.1 GB/s on the AVX2 kernel (t0 → t1), 11.3 → 14.1 with two
-// activation rows.
+// at t1 one thread read a GPT-2 medium step's q8_0 weights at 18.6 / 17.6 GB/s 1024 bytes ahead against
+// 17.8 / 16.7 2048 ahead in the same runs (3072: as 2048); t0 → t1 took the AVX2 kernel from 11.6 to
+// 16.1 GB/s and the AVX-512 one with two activation rows from 11.3 to 14.1.
 #define PREFETCH_BYTES 1024
 #define PREFETCH_HINT _MM_HINT_T1
 
