@@ -20,8 +20,17 @@
 
 // How far ahead (bytes) each weight row stream is prefetched. The hardware prefetchers stop at 4 KiB
 // page boundaries and a weight row is often exactly one page (1024 f32), so with 2–4 rows read in
-// lockstep they would ramp up again at every row start. 512 measured worse; 2048 no better.
-#define PREFETCH_BYTES 1024
+// lockstep they would ramp up again at every row start. 512 measured worse.
+//
+// The prefetches go to L2 (PREFETCH_HINT), not L1: with `prefetcht0` every prefetch holds one of
+// L1's few miss buffers until its line arrives, and the kernels' own loads queue behind them. On the
+// Zen 4 VM (BENCHMARKS.md, "GEMV prefetch into L2"), one thread streaming a GPT-2 medium step's
+// weights from DRAM (t0 1024 bytes ahead → t1 2048 ahead) read f32 at 18.4 → 25.3 GB/s on the AVX-512
+// kernel, f32 16.8 → 23.5 and bf16 11.8 → 21.5 on the AVX2 one: about the plain sequential read's
+// rate (22-26 GB/s in the same runs). At t1, 2048 bytes ahead read f32 6-7 % faster than 1024, 3072
+// no faster than 2048; `prefetchnta` was no better than t0.
+#define PREFETCH_BYTES 2048
+#define PREFETCH_HINT _MM_HINT_T1
 
 INLINE float widen_bf16(uint16_t bits) {
     uint32_t word = (uint32_t)bits << 16;
@@ -101,7 +110,7 @@ AVX512_TARGET INLINE __m512 load16_bf16(const uint16_t *p) {
                 _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                       \
                     const WTYPE *ahead_p = phase == 0 ? w + (n + r) * ldw + kk + ahead                 \
                                                       : w + (n + R + r) * ldw + (kk + ahead - lines);  \
-                    _mm_prefetch((const char *)ahead_p, _MM_HINT_T0);                                  \
+                    _mm_prefetch((const char *)ahead_p, PREFETCH_HINT);                                  \
                 }                                                                                      \
                 _Pragma("clang loop unroll(full)") for (size_t s = 0; s < line; s += LANES) {          \
                     _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) {                   \

@@ -98,6 +98,45 @@ import TestSupport
         expectParity(linear(x, weight: weight, bias: bias, isa: min(KernelISA.current, .avx512)).scalars(), expected,
                      tolerance: GEMVTests.tolerance, "q8_0 linear \(rows)x\(k)x\(n)")
     }
+
+    /// Every variant against the portable kernel and a double-precision reference over the dequantised
+    /// weights, on a product large enough to split across threads and to run the prefetching loop into
+    /// the next block's rows (1001 columns: 1088-byte rows, 1.04 MiB), with and without bias, for every
+    /// register blocking (1–8 rows), one pass per 8 beyond (9, 11, 17), and odd column ranges whose
+    /// last columns fall outside the 2-, 3- and 4-row blocks.
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 17])
+    func everyISAMatchesPortableAndDoubleReference(rows: Int) {
+        var generator = SplitMix64(seed: UInt64(100 + rows))
+        let k = 1024
+        let x = Tensor(shape: [rows, k], scalars: (0..<rows * k).map { _ in generator.nextFloat() })
+        let bias = Tensor(shape: [1001], scalars: (0..<1001).map { _ in generator.nextFloat() })
+        let full = Tensor(shape: [1001, k], scalars: (0..<1001 * k).map { _ in generator.nextFloat() * 0.05 }).converted(to: .q8_0)
+        let xs = x.scalars(), ws = full.scalars(), bs = bias.scalars()
+        for n in [1001, 7, 1] {
+            let weight = n == 1001 ? full : Tensor(shape: [n, k], scalars: Array(ws[0..<n * k])).converted(to: .q8_0)
+            for withBias in [true, false] {
+                let b = withBias ? Tensor(shape: [n], scalars: Array(bs[0..<n])) : nil
+                var reference = [Float](repeating: 0, count: rows * n)
+                for i in 0..<rows {
+                    for j in 0..<n {
+                        var sum = withBias ? Double(bs[j]) : 0
+                        for t in 0..<k { sum += Double(xs[i * k + t]) * Double(ws[j * k + t]) }
+                        reference[i * n + j] = Float(sum)
+                    }
+                }
+                let portable = Tensor(zeros: [rows, n])
+                gemv(x, weight: weight, bias: b, into: portable, isa: .portable)
+                let label = "q8_0 \(rows)x\(k)x\(n) bias \(withBias)"
+                expectParity(portable.scalars(), reference, tolerance: GEMVTests.tolerance, "\(label) portable vs double")
+                for isa in KernelISA.available {
+                    let output = Tensor(zeros: [rows, n])
+                    gemv(x, weight: weight, bias: b, into: output, isa: isa)
+                    expectParity(output.scalars(), reference, tolerance: GEMVTests.tolerance, "\(label) \(isa) vs double")
+                    expectParity(output, portable, tolerance: GEMVTests.tolerance, "\(label) \(isa) vs portable")
+                }
+            }
+        }
+    }
 }
 
 /// f16 weights, read in place (F16C on AVX2, exact widening in C elsewhere): every variant against the
