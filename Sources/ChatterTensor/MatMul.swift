@@ -120,8 +120,8 @@ func linearWidened(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: K
     // q8_0 on avx512_bf16: each block dequantised (f32(scale) · int8), rounded to bf16 and multiplied
     // on the native bf16 GEMM with bf16-rounded activations, as bf16 weights are: the GEMM runs at
     // 2.3x the f32 sgemm's rate on T3's shapes (gemm suite, 417 x 1024 x 4096: 195.7 against 83.5
-    // GFLOP/s), and a Turbo q8_0 prefill of 417 positions took 0.64x the widen + sgemm path's time
-    // in the same run (BENCHMARKS.md, "Turbo q8_0 prefill on the bf16 GEMM"). The rounding adds one
+    // GFLOP/s), and a Turbo q8_0 prefill of 417 positions took 0.63-0.66x the widen + sgemm path's
+    // time in alternating runs (BENCHMARKS.md, "Turbo q8_0 prefill on the bf16 GEMM"). The rounding adds one
     // bf16 rounding (relative ≤ 2⁻⁹) to each dequantised weight, under q8_0's own quantisation step
     // (≤ 1/254 of a block's largest).
     let bf16GEMM = dtype == .q8_0 && isa >= .avx512bf16 && KernelISA.current >= .avx512bf16
