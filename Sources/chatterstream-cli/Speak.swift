@@ -33,8 +33,8 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "T3 precision: auto (as converted), f32 or bf16.")
     var precision: StreamingTTS.Precision = .auto
 
-    @Option(help: "How T3's KV cache stores keys and values: f32, f16 or bf16 (16 bits halve the cache bytes a decode step reads).")
-    var kvCachePrecision: KVCache.Precision = .f32
+    @Option(help: "How T3's KV cache stores keys and values: f32, f16 or bf16 (16 bits halve the cache bytes a decode step reads; default: f32 beside f32 T3 weights, f16 beside bf16, f16 or q8_0 ones).")
+    var kvCachePrecision: KVCache.Precision?
 
     @Option(name: .customLong("s3gen-precision"),
             help: "S3Gen's matrix products: auto (bf16 on CPUs with avx512_bf16, else f32), f32 (the reference) or bf16.")

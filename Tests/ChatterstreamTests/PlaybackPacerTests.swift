@@ -182,3 +182,16 @@ import ChatterstreamTestSupport
         #expect(statistics.s3genCalls >= 2 && statistics.s3genCalls <= tokens.count - config.firstChunkTokens + 1)
     }
 }
+
+/// The KV cache an engine gets when none is asked for: the reference f32 beside f32 weights, f16
+/// beside reduced-precision ones.
+@Suite struct AutomaticKVCacheTests {
+    @Test func followsTheT3WeightsDType() {
+        #expect(SpeechModels.automaticKVCachePrecision(t3Weights: "F32") == .f32)
+        for dtype in ["BF16", "F16", "Q8_0", "q8_0"] {
+            #expect(SpeechModels.automaticKVCachePrecision(t3Weights: dtype) == .f16, "\(dtype)")
+        }
+        #expect(StreamingTTS().kvCachePrecision == nil, "automatic unless asked")
+    }
+}
+

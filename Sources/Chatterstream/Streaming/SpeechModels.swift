@@ -103,8 +103,23 @@ package struct SpeechModels: Sendable {
     /// The T3 that conditioning prefixes are computed with.
     var t3: T3? { (speech as? T3SpeechTokenModel)?.t3 }
 
+    /// How each run's KV cache stores keys and values.
+    var kvCachePrecision: KVCache.Precision { (speech as? T3SpeechTokenModel)?.kvCachePrecision ?? .f32 }
+
+    /// The KV cache a T3 with weights stored as `t3Weights` (the manifest's dtype) gets when none is
+    /// asked for: f32 beside f32 weights, the reference path, unchanged; f16 beside reduced-precision
+    /// weights (BF16, F16, Q8_0), where the cache's own logits error (3.2e-5 on Turbo over 200 steps,
+    /// 200 of 200 tokens identical; BENCHMARKS.md "KV cache in 16 bits") is 100-400x below the
+    /// weights' (bf16 4.1e-3, q8_0 1.2e-2) and a decode step reads half the cache bytes (Turbo q8_0 at
+    /// 450 positions: 12.2 against 13.7 ms/token). f16 rather than bf16: 8-9x less error for the same
+    /// bytes; its range (65504) is far above GPT-2's and Llama's keys and values.
+    static func automaticKVCachePrecision(t3Weights: String) -> KVCache.Precision {
+        t3Weights.uppercased() == "F32" ? .f32 : .f16
+    }
+
     /// Loads a converted model directory (weights-format.md).
-    static func load(directory: URL, watermarker: PerthWatermarker?, kvCachePrecision: KVCache.Precision = .f32,
+    /// `kvCachePrecision` nil: `automaticKVCachePrecision` for the T3 file's dtype.
+    static func load(directory: URL, watermarker: PerthWatermarker?, kvCachePrecision: KVCache.Precision? = .f32,
                      s3genPrecision: S3GenPrecision = .f32) throws -> SpeechModels {
         let model = try ConvertedModel(directory: directory)
         let t3File = try model.file(ConvertedFiles.t3)
@@ -123,7 +138,7 @@ package struct SpeechModels: Sendable {
         let t3 = try T3(weights: t3File, config: variant.t3)
         let builtinVoice = try Conditionals(store: conds, family: family)
         return SpeechModels(
-            variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory, cacheRoot: HubSettings().cacheRoot), speech: T3SpeechTokenModel(t3: t3, kvCachePrecision: kvCachePrecision),
+            variant: variant, frontEnd: try variant.textTokenizer.load(directory: directory, cacheRoot: HubSettings().cacheRoot), speech: T3SpeechTokenModel(t3: t3, kvCachePrecision: kvCachePrecision ?? automaticKVCachePrecision(t3Weights: precision)),
             s3gen: try S3Gen(weights: try model.file(ConvertedFiles.s3gen), decoderHeads: variant.s3genDecoderHeads,
                              vocoder: variant.vocoder, precision: s3genPrecision),
             builtinVoice: builtinVoice, cloneVoice: try Voices.cloner(model, family: family), watermarker: watermarker,

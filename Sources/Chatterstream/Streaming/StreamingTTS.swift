@@ -66,8 +66,10 @@ public final class StreamingTTS: Sendable {
     public let watermark: Bool
     public let precision: Precision
     /// How T3's KV cache stores keys and values during a run: f32 (the reference), or f16 / bf16,
-    /// which halve the bytes each decode step reads from it (BENCHMARKS.md, "KV cache precision").
-    public let kvCachePrecision: KVCache.Precision
+    /// which halve the bytes each decode step reads from it (BENCHMARKS.md, "KV cache in 16 bits");
+    /// nil (the default): f32 beside f32 T3 weights, f16 beside bf16, f16 or q8_0 ones, whose own
+    /// error is 100-400x the f16 cache's. `info()` reports what the loaded engine uses.
+    public let kvCachePrecision: KVCache.Precision?
     /// The arithmetic of S3Gen's matrix products: `auto` (the default) computes them in bf16 on CPUs
     /// with avx512_bf16, in f32 elsewhere; `f32` keeps the reference path everywhere (README, `--s3gen-precision`).
     public let s3genPrecision: S3GenPrecision
@@ -102,7 +104,7 @@ public final class StreamingTTS: Sendable {
     /// - `store`: where `.family` models are fetched and cached (default: the Hugging Face hub as the
     ///   environment configures it: HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_OFFLINE).
     public init(model: ModelSource = .family(.chatterbox), device: Device = .auto, options: SynthesisOptions = SynthesisOptions(),
-                watermark: Bool = true, precision: Precision = .auto, kvCachePrecision: KVCache.Precision = .f32,
+                watermark: Bool = true, precision: Precision = .auto, kvCachePrecision: KVCache.Precision? = nil,
                 s3genPrecision: S3GenPrecision = .auto, store: ModelStore = ModelStore(), maxQueuedRuns: Int? = nil, logger: Logger = Logger(label: "chatterstream"),
                 limits: SynthesisLimits = .standard) {
         self.model = model
@@ -201,7 +203,7 @@ public final class StreamingTTS: Sendable {
     public func info() async throws -> Info {
         if !isLoaded { try await load() }
         return state.withLock { s in
-            Info(family: s.models!.family, device: s.device, precision: s.models!.precision, kvCachePrecision: kvCachePrecision,
+            Info(family: s.models!.family, device: s.device, precision: s.models!.precision, kvCachePrecision: s.models!.kvCachePrecision,
                  s3genPrecision: s.models!.s3gen.precision,
                  watermark: s.watermarkStatus, threads: ThreadPool.shared.threadCount)
         }
