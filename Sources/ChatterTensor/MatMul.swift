@@ -167,11 +167,9 @@ func linearWidened(_ x: Tensor, weight: Tensor, bias: Tensor?, rows: Int, isa: K
                             }
                         }
                     }
-                    if let narrowed {
-                        withOptionalFloats(bias) { biasPointer in
-                            gemmBF16(a: xp.baseAddress!, lda: inFeatures, m: rows, k: inFeatures, weight: narrowed, ldw: inFeatures, n: n,
-                                     bias: biasPointer.map { $0 + start }, c: c.baseAddress! + start, ldc: outFeatures, accumulate: false)
-                        }
+                    if let narrowed {  // C already holds the bias (seeded above), as for sgemm's beta = 1
+                        gemmBF16(a: xp.baseAddress!, lda: inFeatures, m: rows, k: inFeatures, weight: narrowed, ldw: inFeatures, n: n,
+                                 bias: nil, c: c.baseAddress! + start, ldc: outFeatures, accumulate: bias != nil)
                         continue
                     }
                     GEMMThreading.sgemm(transposeA: false, transposeB: true, m: rows, n: n, k: inFeatures, alpha: 1,

@@ -119,7 +119,7 @@ package struct SpeechModels: Sendable {
 
     /// Loads a converted model directory (weights-format.md).
     /// `kvCachePrecision` nil: `automaticKVCachePrecision` for the T3 file's dtype.
-    static func load(directory: URL, watermarker: PerthWatermarker?, kvCachePrecision: KVCache.Precision? = .f32,
+    static func load(directory: URL, watermarker: PerthWatermarker?, kvCachePrecision: KVCache.Precision? = nil,
                      s3genPrecision: S3GenPrecision = .f32) throws -> SpeechModels {
         let model = try ConvertedModel(directory: directory)
         let t3File = try model.file(ConvertedFiles.t3)
