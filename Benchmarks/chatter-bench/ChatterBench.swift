@@ -16,6 +16,7 @@ struct ChatterBench: AsyncParsableCommand {
         case gemm, gemv, conv, membw, load, perth, t3, s3gen, conditionals, stream, all
         case streamTax = "stream-tax"
         case t3KVCache = "t3-kv-cache"
+        case firstRun = "first-run"
     }
 
     @Argument(help: "Which suite to run: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -145,10 +146,37 @@ struct ChatterBench: AsyncParsableCommand {
     @Option(help: "Timed repetitions of the conditionals suite per recipe (the median is reported).")
     var conditionalsRepetitions: Int = 3
 
+    @Option(name: .customLong("first-run-model"), help: "Converted model directory for the first-run suite.")
+    var firstRunModel: String?
+
+    @Option(name: .customLong("first-run-processes"), help: "Fresh processes the first-run suite times (the median is reported).")
+    var firstRunProcesses: Int = 3
+
+    @Option(name: .customLong("first-run-syntheses"), help: "Syntheses each process of the first-run suite runs in a row (the first against the later ones).")
+    var firstRunSyntheses: Int = 3
+
+    @Flag(name: .customLong("first-run-one-shot"), help: "The first-run suite speaks one-shot (one S3Gen call, as `chatterstream say`) instead of streaming.")
+    var firstRunOneShot = false
+
+    @Flag(name: .customLong("first-run-child"), help: .hidden)
+    var firstRunChild = false
+
     mutating func run() async throws {
         precondition(threads >= 1 && repetitions >= 1, "threads and repetitions must be positive")
         ThreadPool.shared.threadCount = threads
         openblas_set_num_threads(Int32(threads))
+        if suite == .firstRun {
+            guard let firstRunModel else { throw ValidationError("the first-run suite needs --first-run-model <converted model directory>") }
+            guard firstRunProcesses >= 1, firstRunSyntheses >= 2 else { throw ValidationError("--first-run-processes ≥ 1 and --first-run-syntheses ≥ 2") }
+            let bench = FirstRunBench(model: URL(fileURLWithPath: firstRunModel), text: streamText, maxTokens: streamTokens,
+                                      processes: firstRunProcesses, syntheses: firstRunSyntheses, oneShot: firstRunOneShot, threads: threads)
+            if firstRunChild { return try await bench.runChild() }
+            let document: [String: Any] = ["machine": Machine.describe(threads: threads), "suite": suite.rawValue, "first_run": try bench.run()]
+            let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
+            FileHandle.standardOutput.write(data)
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            return
+        }
         var document: [String: Any] = ["machine": Machine.describe(threads: threads), "suite": suite.rawValue]
         if suite == .membw || suite == .all {
             document["membw"] = MemoryBandwidth(megabytes: bufferSize, repetitions: repetitions).run()
