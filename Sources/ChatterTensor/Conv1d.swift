@@ -35,7 +35,7 @@ private let im2colBudget = 1 << 20
 /// tests do), it is widened to f32, exactly, and takes the f32 path.
 public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                    dilation: Int = 1, groups: Int = 1, paddingMode: Conv1dPadding = .zeros,
-                   isa: KernelISA = .current) -> Tensor {
+                   isa: KernelISA = .current, packed: PackedConvWeightBF16? = nil) -> Tensor {
     precondition(x.rank == 3, "conv1d expects input [B, Cin, T], got \(x.shape)")
     precondition(weight.rank == 3, "conv1d expects weight [Cout, Cin/groups, K], got \(weight.shape)")
     let (batch, inChannels, length) = (x.shape[0], x.shape[1], x.shape[2])
@@ -75,8 +75,8 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     }
     let padded = padTime(x.contiguous(), left: left, right: right, mode: paddingMode)
     if native {
-        return conv1dBF16(padded, weight: weight.contiguous(), bias: bias?.scalars(), stride: stride, dilation: dilation,
-                          outLength: outLength)
+        let pack = packed.flatMap { $0.matches(weight) ? $0 : nil } ?? PackedConvWeightBF16(packing: weight.contiguous())
+        return conv1dBF16(padded, weight: pack, bias: bias?.scalars(), stride: stride, dilation: dilation, outLength: outLength)
     }
     let output = Tensor(zeros: [batch, outChannels, outLength])
     let w = weight.contiguous()
@@ -156,13 +156,65 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
     return output
 }
 
+/// A bf16 convolution weight [Cout, Cin, K] laid out once for the avx512_bf16 GEMM of `conv1dBF16`:
+/// reordered tap-major ([Cout, K, Cin'], Cin' = Cin rounded up to even, the pad channel zero) and
+/// packed into the GEMM's row strips (`chatter_gemm_bf16_pack_a`). A layer that holds one
+/// (`packed:` of `conv1d`) skips that work on every call: it is a scalar pass over every weight plus
+/// the packing, ~5 % of a bf16 S3Gen pass in `perf` (the reorder and packing of each conv's weight,
+/// per call, 2026-12-08). The values are the weight's own bf16 values, so a call with the pack and
+/// one without give the same bits.
+public final class PackedConvWeightBF16: @unchecked Sendable {  // immutable after init; the buffer is only read
+    public let outChannels: Int, inChannels: Int, kernel: Int
+    /// Cin' and K·Cin', the GEMM's depth.
+    let channels: Int, depth: Int
+    let packed: UnsafeMutableRawPointer
+
+    /// The pack of `weight` (bf16 [Cout, Cin, K] with Cin > 1), or nil where the native bf16 GEMM does
+    /// not run (no avx512_bf16, or capped by CHATTERSTREAM_ISA) or the weight is not such a tensor.
+    public convenience init?(weight: Tensor) {
+        guard weight.dtype == .bf16, weight.rank == 3, weight.shape[1] > 1, KernelISA.current >= .avx512bf16 else { return nil }
+        self.init(packing: weight.contiguous())
+    }
+
+    init(packing weight: Tensor) {
+        (outChannels, inChannels, kernel) = (weight.shape[0], weight.shape[1], weight.shape[2])
+        channels = (inChannels + 1) / 2 * 2
+        depth = kernel * channels
+        let reordered = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * depth)
+        defer { reordered.deallocate() }
+        reordered.initialize(repeating: 0, count: outChannels * depth)
+        let (outChannels, inChannels, kernel, channels, depth) = (outChannels, inChannels, kernel, channels, depth)
+        weight.withUnsafeRawBytes { raw in
+            let source = raw.bindMemory(to: UInt16.self).baseAddress!
+            for o in 0..<outChannels {
+                for c in 0..<inChannels {
+                    for k in 0..<kernel {
+                        reordered[o * depth + k * channels + c] = BFloat16(bitPattern: source[(o * inChannels + c) * kernel + k]).floatValue
+                    }
+                }
+            }
+        }
+        let mr = Int(CHATTER_GEMM_BF16_MR)
+        packed = UnsafeMutableRawPointer.allocate(byteCount: chatter_gemm_bf16_packed_a_bytes(outChannels, depth), alignment: 64)
+        let done = chatter_gemm_bf16_pack_a(reordered, depth, outChannels, depth, packed, 0, (outChannels + mr - 1) / mr)
+        precondition(done == 1, "packing a bf16 convolution weight needs avx512_bf16")
+    }
+
+    deinit { packed.deallocate() }
+
+    /// Whether this is a pack of a weight of `weight`'s shape (a layer's own weight, by construction).
+    func matches(_ weight: Tensor) -> Bool {
+        weight.dtype == .bf16 && weight.shape == [outChannels, inChannels, kernel]
+    }
+}
+
 /// `conv1d` with a bf16 weight [Cout, Cin, K] on the avx512_bf16 GEMM (`gemmBF16`), for `padded`
 /// [B, Cin, T + padding] (already extended) and no groups.
 ///
 /// The GEMM computes `c = a · wᵀ` with `a` f32 [M, K'] (rounded to bf16 as it is packed) and `w`
 /// bf16 [N, K'], and its output is [M, N] row-major. Posed as M = output channels, N = output frames,
 /// K' = K taps × Cin, the output is already the convolution's [Cout, T] layout, `a` is the weight
-/// (reordered tap-major, [Cout, K, Cin'], widened: exact, its values are bf16) and `w` row t is the
+/// (reordered tap-major, [Cout, K, Cin'], and packed once: `PackedConvWeightBF16`) and `w` row t is the
 /// unfolded input of frame t. That row is never written: the input is transposed once to bf16
 /// [T, Cin'] (`chatter_conv_input_bf16`; Cin' = Cin rounded up to even, so that no bf16 pair
 /// straddles two taps, the pad channel zero in input and weight), and row t is K runs of Cin' values
@@ -170,28 +222,11 @@ public func conv1d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
 /// (`chatter_gemm_bf16_run_segmented`: ldw = stride·Cin', a run per tap, runs dilation·Cin' apart).
 /// The output starts as the bias and the GEMM accumulates into it. Measured against the f32 path
 /// (im2col + sgemm): `chatter-bench conv` (BENCHMARKS.md, "S3Gen in bf16").
-private func conv1dBF16(_ padded: Tensor, weight: Tensor, bias: [Float]?, stride: Int, dilation: Int, outLength: Int) -> Tensor {
+private func conv1dBF16(_ padded: Tensor, weight: PackedConvWeightBF16, bias: [Float]?, stride: Int, dilation: Int, outLength: Int) -> Tensor {
     let (batch, inChannels, paddedLength) = (padded.shape[0], padded.shape[1], padded.shape[2])
-    let (outChannels, kernel) = (weight.shape[0], weight.shape[2])
-    let channels = (inChannels + 1) / 2 * 2  // Cin'
-    let depth = kernel * channels            // K'
+    let (outChannels, channels, depth) = (weight.outChannels, weight.channels, weight.depth)
     let output = Tensor(zeros: [batch, outChannels, outLength])
     let pool = ThreadPool.shared
-
-    // The weight, tap-major [Cout, K, Cin'] in f32 (the GEMM rounds it back to the same bf16).
-    let reordered = UnsafeMutablePointer<Float>.allocate(capacity: outChannels * depth)
-    defer { reordered.deallocate() }
-    reordered.initialize(repeating: 0, count: outChannels * depth)
-    weight.withUnsafeRawBytes { raw in
-        let source = raw.bindMemory(to: UInt16.self).baseAddress!
-        for o in 0..<outChannels {
-            for c in 0..<inChannels {
-                for k in 0..<kernel {
-                    reordered[o * depth + k * channels + c] = BFloat16(bitPattern: source[(o * inChannels + c) * kernel + k]).floatValue
-                }
-            }
-        }
-    }
     let input = UnsafeMutablePointer<UInt16>.allocate(capacity: paddedLength * channels)
     defer { input.deallocate() }
     let ia = UInt(bitPattern: input)
@@ -212,12 +247,13 @@ private func conv1dBF16(_ padded: Tensor, weight: Tensor, bias: [Float]?, stride
             if let bias {
                 for o in 0..<outChannels { (out + o * outLength).update(repeating: bias[o], count: outLength) }
             }
-            gemmBF16(a: reordered, lda: depth, m: outChannels, k: depth, weight: input, ldw: stride * channels, n: outLength,
+            gemmBF16(packedA: UnsafeRawPointer(weight.packed), m: outChannels, k: depth, weight: input, ldw: stride * channels, n: outLength,
                      segmentPairs: channels / 2, segmentStride: dilation * channels,
                      bias: nil, c: out, ldc: outLength, accumulate: true)
         }
     }
     }
+    withExtendedLifetime(weight) {}
     return output
 }
 

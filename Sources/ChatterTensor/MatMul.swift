@@ -239,10 +239,28 @@ func gemmBF16(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, weight: UnsafeP
               segmentPairs: Int = 0, segmentStride: Int = 0,
               bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
     guard m > 0, n > 0, k > 0 else { return }
-    let mr = Int(CHATTER_GEMM_BF16_MR)
-    let strips = (m + mr - 1) / mr
     let packed = UnsafeMutableRawPointer.allocate(byteCount: chatter_gemm_bf16_packed_a_bytes(m, k), alignment: 64)
     defer { packed.deallocate() }
+    gemmBF16(packing: a, lda: lda, into: packed, m: m, k: k, weight: weight, ldw: ldw, n: n,
+             segmentPairs: segmentPairs, segmentStride: segmentStride, bias: bias, c: c, ldc: ldc, accumulate: accumulate)
+}
+
+/// `gemmBF16` over activations already packed by `chatter_gemm_bf16_pack_a` (all strips of m × k):
+/// a convolution's weight, packed once by `PackedConvWeightBF16`.
+func gemmBF16(packedA: UnsafeRawPointer, m: Int, k: Int, weight: UnsafePointer<UInt16>, ldw: Int, n: Int,
+              segmentPairs: Int = 0, segmentStride: Int = 0,
+              bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    guard m > 0, n > 0, k > 0 else { return }
+    gemmBF16(packing: nil, lda: 0, into: UnsafeMutableRawPointer(mutating: packedA), m: m, k: k, weight: weight, ldw: ldw, n: n,
+             segmentPairs: segmentPairs, segmentStride: segmentStride, bias: bias, c: c, ldc: ldc, accumulate: accumulate)
+}
+
+/// The work of both: packs `a` into `packed` first unless `a` is nil (`packed` then holds it already).
+private func gemmBF16(packing a: UnsafePointer<Float>?, lda: Int, into packed: UnsafeMutableRawPointer, m: Int, k: Int,
+                      weight: UnsafePointer<UInt16>, ldw: Int, n: Int, segmentPairs: Int, segmentStride: Int,
+                      bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+    let mr = Int(CHATTER_GEMM_BF16_MR)
+    let strips = (m + mr - 1) / mr
     let pool = ThreadPool.shared
     let tileColumns = 128
     let columnTiles = (n + tileColumns - 1) / tileColumns
@@ -258,8 +276,8 @@ func gemmBF16(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, weight: UnsafeP
     let xa = UInt(bitPattern: a), ya = UInt(bitPattern: c), wa = UInt(bitPattern: weight), pa = UInt(bitPattern: packed)
     let ba = UInt(bitPattern: bias)
     let pack = { (range: Range<Int>) in
-        let done = chatter_gemm_bf16_pack_a(UnsafePointer<Float>(bitPattern: xa)!, lda, m, k,
-                                            UnsafeMutableRawPointer(bitPattern: pa)!, range.lowerBound, range.upperBound)
+        guard let source = UnsafePointer<Float>(bitPattern: xa) else { return }  // packed already
+        let done = chatter_gemm_bf16_pack_a(source, lda, m, k, UnsafeMutableRawPointer(bitPattern: pa)!, range.lowerBound, range.upperBound)
         precondition(done == 1, "bf16 GEMM packing needs avx512_bf16")
     }
     let runTile = { (tile: Int) in
@@ -279,7 +297,7 @@ func gemmBF16(a: UnsafePointer<Float>, lda: Int, m: Int, k: Int, weight: UnsafeP
         for tile in 0..<tiles { runTile(tile) }
         return
     }
-    pool.parallelFor(strips, minimumChunk: 4, pack)
+    if a != nil { pool.parallelFor(strips, minimumChunk: 4, pack) }
     let next = TileCounter()
     pool.parallelFor(min(pool.threadCount, tiles)) { _ in
         while case let tile = next.claim(), tile < tiles { runTile(tile) }

@@ -88,4 +88,27 @@ private let skipReason: Comment = "needs avx512_bf16 (CPUID leaf 7 subleaf 1, EA
             #expect(Self.run(c, x, weight, bias, isa: isa).scalars() == expected, "\(c) at \(isa)")
         }
     }
+
+    /// A weight packed once (`PackedConvWeightBF16`, what the model's conv layers hold) gives the
+    /// bits of the per-call packing; a pack of another shape is ignored, not misread; where the native
+    /// GEMM does not run there is no pack.
+    @Test(arguments: cases)
+    func packedWeightGivesThePerCallBits(_ c: Case) {
+        let (x, weight, bias) = Self.operands(c, seed: UInt64(c.outChannels * 13 + c.length))
+        guard hasBF16 else {
+            #expect(PackedConvWeightBF16(weight: weight) == nil, "no pack below avx512_bf16")
+            return
+        }
+        let pack = PackedConvWeightBF16(weight: weight)
+        #expect(pack != nil)
+        let expected = Self.run(c, x, weight, bias).scalars()
+        let packed = conv1d(x, weight: weight, bias: bias, stride: c.stride, padding: c.padding, dilation: c.dilation,
+                            paddingMode: c.mode, packed: pack)
+        #expect(packed.scalars() == expected, "\(c): packed once vs per call")
+        let other = PackedConvWeightBF16(weight: Tensor(zeros: [c.outChannels + 1, c.inChannels, c.kernel]).converted(to: .bf16))
+        let mismatched = conv1d(x, weight: weight, bias: bias, stride: c.stride, padding: c.padding, dilation: c.dilation,
+                                paddingMode: c.mode, packed: other)
+        #expect(mismatched.scalars() == expected, "\(c): a pack of another shape is not used")
+        #expect(PackedConvWeightBF16(weight: weight.converted(to: .f32)) == nil, "no pack of an f32 weight")
+    }
 }

@@ -4,6 +4,9 @@ import ChatterTensor
 /// k − 1 frames on the left instead).
 struct Conv1d: Sendable {
     let weight: Tensor
+    /// The bf16 weight laid out for the native bf16 GEMM once, at load (nil for f32 weights, depthwise
+    /// kernels, or a CPU without avx512_bf16).
+    let packed: PackedConvWeightBF16?
     let bias: Tensor?
     var stride = 1
     var padding = 0
@@ -16,6 +19,7 @@ struct Conv1d: Sendable {
             throw TensorError.shapeMismatch(tensor: "\(weights.source): \(prefix)weight", expected: [-1, -1, -1], actual: weight.shape)
         }
         self.weight = Conv1d.held(weight, weights)
+        packed = PackedConvWeightBF16(weight: self.weight)
         bias = try weights.float32(prefix + "bias", shape: [weight.shape[0]])
     }
 
@@ -27,6 +31,7 @@ struct Conv1d: Sendable {
         // Contiguous once at load (torch checkpoints may hold strided views); conv1d would copy per call.
         weight = Conv1d.held((weightNormed ? try loadWeightNormed(weights, name, shape: shape)
                                            : try weights.float32(name + ".weight", shape: shape)).contiguous(), weights)
+        packed = PackedConvWeightBF16(weight: weight)
         bias = hasBias ? try weights.float32(name + ".bias", shape: [out]).contiguous() : nil
         self.stride = stride
         self.padding = padding
@@ -44,7 +49,7 @@ struct Conv1d: Sendable {
 
     func callAsFunction(_ x: Tensor, causal: Bool = false) -> Tensor {
         conv1d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation,
-               paddingMode: causal ? .causal : .zeros)
+               paddingMode: causal ? .causal : .zeros, packed: packed)
     }
 }
 
