@@ -15,7 +15,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 dest="${1:-$root/.cache/pkuseg/spacy-pkuseg-1.0.2}"
 wheel=spacy_pkuseg-1.0.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl
-wheel_url=https://files.pythonhosted.org/packages/71/91/e6d754fdec6ebe96187679bb00cac61fc4eba6b08def0483ca92839e4122/$wheel
+# The wheel's URL on PyPI (what the model store downloads; this script asks pip for the same file):
+# https://files.pythonhosted.org/packages/71/91/e6d754fdec6ebe96187679bb00cac61fc4eba6b08def0483ca92839e4122/$wheel
 wheel_sha=eada7615a9055f6c9570d8acca652158d2e86c298d15aaa2e40126bae8017de3
 default_sha=3cf450d95719d51883fa49291302b9032372064d86805b130bb2ea0223196c67
 license_sha=9794864c3950e66d36c9ab8e8ff7741538909d9813f8991bae69d8c3495f8de5
@@ -34,7 +35,9 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$dest"
 
 if ! word_list_ok "$dest"; then
-    curl -fsSL --retry 3 -o "$tmp/$wheel" "$wheel_url"
+    # This platform's wheel whatever the host: the one pinned (default.pkl is the same in every wheel).
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 --python-version 3.11 \
+        --implementation cp --abi cp311 spacy-pkuseg==1.0.2 -d "$tmp"
     echo "$wheel_sha  $tmp/$wheel" | sha256sum -c --quiet -
     python3 - "$tmp/$wheel" "$tmp" <<'PY'
 import shutil, sys, zipfile
@@ -59,10 +62,15 @@ if ! model_ok "$dest"; then
         fi
     done
     if [ -z "$zip" ]; then
-        if ! curl -fsSL --retry 3 --connect-timeout 20 -o "$tmp/spacy_ontonotes.zip" "$model_url" 2>"$tmp/curl.err"; then
+        if ! python3 - "$model_url" "$tmp/spacy_ontonotes.zip" 2>"$tmp/download.err" <<'PY'
+import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=30) as response, open(sys.argv[2], "wb") as out:
+    shutil.copyfileobj(response, out)
+PY
+        then
             cat >&2 <<TXT
 fetch-model.sh: could not download spacy-pkuseg's model from $model_url
-  ($(tail -n 1 "$tmp/curl.err"))
+  ($(tail -n 1 "$tmp/download.err"))
 The word list is in place ($dest/default.pkl), the model is not: chatterstream will code Chinese text
 unsegmented, with a warning, as upstream does without spacy-pkuseg. To finish, on a machine that can
 reach github.com download spacy_ontonotes.zip (sha256 $model_sha) and rerun this script with
