@@ -36,6 +36,15 @@ struct Download: AsyncParsableCommand {
         let directory = try await store.ensure(model, revision: revision, progress: renderer.render)
         // The watermarker's checkpoint comes with the model (synthesis needs it unless --no-watermark).
         _ = try await store.ensurePerthCheckpoint(progress: renderer.render)
+        // The multilingual model's Chinese word segmentation (spacy-pkuseg's model): without it Chinese
+        // is coded unsegmented, so a failure is a warning, not an error.
+        if store.needsPkusegModel(for: model) {
+            do {
+                _ = try await store.ensurePkusegModel(progress: renderer.render)
+            } catch {
+                FileHandle.standardError.write(Data("warning: \(error)\n".utf8))
+            }
+        }
         print(directory.path)
     }
 }

@@ -6,21 +6,27 @@ import TestSupport
 /// Upstream parity of Chatterbox Multilingual's text front end: `mtl_tts.punc_norm` and
 /// `MTLTokenizer.encode` (chatterbox-tts 0.1.7; the same in 5de7a54), against
 /// `Tests/Fixtures/tokenizers/chatterbox_multilingual.jsonl` (tools/fixtures/fixturegen/tokenizers_mtl.py):
-/// every language but Japanese, Korean jamo, Chinese Cangjie with a synthetic table and without one.
+/// every language but Japanese, Korean jamo, Chinese Cangjie with a synthetic table and without one,
+/// each with spacy-pkuseg's segmentation (the small model of `Tests/Assets/pkuseg/synthetic`) and without.
 @Suite struct MultilingualTokenizerTests {
     static let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     static let tokenizerDirectory = tests.appendingPathComponent("Assets/tokenizers/chatterbox-multilingual")
     static let fixture = tests.appendingPathComponent("Fixtures/tokenizers/chatterbox_multilingual.jsonl")
     static let cangjieTable = tests.appendingPathComponent("Fixtures/tokenizers/cangjie_synthetic.json")
+    /// The words of spacy-pkuseg's `default.pkl` that the fixture's Chinese texts hold (tokenizers_pkuseg.py).
+    static let pkusegWords = tests.appendingPathComponent("Fixtures/tokenizers/pkuseg_words_mtl.pkl")
 
-    static func tokenizer(cangjie: Bool, log: TextProcessingLog = TextProcessingLog(sink: { _ in })) throws -> MultilingualTokenizer {
+    static func tokenizer(cangjie: Bool, pkuseg: Bool = false, log: TextProcessingLog = TextProcessingLog(sink: { _ in })) throws -> MultilingualTokenizer {
         let bpe = try BPETokenizer(contentsOf: tokenizerDirectory.appendingPathComponent(MultilingualTokenizer.fileName))
-        return try MultilingualTokenizer(bpe: bpe, chinese: cangjie ? try ChineseCangjieConverter(contentsOf: cangjieTable, log: log) : nil,
-                                         japanese: nil, log: log)
+        let segmenter = pkuseg ? LazyPkusegSegmenter(try PkusegSegmenter(model: PkusegSegmenterTests.model(), wordList: PkusegWordList(contentsOf: pkusegWords))) : nil
+        return try MultilingualTokenizer(bpe: bpe, chinese: cangjie ? try ChineseCangjieConverter(contentsOf: cangjieTable, segmenter: segmenter, log: log) : nil,
+                                         japanese: nil, chineseSegmenter: segmenter, log: log)
     }
 
     @Test func matchesUpstreamOnEveryFixtureString() throws {
         let withTable = try Self.tokenizer(cangjie: true), withoutTable = try Self.tokenizer(cangjie: false)
+        let tokenizers = ["chinese_no_table": withoutTable, "chinese_pkuseg": try Self.tokenizer(cangjie: true, pkuseg: true),
+                          "chinese_pkuseg_no_table": try Self.tokenizer(cangjie: false, pkuseg: true)]
         #expect(withTable.bpe.vocabularySize == 2454)
         let lines = try Data(contentsOf: Self.fixture).split(separator: UInt8(ascii: "\n"))
         let header = try #require(try JSONSerialization.jsonObject(with: Data(lines[0])) as? [String: Any])
@@ -32,7 +38,7 @@ import TestSupport
             let language = object["lang"] as? String
             let name = "\(path)\(counts[path, default: 0])"
             counts[path, default: 0] += 1
-            let tokenizer = path == "chinese_no_table" ? withoutTable : withTable
+            let tokenizer = tokenizers[path] ?? withTable
             let ids = try tokenizer.encode(text, language: language), expected = try #require(object["ids"] as? [Int])
             if ids == expected { idMatches += 1 } else {
                 failures.append("\(name) [\(language ?? "-")] encode \(text.debugDescription): \(ids) != \(expected)")
@@ -55,7 +61,8 @@ import TestSupport
         #expect(failures.isEmpty)
         #expect(count == header["cases"] as? Int)
         for path in ["plain", "korean", "chinese"] { #expect(counts[path, default: 0] >= 300, "\(path): \(counts[path, default: 0]) strings") }
-        #expect(counts["chinese_no_table", default: 0] > 0)
+        #expect(counts["chinese_pkuseg", default: 0] >= 200)
+        for path in ["chinese_no_table", "chinese_pkuseg_no_table"] { #expect(counts[path, default: 0] > 0) }
         let untested = Set(SpokenLanguage.multilingual.map(\.code)).subtracting(languages)
         #expect(untested == ["ja"], "every language but Japanese is in the fixture; missing: \(untested.sorted())")
     }
@@ -127,7 +134,13 @@ import TestSupport
         let withoutTable = try TextTokenizerKind.multilingualGraphemes.load(directory: directory)
         try FileManager.default.copyItem(at: Self.cangjieTable, to: directory.appendingPathComponent(ChineseCangjieConverter.fileName))
         let loaded = try TextTokenizerKind.multilingualGraphemes.load(directory: directory)
-        let reference = try Self.tokenizer(cangjie: true)
+        // The loader also segments with spacy-pkuseg's model when one is installed (.cache/pkuseg, or
+        // CHATTERSTREAM_PKUSEG_MODEL); the reference does what it finds.
+        let silent = TextProcessingLog(sink: { _ in })
+        let reference = try MultilingualTokenizer(
+            bpe: BPETokenizer(contentsOf: Self.tokenizerDirectory.appendingPathComponent(MultilingualTokenizer.fileName)),
+            chinese: ChineseCangjieConverter(contentsOf: Self.cangjieTable, segmenter: LazyPkusegSegmenter.installed(cacheRoot: nil, log: silent), log: silent),
+            japanese: nil, log: silent)
         let text = "我爱北京天安门。"
         #expect(try loaded.t3Input(for: text, language: "zh") == (try reference.t3Input(for: text, language: "zh")))
         #expect(try withoutTable.t3Input(for: text, language: "zh") != (try reference.t3Input(for: text, language: "zh")))

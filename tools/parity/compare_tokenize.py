@@ -14,10 +14,16 @@ any difference.
 `grapheme_mtl_merged_expanded_v1.json` and the synthetic Cangjie table of the fixture (copied into a
 model directory as `Cangjie5_TC.json`), each string with a seeded language among the 23 (or none), the
 random strings richer in Hangul, CJK, Greek capitals (Final_Sigma) and combining marks. Upstream runs
-without spacy-pkuseg, dicta_onnx and russian_text_stresser, as the fixture does, and with pykakasi 2.3.0
+without dicta_onnx and russian_text_stresser, as the fixture does, and with pykakasi 2.3.0
 (the reference environment's pin) when it is installed: then `ja` is among the languages, the Japanese
 fixture's texts are added, and `chatter-parity` reads the dictionaries `tools/kakasi/fetch-dictionaries.sh`
 put in `.cache/kakasi/pykakasi-2.3.0` (texts on which pykakasi itself raises are counted, not compared).
+Chinese is compared both ways: by default without spacy-pkuseg (its import blocked upstream; chatter-parity
+runs where it finds no pkuseg model), and with `--pkuseg` with it: upstream's `pkuseg()` loads the small
+model trained by tools/pkuseg/train_test_model.py (Tests/Assets/pkuseg/synthetic) in place of
+`spacy_ontonotes`, with the installed wheel's `default.pkl`, and chatter-parity gets the same three files
+through CHATTERSTREAM_PKUSEG_MODEL, and the Chinese share of the strings is raised. `--pkuseg-model DIR` compares with another spacy-pkuseg model folder
+(features.msgpack, weights.npz), e.g. the real `spacy_ontonotes` where it can be had.
 """
 import argparse
 import json
@@ -70,6 +76,8 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "chatter-parity"))
     parser.add_argument("--count", type=int, default=20000)
     parser.add_argument("--multilingual", action="store_true")
+    parser.add_argument("--pkuseg", action="store_true", help="--multilingual with spacy-pkuseg's segmentation (the small test model)")
+    parser.add_argument("--pkuseg-model", default=None, help="with --pkuseg: a spacy-pkuseg model folder instead of the test model")
     args = parser.parse_args()
     if args.multilingual:
         return compare_multilingual(args)
@@ -78,6 +86,7 @@ def main():
     from chatterbox.tts import punc_norm
 
     tok = EnTokenizer(TOKENIZER)
+    env = dict(os.environ)
     texts = [json.loads(line)["text"] for line in open(FIXTURE).read().splitlines()[1:]]
     texts += random_texts(args.count, tok.tokenizer.get_vocab())
     failures = 0
@@ -110,20 +119,31 @@ def compare_multilingual(args):
     import importlib.util
     import shutil
 
+    sys.path.insert(0, os.path.join(ROOT, "tools", "fixtures"))
+    from fixturegen.tokenizers_pkuseg import MODEL as PKUSEG_TEST_MODEL, upstream_pkuseg_home, without_pkuseg
+
     import chatterbox.models.tokenizers.tokenizer as upstream
     from chatterbox.mtl_tts import punc_norm
 
-    for package in ("spacy_pkuseg", "dicta_onnx", "russian_text_stresser"):
+    for package in ("dicta_onnx", "russian_text_stresser"):
         assert importlib.util.find_spec(package) is None, f"{package} is installed: this compares with upstream without it"
     upstream.hf_hub_download = lambda repo_id, filename, cache_dir=None: CANGJIE_TABLE
-    tok = upstream.MTLTokenizer(MTL_TOKENIZER)
+    pkuseg_model = args.pkuseg_model or PKUSEG_TEST_MODEL
+    with (upstream_pkuseg_home(pkuseg_model) if args.pkuseg else without_pkuseg()):
+        tok = upstream.MTLTokenizer(MTL_TOKENIZER)
+    assert (tok.cangjie_converter.segmenter is not None) == args.pkuseg
     rng = random.Random(20261207)
     extra = ([chr(rng.randint(0xAC00, 0xD7AF)) for _ in range(200)] + list(tok.cangjie_converter.word2cj)
              + list("ΑΒΓΔΣΩΆΈΣΣσςİIıẞßKÅǅﬁ½①ｆ") + ["\u0301", "\u0323", "\u0345", "\u0307", "\u3000", "\uf900", "\u2f00"])
     texts = [json.loads(line)["text"] for line in open(MTL_FIXTURE).read().splitlines()[1:]]
-    texts += random_texts(args.count, tok.tokenizer.get_vocab(), seed=4321, extra=extra)
     choices = list(MTL_LANGUAGES)
+    if args.pkuseg:
+        import srsly
+        extra += srsly.read_msgpack(os.path.join(pkuseg_model, "features.msgpack"))["unigram"][:2000]
+        choices += ["zh"] * 6  # a third of the strings Chinese
+    texts += random_texts(args.count, tok.tokenizer.get_vocab(), seed=4321, extra=extra)
     env = dict(os.environ)
+    env.pop("CHATTERSTREAM_PKUSEG_MODEL", None)
     if importlib.util.find_spec("pykakasi") is not None:
         assert os.path.isdir(KAKASI_DICTIONARIES), "run tools/kakasi/fetch-dictionaries.sh first"
         env["CHATTERSTREAM_KAKASI_DICTIONARIES"] = KAKASI_DICTIONARIES
@@ -139,6 +159,15 @@ def compare_multilingual(args):
         os.mkdir(model)
         shutil.copy(MTL_TOKENIZER, model)
         shutil.copy(CANGJIE_TABLE, os.path.join(model, "Cangjie5_TC.json"))
+        if args.pkuseg:
+            # The model upstream loaded, and the wheel's default.pkl it post-processes with.
+            import spacy_pkuseg
+            segmentation = os.path.join(work, "pkuseg")
+            os.mkdir(segmentation)
+            for name in ("features.msgpack", "weights.npz"):
+                shutil.copy(os.path.join(pkuseg_model, name), segmentation)
+            shutil.copy(os.path.join(os.path.dirname(spacy_pkuseg.__file__), "dicts", "default.pkl"), segmentation)
+            env["CHATTERSTREAM_PKUSEG_MODEL"] = segmentation
         src = os.path.join(work, "in.jsonl")
         with open(src, "w") as f:
             for text, lang in zip(texts, languages):
@@ -146,7 +175,8 @@ def compare_multilingual(args):
         for normalize in (False, True):
             dst = os.path.join(work, f"out-{normalize}.jsonl")
             cmd = [args.binary, "tokenize", "--tokenizer", model, "--input", src, "--output", dst]
-            subprocess.run(cmd + (["--normalize"] if normalize else []), check=True, env=env)
+            # Run in the scratch folder: no .cache/pkuseg there, so without --pkuseg chatter-parity finds no model.
+            subprocess.run(cmd + (["--normalize"] if normalize else []), check=True, env=env, cwd=work)
             got = [json.loads(line)["ids"] for line in open(dst).read().splitlines()]
             assert len(got) == len(texts), (len(got), len(texts))
             matched = 0
@@ -163,8 +193,9 @@ def compare_multilingual(args):
                 elif shown < 10:
                     shown += 1
                     print(f"MISMATCH normalize={normalize} lang={lang} text={text!r}\n  got      {ids}\n  expected {expected}")
-            print(f"tokenize --multilingual{' --normalize' if normalize else ''}: {matched}/{compared} lines match upstream "
-                  f"({len(set(languages))} language settings, {languages.count('ja')} Japanese; "
+            print(f"tokenize --multilingual{' --pkuseg' if args.pkuseg else ''}{' --normalize' if normalize else ''}: "
+                  f"{matched}/{compared} lines match upstream "
+                  f"({len(set(languages))} language settings, {languages.count('zh')} Chinese, {languages.count('ja')} Japanese; "
                   f"{len(texts) - compared} where upstream raises)")
             failures += compared - matched
     return 1 if failures else 0

@@ -53,8 +53,10 @@ public enum TextTokenizerKind: Sendable, Equatable {
 
     /// The tokenizer of this kind in a converted (or upstream) model `directory`. The multilingual
     /// one reads pykakasi's dictionaries on its first Japanese text, from where
-    /// `KakasiDictionaryLocation` finds them (`cacheRoot`: the model store's, `$HF_HOME/chatterstream`);
-    /// without them Japanese passes through with a warning, as upstream without pykakasi.
+    /// `KakasiDictionaryLocation` finds them (`cacheRoot`: the model store's, `$HF_HOME/chatterstream`),
+    /// and spacy-pkuseg's model on its first Chinese text, from where `PkusegModelLocation` finds it;
+    /// without them Japanese passes through and Chinese is coded unsegmented, each with a warning, as
+    /// upstream without pykakasi or spacy-pkuseg.
     public func load(directory: URL, cacheRoot: URL? = nil) throws -> any TextTokenizer {
         switch self {
         case .english: return try EnglishTokenizer(contentsOf: directory.appendingPathComponent(EnglishTokenizer.fileName))
@@ -62,7 +64,8 @@ public enum TextTokenizerKind: Sendable, Equatable {
         case .multilingualGraphemes:
             let log = TextProcessingLog()
             return try MultilingualTokenizer(directory: directory,
-                                             japanese: LazyJapaneseHiraganaNormalizer.installed(cacheRoot: cacheRoot, log: log), log: log)
+                                             japanese: LazyJapaneseHiraganaNormalizer.installed(cacheRoot: cacheRoot, log: log),
+                                             chineseSegmenter: LazyPkusegSegmenter.installed(cacheRoot: cacheRoot, log: log), log: log)
         }
     }
 }

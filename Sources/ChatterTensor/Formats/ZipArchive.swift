@@ -13,6 +13,8 @@ public struct ZipArchive {
         public let compressedSize: Int
         /// 0: stored, 8: deflated.
         public let method: UInt16
+        /// The CRC-32 of the uncompressed data, as the central directory records it.
+        public let crc32: UInt32
     }
 
     let mapping: MappedFile
@@ -58,6 +60,7 @@ public struct ZipArchive {
         for index in 0..<entryCount {
             guard try reader.u32(cursor) == 0x0201_4B50 else { throw FormatError(reason: "central directory entry \(index) has a bad signature") }
             let method = try reader.u16(cursor + 10)
+            let crc32 = try reader.u32(cursor + 16)
             var compressedSize = Int(try reader.u32(cursor + 20))
             var size = Int(try reader.u32(cursor + 24))
             let nameLength = Int(try reader.u16(cursor + 28))
@@ -91,7 +94,7 @@ public struct ZipArchive {
             guard dataOffset >= 0, compressedSize >= 0, dataOffset <= bytes.count - compressedSize else {
                 throw FormatError(reason: "entry '\(name)': data (\(compressedSize) bytes at \(dataOffset)) runs past the end of the \(bytes.count)-byte file (truncated?)")
             }
-            entries.append(Entry(name: name, dataOffset: dataOffset, size: size, compressedSize: compressedSize, method: method))
+            entries.append(Entry(name: name, dataOffset: dataOffset, size: size, compressedSize: compressedSize, method: method, crc32: crc32))
         }
         self.entries = entries
     }

@@ -25,6 +25,8 @@ public struct ModelStore: Sendable {
     public var maxAttempts = 5
     /// Where the Perth watermarker's checkpoint comes from (`ensurePerthCheckpoint`).
     public var perthSource = PerthCheckpointSource.resemblePerth101
+    /// Where spacy-pkuseg's model and word list come from (`ensurePkusegModel`).
+    public var pkusegSource = PkusegModelSource.spacyPkuseg102
 
     static let partialSuffix = ".incomplete"
 

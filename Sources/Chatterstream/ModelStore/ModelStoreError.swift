@@ -1,3 +1,4 @@
+import ChatterModels
 import Foundation
 
 /// Why the model store could not produce a cached model. Every message says what to do next.
@@ -33,6 +34,8 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Localized
     case conversionFailed(family: ModelFamily, reason: String)
     /// The Perth watermarker's checkpoint is not installed and could not be.
     case perthUnavailable(reason: String)
+    /// spacy-pkuseg's model (Chinese word segmentation) is not installed and could not be.
+    case pkusegUnavailable(reason: String)
 
     public var description: String {
         switch self {
@@ -79,6 +82,10 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Localized
             return "the Perth watermarker's checkpoint is missing: \(reason); run on a machine with network once"
                 + " (or tools/perth/fetch-checkpoint.sh, or set CHATTERSTREAM_PERTH_CHECKPOINT), or turn watermarking off"
                 + " explicitly (watermark: false, --no-watermark)"
+        case let .pkusegUnavailable(reason):
+            return "spacy-pkuseg's model for Chinese word segmentation is missing: \(reason); run on a machine with network once"
+                + " (or tools/pkuseg/fetch-model.sh, or set \(PkusegModelLocation.environmentVariable) to a folder holding"
+                + " \(PkusegModelLocation.fileNames.joined(separator: ", "))); without it Chinese text is coded unsegmented"
         case let .conversionFailed(family, reason):
             return "converting the downloaded \(family.rawValue) checkpoint failed: \(reason)"
         }

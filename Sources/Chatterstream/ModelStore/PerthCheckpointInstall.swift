@@ -75,17 +75,7 @@ extension ModelStore {
     /// `member` of the zip at `wheel` (stored or deflated), checked against `expected`.
     static func extract(member: String, from wheel: URL, expected: FileIdentity) throws -> Data {
         func fail(_ reason: String) -> ModelStoreError { .perthUnavailable(reason: "\(wheel.lastPathComponent): \(reason)") }
-        let archive: ZipArchive
-        do { archive = try ZipArchive(mapping: MappedFile(path: wheel.path)) } catch { throw fail("not a readable wheel (\(error))") }
-        guard let entry = archive.entry(named: member) else { throw fail("it holds no \(member)") }
-        guard entry.size == expected.size else { throw fail("\(member) is \(entry.size) bytes, not \(expected.size)") }
-        let stored = archive.storedBytes(entry)
-        let data: Data
-        switch entry.method {
-        case 0: data = Data(stored)
-        case 8: data = try inflateRaw(stored, size: entry.size).get(orThrow: { fail("\(member) does not inflate (\($0))") })
-        default: throw fail("\(member) is compressed with method \(entry.method), not deflate")
-        }
+        let data = try memberData(member, of: wheel, sizeLimit: expected.size, fail: fail)
         var hasher = SHA256()
         hasher.update(data)
         let digest = hasher.finalizeHex()
@@ -93,6 +83,21 @@ extension ModelStore {
             throw fail("\(member) has sha256 \(digest), not the pinned \(expected.sha256)")
         }
         return data
+    }
+
+    /// `member` of the zip at `archiveURL`, stored or deflated, refused (through `fail`, which gets the
+    /// reason) when it is absent or larger than `sizeLimit` bytes once inflated.
+    static func memberData(_ member: String, of archiveURL: URL, sizeLimit: Int, fail: (String) -> ModelStoreError) throws -> Data {
+        let archive: ZipArchive
+        do { archive = try ZipArchive(mapping: MappedFile(path: archiveURL.path)) } catch { throw fail("not a readable zip archive (\(error))") }
+        guard let entry = archive.entry(named: member) else { throw fail("it holds no \(member)") }
+        guard entry.size <= sizeLimit else { throw fail("\(member) is \(entry.size) bytes, more than the \(sizeLimit) expected") }
+        let stored = archive.storedBytes(entry)
+        switch entry.method {
+        case 0: return Data(stored)
+        case 8: return try inflateRaw(stored, size: entry.size).get(orThrow: { fail("\(member) does not inflate (\($0))") })
+        default: throw fail("\(member) is compressed with method \(entry.method), not deflate")
+        }
     }
 
     /// Raw deflate (zip method 8) of `input` into exactly `size` bytes.

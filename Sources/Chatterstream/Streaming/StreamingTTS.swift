@@ -151,6 +151,16 @@ public final class StreamingTTS: Sendable {
                     }
                     progress(event)
                 }
+                if store.needsPkusegModel(for: family) {
+                    // Upstream segments Chinese with spacy-pkuseg's model, and crashes when it cannot
+                    // fetch it; here a model that cannot be had is a warning, and Chinese text is then
+                    // coded unsegmented (the tokenizer says so again on the first Chinese text).
+                    do {
+                        _ = try await store.ensurePkusegModel(progress: progress)
+                    } catch {
+                        logger.warning("Chinese word segmentation will be skipped: \(error)")
+                    }
+                }
             case let .directory(url):
                 directory = url
             }

@@ -12,7 +12,7 @@ import Foundation
 /// Each target accepts any bytes: it may throw (a typed error is the expected answer to garbage),
 /// never crash, and never read outside what it was given (AddressSanitizer watches).
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case safetensors, pt, audio, oggOpus, tokenizers, request, manifest, pickle
+    case safetensors, pt, audio, oggOpus, tokenizers, request, manifest, pickle, pkuseg
 
     /// Runs one input. Errors are the readers' typed refusals and are ignored.
     public func run(_ data: Data) {
@@ -68,7 +68,20 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             guard case .dict? = try? PickleReader.read(data), let directory = Scratch.kakasiDirectory(kanwa: data),
                   let normalizer = try? JapaneseHiraganaNormalizer(dictionaryDirectory: directory) else { return }
             for text in ["色", "そん色", "日本語\n本日", "漢字ｰ\u{FE00}", "本\u{FE00}\u{FE00}日", ""] { _ = normalizer.process(text) }
+        case .pkuseg:
+            runPkuseg(data)
         }
+    }
+
+    /// spacy-pkuseg's model files, as a folder a user names (CHATTERSTREAM_PKUSEG_MODEL) holds them.
+    private func runPkuseg(_ data: Data) {
+        // The first byte picks the file the rest is: features.msgpack (the MessagePack reader and the
+        // feature table's checks) or weights.npz (the .npz/.npy readers and the weights' checks); the
+        // other files are the seeds' small model. A model that loads then segments a few texts.
+        guard let selector = data.first, let directory = Scratch.pkusegDirectory(fuzzing: selector % 2 == 0 ? .features : .weights,
+                                                                                  with: data.dropFirst()),
+              let segmenter = try? PkusegSegmenter(directory: directory) else { return }
+        for text in ["中国学生", "中 国\n学生。", "12ab中-国", "", "e\u{301}中"] { _ = segmenter.cut(text) }
     }
 
     /// Every tensor in a pickled value, read (nesting is bounded by `PickleLimits.nestingDepth`).
@@ -158,6 +171,30 @@ enum Scratch {
             guard FileManager.default.createFile(atPath: directory.appendingPathComponent(name).path, contents: emptyDict) else { return nil }
         }
         return FileManager.default.createFile(atPath: directory.appendingPathComponent("kanwadict4.db").path, contents: kanwa) ? directory : nil
+    }
+
+    enum PkusegFile { case features, weights }
+
+    /// A folder holding the fuzzed bytes as `file` and the seeds' small model's other file, with the
+    /// fixture's word list as `default.pkl`: one folder per fuzzed file, so each run writes one file.
+    static func pkusegDirectory(fuzzing file: PkusegFile, with data: Data) -> URL? {
+        let seeds = Repository.root.appendingPathComponent("tools/fuzz/seeds/pkuseg")
+        let directory = folder.appendingPathComponent(file == .features ? "pkuseg-features" : "pkuseg-weights")
+        let features = directory.appendingPathComponent(PkusegModel.featuresFileName)
+        let weights = directory.appendingPathComponent(PkusegModel.weightsFileName)
+        let wordList = directory.appendingPathComponent(PkusegWordList.defaultFileName)
+        if !FileManager.default.fileExists(atPath: wordList.path) {
+            try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            // The seeds are the selector byte then the file.
+            guard let seedFeatures = try? Data(contentsOf: seeds.appendingPathComponent("features")).dropFirst(),
+                  let seedWeights = try? Data(contentsOf: seeds.appendingPathComponent("weights")).dropFirst(),
+                  FileManager.default.createFile(atPath: features.path, contents: Data(seedFeatures)),
+                  FileManager.default.createFile(atPath: weights.path, contents: Data(seedWeights)),
+                  (try? FileManager.default.copyItem(at: Repository.root.appendingPathComponent("Tests/Fixtures/tokenizers/pkuseg_words_cut.pkl"),
+                                                    to: wordList)) != nil
+            else { return nil }
+        }
+        return FileManager.default.createFile(atPath: (file == .features ? features : weights).path, contents: data) ? directory : nil
     }
 
     /// A model directory holding the fuzzed manifest and a small real tensor file under each name a

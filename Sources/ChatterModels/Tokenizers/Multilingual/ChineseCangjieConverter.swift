@@ -5,34 +5,44 @@ import Foundation
 /// through. A code shared by several table words gets the word's position among them as a suffix
 /// (`"abc"`, `"abc1"`, …), exactly as upstream's `cj2word[code].index(glyph)`.
 ///
-/// Segmentation: upstream first joins spacy-pkuseg's words with spaces. pkuseg's model
-/// (`spacy_ontonotes`) is downloaded on first use and cannot be had here (upstream with spacy-pkuseg
-/// installed crashes without it); this converter warns once and codes the text unsegmented, which is
-/// what upstream does when spacy-pkuseg is not installed.
+/// Segmentation: upstream first cuts the text into words with spacy-pkuseg (`pkuseg().cut`, its
+/// `spacy_ontonotes` model, downloaded on first use) and joins them with spaces, so that runs of
+/// whitespace become one space, the ends are stripped, and words are set apart by spaces (which the
+/// tokenizer then spells `[SPACE]`). chatterbox-tts declares spacy-pkuseg, so that is its default
+/// install's behaviour; `PkusegSegmenter` ports it. Without the model (`PkusegModelLocation` finds
+/// none) this converter warns once and codes the text unsegmented: upstream's behaviour when
+/// spacy-pkuseg is not installed (installed without its model, upstream crashes).
 public struct ChineseCangjieConverter: LanguageTextProcessor {
     /// The table's file name in a model directory (a hub file beside the multilingual model).
     public static let fileName = PublishedFile.cangjieTable.name
 
+    /// Upstream's message when spacy-pkuseg is not installed, with how to install its model here.
+    public static let segmentationSkipped = "pkuseg not available - Chinese segmentation will be skipped "
+        + "(spacy-pkuseg's model is not installed: run tools/pkuseg/fetch-model.sh or `chatterstream download --model chatterbox-multilingual`, "
+        + "or set \(PkusegModelLocation.environmentVariable) to a folder holding \(PkusegModelLocation.fileNames.joined(separator: ", ")))"
+
     /// The coded replacement of each single-code-point word of the table.
     let replacements: [UInt32: String]
     let log: TextProcessingLog?
+    /// spacy-pkuseg's `cut`; nil: segmentation is skipped (said once through `log`).
+    let segmenter: LazyPkusegSegmenter?
 
-    /// Reads the table (`Cangjie5_TC.json`: a JSON array of `"word\tcode[\t…]"` strings). `log` (when
-    /// given) hears once, at first use, that segmentation is skipped.
-    public init(contentsOf url: URL, log: TextProcessingLog? = nil) throws {
+    /// Reads the table (`Cangjie5_TC.json`: a JSON array of `"word\tcode[\t…]"` strings). Without a
+    /// `segmenter`, `log` (when given) hears once, at first use, that segmentation is skipped.
+    public init(contentsOf url: URL, segmenter: LazyPkusegSegmenter? = nil, log: TextProcessingLog? = nil) throws {
         let data: Data
         do {
             data = try Data(contentsOf: url)
         } catch {
             throw TokenizerError.unreadable(path: url.path, reason: FileManager.default.fileExists(atPath: url.path) ? "\(error)" : "no such file")
         }
-        try self.init(json: data, path: url.path, log: log)
+        try self.init(json: data, path: url.path, segmenter: segmenter, log: log)
     }
 
     /// Parses the table's contents; `path` only names it in errors. Upstream stops loading at a
     /// malformed entry and keeps what it has read; a malformed table is refused here instead, since
     /// the codes would silently depend on where it broke.
-    public init(json data: Data, path: String, log: TextProcessingLog? = nil) throws {
+    public init(json data: Data, path: String, segmenter: LazyPkusegSegmenter? = nil, log: TextProcessingLog? = nil) throws {
         func corrupt(_ reason: String) -> TokenizerError { .corrupt(path: path, reason: reason) }
         let entries: [Any]
         do {
@@ -64,20 +74,29 @@ public struct ChineseCangjieConverter: LanguageTextProcessor {
             replacements[word[0]] = coded + "[cj_.]"
         }
         self.replacements = replacements
+        self.segmenter = segmenter
         self.log = log
     }
 
-    /// Upstream without the table: every character passes through (its `word2cj` stays empty).
-    public init(withoutTableLoggingTo log: TextProcessingLog?) {
+    /// Upstream without the table: every character passes through (its `word2cj` stays empty); the
+    /// text is still segmented when there is a `segmenter`.
+    public init(withoutTableLoggingTo log: TextProcessingLog?, segmenter: LazyPkusegSegmenter? = nil) {
         replacements = [:]
+        self.segmenter = segmenter
         self.log = log
     }
 
     public func process(_ text: String) -> String {
-        log?.warnOnce("pkuseg not available - Chinese segmentation will be skipped (its model, spacy_ontonotes, cannot be fetched here)")
+        var segmented = text
+        if let segmenter {
+            // nil: the model could not be read, which the segmenter has said; code unsegmented.
+            if let words = segmenter.cut(text) { segmented = words.joined(separator: " ") }
+        } else {
+            log?.warnOnce(Self.segmentationSkipped)
+        }
         var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
+        out.reserveCapacity(segmented.utf8.count)
+        for scalar in segmented.unicodeScalars {
             if PythonText.isOtherLetter(scalar), let coded = replacements[scalar.value] {
                 out += coded
             } else {

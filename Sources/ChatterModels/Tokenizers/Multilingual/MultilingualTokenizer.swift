@@ -4,7 +4,7 @@ import Foundation
 /// (`chatterbox/models/tokenizers/tokenizer.py`, identical in 0.1.7, used with the V2 T3, and in
 /// 5de7a54, used with V3), step by step:
 /// 1. Python `str.lower()`, then `unicodedata.normalize("NFKD")` (`PythonText`);
-/// 2. the language's own step: `zh` Cangjie coding (`ChineseCangjieConverter`), `ja` kanji → hiragana
+/// 2. the language's own step: `zh` spacy-pkuseg segmentation and Cangjie coding (`ChineseCangjieConverter`), `ja` kanji → hiragana
 ///    (a `LanguageTextProcessor` handed in by the caller), `ko` jamo decomposition
 ///    (`KoreanJamoDecomposition`); `he` diacritics and `ru` stress marks need packages that upstream
 ///    declares optional (dicta_onnx, russian_text_stresser) and its default install lacks, so they
@@ -31,18 +31,21 @@ public struct MultilingualTokenizer: Sendable {
 
     /// Loads the tokenizer and the Cangjie table (`Cangjie5_TC.json`, when present) from a model
     /// `directory`. `japanese` is upstream's `hiragana_normalize`; without it Japanese text passes
-    /// through, as upstream without pykakasi.
-    public init(directory: URL, japanese: (any LanguageTextProcessor)? = nil, log: TextProcessingLog = TextProcessingLog()) throws {
+    /// through, as upstream without pykakasi. `chineseSegmenter` is spacy-pkuseg's `cut`; without it
+    /// Chinese text is coded unsegmented, as upstream without spacy-pkuseg.
+    public init(directory: URL, japanese: (any LanguageTextProcessor)? = nil, chineseSegmenter: LazyPkusegSegmenter? = nil,
+                log: TextProcessingLog = TextProcessingLog()) throws {
         let bpe = try BPETokenizer(contentsOf: directory.appendingPathComponent(Self.fileName))
         let table = directory.appendingPathComponent(ChineseCangjieConverter.fileName)
         let chinese: ChineseCangjieConverter? = FileManager.default.fileExists(atPath: table.path)
-            ? try ChineseCangjieConverter(contentsOf: table, log: log) : nil
-        try self.init(bpe: bpe, chinese: chinese, japanese: japanese, log: log)
+            ? try ChineseCangjieConverter(contentsOf: table, segmenter: chineseSegmenter, log: log) : nil
+        try self.init(bpe: bpe, chinese: chinese, japanese: japanese, chineseSegmenter: chineseSegmenter, log: log)
     }
 
-    /// `chinese` nil: no Cangjie table, Chinese characters pass through (upstream's failed download).
+    /// `chinese` nil: no Cangjie table, Chinese characters pass through (upstream's failed download),
+    /// segmented by `chineseSegmenter` when given (a `chinese` converter brings its own).
     public init(bpe: BPETokenizer, chinese: ChineseCangjieConverter?, japanese: (any LanguageTextProcessor)?,
-                log: TextProcessingLog = TextProcessingLog()) throws {
+                chineseSegmenter: LazyPkusegSegmenter? = nil, log: TextProcessingLog = TextProcessingLog()) throws {
         for token in ["[START]", "[STOP]", EnglishTokenizer.spaceToken] + Self.languages.map(Self.tag) where bpe.id(of: token) == nil {
             throw TokenizerError.corrupt(path: bpe.path, reason: "the vocabulary has no \(token) token")
         }
@@ -59,7 +62,7 @@ public struct MultilingualTokenizer: Sendable {
         if let chinese {
             processors["zh"] = chinese
         } else {
-            processors["zh"] = ChineseCangjieConverter(withoutTableLoggingTo: log)
+            processors["zh"] = ChineseCangjieConverter(withoutTableLoggingTo: log, segmenter: chineseSegmenter)
             skipped["zh"] = "Could not load Cangjie mapping (\(ChineseCangjieConverter.fileName) is not in the model directory) - Chinese characters pass through uncoded"
         }
         self.bpe = bpe
