@@ -17,8 +17,9 @@ import COpenBLAS
 /// scores against all keys, the softmax rows, and a second sgemm for the output: `queryBlock`·T
 /// floats of scores per item. `.fused` runs the flash loop of `FlashAttentionKernel`: keys in
 /// blocks, an online softmax, nothing longer than a key block per query row. The default is the
-/// faster at the CFM's lengths: up to T = 2000 the unfused block's scores still fit L2 and the fused
-/// loop's extra sgemm calls cost it 1–2 % (BENCHMARKS.md, "Fused attention").
+/// unfused op because up to T = 2000 its block's scores still fit L2, and the fused loop's extra
+/// sgemm calls leave it equal within noise on two threads and ~1 % slower on one (BENCHMARKS.md,
+/// "Fused attention").
 ///
 /// `products: .bf16` (S3Gen's bf16 compute, when its q‖k‖v projection is bf16) runs both products on
 /// the avx512_bf16 GEMM: queries, keys (scaled), probabilities and values rounded to bf16, f32 sums,

@@ -129,9 +129,10 @@ public struct ConditionalDecoder: Sendable {
     public let timeEmbeddingDim: Int
 
     /// How the transformer blocks' attention runs. Unfused by default: at the estimator's lengths
-    /// (T ≤ 1200) the flash-style kernel measured 1–2 % slower (a block of 128 query rows' scores
-    /// against every key already sits in L2, and splitting the keys adds sgemm calls; BENCHMARKS.md,
-    /// "Fused attention"). Both give the same result to rounding (FlashAttentionTests).
+    /// (T ≤ 2000) the flash-style kernel measured equal within noise on two threads and ~1 % slower
+    /// on one (a block of 128 query rows' scores against every key already sits in L2, and splitting
+    /// the keys adds sgemm calls; BENCHMARKS.md, "Fused attention"). Both give the same result to
+    /// rounding (FlashAttentionTests).
     public static let defaultAttention = AttentionAlgorithm.unfused
 
     /// `heads` is not recoverable from the weights (8 upstream: 512 = 8 × 64); `attention`: see
