@@ -13,7 +13,7 @@ struct ChatterBench: AsyncParsableCommand {
         abstract: "Benchmarks of chatterstream's building blocks, printed as JSON.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case gemm, gemv, conv, membw, load, perth, t3, s3gen, conditionals, stream, all
+        case gemm, gemv, conv, attention, membw, load, perth, t3, s3gen, conditionals, stream, all
         case streamTax = "stream-tax"
         case t3KVCache = "t3-kv-cache"
         case firstRun = "first-run"
@@ -186,6 +186,9 @@ struct ChatterBench: AsyncParsableCommand {
         }
         if suite == .conv || suite == .all {
             document["conv"] = ConvBench(repetitions: repetitions).run()
+        }
+        if suite == .attention || suite == .all {
+            document["attention"] = AttentionBench(repetitions: repetitions).run()
         }
         if suite == .gemm || suite == .all {
             document["gemm"] = GEMMBench(repetitions: repetitions).run()

@@ -4,7 +4,12 @@
 // Swift loop whatever the ISA. Why in C: the Swift SIMD loops are compiled for baseline x86-64
 // (SSE), where the exp of the CFM decoder's 600 × 600 score blocks took ~14 % of the estimator; the
 // AVX-512 instance of the same code does 16 lanes per instruction.
+//
+// Also the online softmax of flash attention (`chatter_attention_online_softmax_isa`, used by
+// ChatterTensor's FlashAttention.swift): one key block at a time, the same exp, the running row
+// maximum and sum, and the rescale of the output rows accumulated so far.
 #include "chatter_kernels.h"
+#include "kernels_common.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -111,6 +116,122 @@ static void softmax_rows_portable(float *rows, size_t count, size_t n, size_t ld
     for (size_t r = 0; r < count; r++) softmax_row(rows + r * ld, n);
 }
 
+// The online step's reductions are trees of halves (exact for the maximum; a fixed order for the
+// sum, so every ISA still adds in the same order): a row of one key block is short (256 keys: 16
+// vectors), and the lane-by-lane loops of `softmax_row` cost a quarter of such a row.
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+
+INLINE float sum_of(v16f v) {
+    v8f a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    v4f c = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+/// Step 1 of `chatter_attention_online_softmax_isa` for one row: combine and scale the scores in place
+/// (when asked) while taking their maximum, then p = exp(s − m') in place with m' = max(previous, that
+/// maximum). Returns m' (NaN when a score or `previous` is NaN); *sum_out receives Σ p.
+INLINE float online_exp_row(float *s, size_t n, const float *band, float scale, float previous, float *sum_out) {
+    v16f m = splat(-INFINITY);
+    v16i nan = {0};
+    size_t i = 0;
+    if (band != NULL || scale != 1.0f) {
+        const v16f f = splat(scale);
+        for (; i + 16 <= n; i += 16) {
+            v16f v = *(const v16f *)(s + i);
+            if (band) v = v + *(const v16f *)(band + i);
+            v = v * f;
+            *(v16f *)(s + i) = v;
+            m = select(v > m, v, m);
+            nan |= v != v;
+        }
+        if (i < n) {
+            v16f v = load_partial(s + i, n - i, 0.0f);
+            if (band) v = v + load_partial(band + i, n - i, 0.0f);
+            store_partial(v * f, s + i, n - i);
+            v = load_partial(s + i, n - i, -INFINITY);
+            m = select(v > m, v, m);
+            nan |= v != v;
+        }
+    } else {
+        for (; i + 16 <= n; i += 16) {
+            v16f v = *(const v16f *)(s + i);
+            m = select(v > m, v, m);
+            nan |= v != v;
+        }
+        if (i < n) {
+            v16f v = load_partial(s + i, n - i, -INFINITY);
+            m = select(v > m, v, m);
+            nan |= v != v;
+        }
+    }
+    // maxNum of the lanes (exact in any order; NaN lanes are accounted for by `nan`).
+    const float peak = __builtin_reduce_or(nan) ? NAN : __builtin_reduce_max(m);
+    const float next = (peak != peak || previous != previous) ? NAN : (previous > peak ? previous : peak);
+
+    v16f shift = splat(next), sums = splat(0.0f);
+    for (i = 0; i + 16 <= n; i += 16) {
+        v16f e = exp16(*(const v16f *)(s + i) - shift);
+        *(v16f *)(s + i) = e;
+        sums += e;
+    }
+    if (i < n) {
+        v16f e = exp16(load_partial(s + i, n - i, -INFINITY) - shift);
+        store_partial(e, s + i, n - i);
+        sums += e;
+    }
+    *sum_out = sum_of(sums);
+    return next;
+}
+
+/// Every row of one key block, 16 rows at a time: the rows' exps (band row r starts `rows − 1 − r`
+/// values into its row: see the header), then one vector exp for the 16 rescale factors
+/// exp(m_old − m_new), then the running sums and the output rows.
+INLINE void online_softmax_block(float *scores, size_t ld_scores, size_t rows, size_t keys, const float *band,
+                                 size_t ld_band, float scale, float *row_max, float *row_sum, float *out,
+                                 size_t ld_out, size_t dim) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const size_t count = rows - r0 < 16 ? rows - r0 : 16;
+        v16f previous = splat(0.0f), next = splat(0.0f), sums = splat(0.0f);
+        for (size_t j = 0; j < count; j++) {
+            const size_t r = r0 + j;
+            float sum;
+            previous[j] = row_max[r];
+            next[j] = online_exp_row(scores + r * ld_scores, keys, band ? band + r * ld_band + (rows - 1 - r) : NULL,
+                                     scale, row_max[r], &sum);
+            sums[j] = sum;
+        }
+        // exp(m_old − m_new) ≤ 1 rescales what earlier key blocks accumulated to the new maximum;
+        // exactly 1 (the polynomial is exact at 0) when the maximum did not move.
+        const v16f alphas = exp16(previous - next);
+        for (size_t j = 0; j < count; j++) {
+            const size_t r = r0 + j;
+            float *o = out + r * ld_out;
+            row_max[r] = next[j];
+            if (previous[j] == -INFINITY) {  // the first key block: nothing accumulated yet, whatever `out` held
+                row_sum[r] = sums[j];
+                for (size_t d = 0; d < dim; d++) o[d] = 0.0f;
+                continue;
+            }
+            const float alpha = alphas[j];
+            row_sum[r] = row_sum[r] * alpha + sums[j];
+            if (alpha != 1.0f) {
+                const v16f a = splat(alpha);
+                size_t d = 0;
+                for (; d + 16 <= dim; d += 16) *(v16f *)(o + d) = *(const v16f *)(o + d) * a;
+                for (; d < dim; d++) o[d] *= alpha;
+            }
+        }
+    }
+}
+
+#define ONLINE_SOFTMAX_ARGS                                                                                   \
+    float *scores, size_t ld_scores, size_t rows, size_t keys, const float *band, size_t ld_band, float scale, \
+        float *row_max, float *row_sum, float *out, size_t ld_out, size_t dim
+#define ONLINE_SOFTMAX_PASS scores, ld_scores, rows, keys, band, ld_band, scale, row_max, row_sum, out, ld_out, dim
+
+static void online_softmax_portable(ONLINE_SOFTMAX_ARGS) { online_softmax_block(ONLINE_SOFTMAX_PASS); }
+
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx2")))
 static void softmax_rows_avx512(float *rows, size_t count, size_t n, size_t ld) {
@@ -121,6 +242,12 @@ __attribute__((target("avx2")))
 static void softmax_rows_avx2(float *rows, size_t count, size_t n, size_t ld) {
     for (size_t r = 0; r < count; r++) softmax_row(rows + r * ld, n);
 }
+
+__attribute__((target("avx512f,avx512bw,avx2")))
+static void online_softmax_avx512(ONLINE_SOFTMAX_ARGS) { online_softmax_block(ONLINE_SOFTMAX_PASS); }
+
+__attribute__((target("avx2")))
+static void online_softmax_avx2(ONLINE_SOFTMAX_ARGS) { online_softmax_block(ONLINE_SOFTMAX_PASS); }
 #endif
 
 chatter_isa chatter_softmax_rows_isa(chatter_isa isa, float *rows, size_t count, size_t n, size_t ld) {
@@ -137,4 +264,14 @@ chatter_isa chatter_softmax_rows_isa(chatter_isa isa, float *rows, size_t count,
 
 void chatter_softmax_rows(float *rows, size_t count, size_t n, size_t ld) {
     chatter_softmax_rows_isa(chatter_kernels_isa(), rows, count, n, ld);
+}
+
+chatter_isa chatter_attention_online_softmax_isa(chatter_isa isa, ONLINE_SOFTMAX_ARGS) {
+    isa = usable_isa(isa);
+#if defined(__x86_64__)
+    if (isa >= CHATTER_ISA_AVX512) { online_softmax_avx512(ONLINE_SOFTMAX_PASS); return CHATTER_ISA_AVX512; }
+    if (isa == CHATTER_ISA_AVX2) { online_softmax_avx2(ONLINE_SOFTMAX_PASS); return CHATTER_ISA_AVX2; }
+#endif
+    online_softmax_portable(ONLINE_SOFTMAX_PASS);
+    return CHATTER_ISA_PORTABLE;
 }

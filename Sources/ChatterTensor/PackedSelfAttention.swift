@@ -9,17 +9,23 @@ import COpenBLAS
 /// Why a kernel of its own: the head views of a fused projection are not row-wise per head, so the
 /// general SDPA copies q, k and v, then the merge copies the output again; and it runs heads one
 /// after another, each GEMM and softmax split across the pool. Here every
-/// (batch, head, block of query rows) is one work item for our pool: a single-threaded sgemm for
-/// the block's scores against all keys (ld = 3·H·D, no copy), the softmax rows, and a second sgemm
-/// that writes the block's output rows into their head's columns of the merged result. A block of
-/// `queryBlock` rows keeps its scores (`queryBlock`·T floats) in L2 instead of a T×T matrix per head.
+/// (batch, head, block of query rows) is one work item for our pool, reading the head views in place
+/// (ld = 3·H·D, no copy) and writing the block's output rows into their head's columns of the
+/// merged result.
+///
+/// `algorithm: .unfused` (the default, and the reference) is a single-threaded sgemm for the block's
+/// scores against all keys, the softmax rows, and a second sgemm for the output: `queryBlock`·T
+/// floats of scores per item. `.fused` runs the flash loop of `FlashAttentionKernel`: keys in
+/// blocks, an online softmax, nothing longer than a key block per query row. The default is the
+/// unfused op because up to T = 2000 its block's scores still fit L2, and the fused loop's extra
+/// sgemm calls leave it equal within noise on two threads and ~1 % slower on one (BENCHMARKS.md,
+/// "Fused attention").
 ///
 /// `products: .bf16` (S3Gen's bf16 compute, when its q‖k‖v projection is bf16) runs both products on
-/// the avx512_bf16 GEMM (`packedSelfAttentionBF16`): queries, keys (scaled), probabilities and
-/// values rounded to bf16, f32 sums, the softmax in f32. Without avx512_bf16 (or with `isa` lowered)
-/// it is the f32 path.
+/// the avx512_bf16 GEMM: queries, keys (scaled), probabilities and values rounded to bf16, f32 sums,
+/// the softmax in f32. Without avx512_bf16 (or with `isa` lowered) it is the f32 path.
 public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil, products: DType = .f32,
-                                isa: KernelISA = .current) -> Tensor {
+                                algorithm: AttentionAlgorithm = .unfused, isa: KernelISA = .current) -> Tensor {
     precondition(qkv.rank == 3 && heads > 0 && qkv.shape[2] % (3 * heads) == 0,
                  "packedSelfAttention expects [B, T, 3·heads·D], got \(qkv.shape) for \(heads) heads")
     let (batch, length, width) = (qkv.shape[0], qkv.shape[1], qkv.shape[2])
@@ -28,10 +34,21 @@ public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil, 
     let input = qkv.contiguousF32()
     let output = Tensor(zeros: [batch, length, inner])
     guard batch > 0, length > 0, dim > 0 else { return output }
-    if products == .bf16 && isa >= .avx512bf16 && KernelISA.current >= .avx512bf16 {
-        packedSelfAttentionBF16(input, into: output, heads: heads, scale: scale)
-        return output
+    let bf16 = products == .bf16 && isa >= .avx512bf16 && KernelISA.current >= .avx512bf16
+    switch (algorithm, bf16) {
+    case (.fused, false): flashPackedSelfAttention(input, into: output, heads: heads, scale: scale, isa: isa)
+    case (.fused, true): flashPackedSelfAttentionBF16(input, into: output, heads: heads, scale: scale)
+    case (.unfused, false): packedSelfAttentionUnfused(input, into: output, heads: heads, scale: scale, isa: isa)
+    case (.unfused, true): packedSelfAttentionUnfusedBF16(input, into: output, heads: heads, scale: scale)
     }
+    return output
+}
+
+/// The reference f32 path (`algorithm: .unfused`): per (batch, head, query block) the scores against
+/// every key, the softmax rows, then · v.
+private func packedSelfAttentionUnfused(_ input: Tensor, into output: Tensor, heads: Int, scale: Float, isa: KernelISA) {
+    let (batch, length, width) = (input.shape[0], input.shape[1], input.shape[2])
+    let inner = width / 3, dim = inner / heads
     let queryBlock = PackedSelfAttentionKernel.queryBlock
     let blocks = (length + queryBlock - 1) / queryBlock
     GEMMThreading.useSingleThreadedBLAS()  // the workers below call sgemm themselves
@@ -49,7 +66,7 @@ public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil, 
                     let key = sequence + inner + h * dim, value = sequence + 2 * inner + h * dim
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(length), Int32(dim),
                                 scale, query, Int32(width), key, Int32(width), 0, scores, Int32(length))
-                    SoftmaxKernel.softmaxRowsInPlace(scores, count: rows, length: length, stride: length)
+                    SoftmaxKernel.softmaxRowsInPlace(scores, count: rows, length: length, stride: length, isa: isa)
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(dim), Int32(length),
                                 1, scores, Int32(length), value, Int32(width),
                                 0, out + (b * length + first) * inner + h * dim, Int32(inner))
@@ -57,42 +74,24 @@ public func packedSelfAttention(_ qkv: Tensor, heads: Int, scale: Float? = nil, 
             }
         }
     }
-    return output
 }
 
-/// `packedSelfAttention` with bf16 products, the same work items: per (batch, head) the keys are
-/// rounded once to bf16 [T, D] with the scale folded in, and the values to bf16 [D, T] (transposed:
-/// the GEMM's second operand is [N, K]); then per block of query rows one single-threaded bf16 GEMM
-/// for the scores (`chatter_gemm_bf16_pack_a` rounds the queries), the f32 softmax, and one for the
-/// output (the probabilities rounded as they are packed).
-private func packedSelfAttentionBF16(_ input: Tensor, into output: Tensor, heads: Int, scale: Float) {
+/// The reference path with bf16 products (`algorithm: .unfused`), the same work items: the bf16
+/// keys (scaled) and transposed values of `PackedHeadsBF16`, then per block of query rows one
+/// single-threaded bf16 GEMM for the scores (`chatter_gemm_bf16_pack_a` rounds the queries), the f32
+/// softmax, and one for the output (the probabilities rounded as they are packed).
+private func packedSelfAttentionUnfusedBF16(_ input: Tensor, into output: Tensor, heads: Int, scale: Float) {
     let (batch, length, width) = (input.shape[0], input.shape[1], input.shape[2])
     let inner = width / 3, dim = inner / heads
     let queryBlock = PackedSelfAttentionKernel.queryBlock
     let blocks = (length + queryBlock - 1) / queryBlock
     let headElements = length * dim
-    // keys[(b·H + h)] [T, D] then values[(b·H + h)] [D, T], bf16.
-    let keys = UnsafeMutablePointer<UInt16>.allocate(capacity: 2 * batch * heads * headElements)
-    defer { keys.deallocate() }
-    let ka = UInt(bitPattern: keys)
+    let operands = PackedHeadsBF16(input, heads: heads, scale: scale)
+    defer { operands.deallocate() }
+    let ka = UInt(bitPattern: operands.keys)
     input.withUnsafeFloats { source in
         output.withUnsafeMutableFloats { destination in
             let sa = UInt(bitPattern: source.baseAddress!), oa = UInt(bitPattern: destination.baseAddress!)
-            ThreadPool.shared.parallelFor(batch * heads, minimumChunk: 1) { items in
-                let base = UnsafePointer<Float>(bitPattern: sa)!, k = UnsafeMutablePointer<UInt16>(bitPattern: ka)!
-                for item in items {
-                    let b = item / heads, h = item % heads
-                    let sequence = base + b * length * width
-                    let keyOut = k + item * headElements, valueOut = k + (batch * heads + item) * headElements
-                    for t in 0..<length {
-                        let key = sequence + t * width + inner + h * dim, value = sequence + t * width + 2 * inner + h * dim
-                        for d in 0..<dim {
-                            keyOut[t * dim + d] = BFloat16(key[d] * scale).bitPattern
-                            valueOut[d * length + t] = BFloat16(value[d]).bitPattern
-                        }
-                    }
-                }
-            }
             ThreadPool.shared.parallelFor(batch * heads * blocks, minimumChunk: 1) { items in
                 let base = UnsafePointer<Float>(bitPattern: sa)!, out = UnsafeMutablePointer<Float>(bitPattern: oa)!
                 let k = UnsafePointer<UInt16>(bitPattern: ka)!
@@ -121,6 +120,6 @@ private func packedSelfAttentionBF16(_ input: Tensor, into output: Tensor, heads
 }
 
 enum PackedSelfAttentionKernel {
-    /// Query rows per work item: 128 rows of scores against 600 keys are 300 KB, inside L2.
+    /// Query rows per work item of the unfused op: 128 rows of scores against 600 keys are 300 KB, inside L2.
     static let queryBlock = 128
 }

@@ -56,6 +56,21 @@ import TestSupport
         expectParity(v, try m.fixture.tensor(c, "output"), tolerance: Self.tolerance, "\(name) estimator (batch 2)")
     }
 
+    /// The estimator with each attention algorithm (the default is one of them; the other must hold
+    /// the same tolerance against upstream).
+    @Test(arguments: ["s3gen/flow", "s3gen/flow_meanflow"], AttentionAlgorithm.allCases)
+    func estimatorMatchesUpstreamWithEitherAttention(_ name: String, _ attention: AttentionAlgorithm) throws {
+        let fixture = try Fixture(name)
+        let model = fixture.cases.first { $0.name == "model" }!
+        let estimator = try ConditionalDecoder(weights: fixture.file.scoped("model.flow.decoder.estimator."),
+                                               heads: model.int("dec_heads"), attention: attention)
+        let c = fixture.cases.first { $0.name == "estimator" }!
+        let v = estimator(x: try fixture.tensor(c, "x"), mu: try fixture.tensor(c, "mu"),
+                          spks: try fixture.tensor(c, "spks"), cond: try fixture.tensor(c, "cond"),
+                          t: [c.float("t"), c.float("t")], r: estimator.isMeanflow ? [c.float("r"), c.float("r")] : nil)
+        expectParity(v, try fixture.tensor(c, "output"), tolerance: Self.tolerance, "\(name) estimator (batch 2), \(attention) attention")
+    }
+
     @Test(arguments: ["s3gen/flow", "s3gen/flow_meanflow"])
     func melMatchesUpstreamWithInjectedNoise(_ name: String) throws {
         let m = try Self.load(name)

@@ -149,6 +149,26 @@ void chatter_softmax_rows(float *rows, size_t count, size_t n, size_t ld);
 /// The same with the instruction set chosen by the caller (lowered to what the CPU allows).
 chatter_isa chatter_softmax_rows_isa(chatter_isa isa, float *rows, size_t count, size_t n, size_t ld);
 
+/// One key block of flash attention's online softmax, for `rows` query rows: row r of `scores` (its
+/// `keys` values at scores + r · ld_scores, a block of q·kᵀ) becomes, in place,
+///
+///     s[c]  = (s[c] + band_r[c]) · scale          (band_r = band + r · ld_band + (rows − 1 − r); the
+///                                                  combine is skipped when band is NULL and scale is 1)
+///     m'    = max(row_max[r], max_c s[c])
+///     p[c]  = exp(s[c] − m')                      (written over s: the block's unnormalised probabilities)
+///     row_sum[r] = row_sum[r] · exp(row_max[r] − m') + Σ_c p[c];   row_max[r] = m'
+///     out[r · ld_out + d] *= exp(row_max[r] − m')  (d < dim: what earlier key blocks accumulated)
+///
+/// A row whose row_max is −inf (the first key block) has its `dim` outputs zeroed instead. The caller
+/// then adds p · v_block to out and, after the last key block, divides out by row_sum. The band is
+/// the relative-position term of ESPnet's rel_selfattn: band row r, read from offset rows − 1 − r, is
+/// the diagonal of (q + bias_v) · p_bandᵀ that lines up with the keys. Same exp polynomial as
+/// `chatter_softmax_rows`, no FMA, so every ISA gives identical bits; a NaN score poisons its row.
+chatter_isa chatter_attention_online_softmax_isa(chatter_isa isa, float *scores, size_t ld_scores, size_t rows,
+                                                 size_t keys, const float *band, size_t ld_band, float scale,
+                                                 float *row_max, float *row_sum, float *out, size_t ld_out,
+                                                 size_t dim);
+
 /// A hint that the caller is spinning on a memory location (`pause` on x86-64, `yield` on arm64):
 /// it frees the core's pipeline for the sibling thread and saves power while the value is awaited.
 static inline void chatter_spin_pause(void) {

@@ -57,8 +57,9 @@ struct FlowTransformerBlock: Sendable {
     let qkv: Tensor
     let ff1, ff2: Linear
     let heads: Int
+    let attention: AttentionAlgorithm
 
-    init(_ weights: some WeightStore, heads: Int) throws {
+    init(_ weights: some WeightStore, heads: Int, attention: AttentionAlgorithm) throws {
         norm1 = try LayerNorm(weights, "norm1.", eps: 1e-5)
         norm3 = try LayerNorm(weights, "norm3.", eps: 1e-5)
         toQ = try Linear(weights, "attn1.to_q.", bias: false)
@@ -71,6 +72,7 @@ struct FlowTransformerBlock: Sendable {
             throw TensorError.invalidArgument("\(weights.source): attention width \(toQ.outFeatures) does not split into \(heads) heads")
         }
         self.heads = heads
+        self.attention = attention
         qkv = concatenate([toQ.weight, toK.weight, toV.weight], axis: 0).contiguous()
     }
 
@@ -80,7 +82,7 @@ struct FlowTransformerBlock: Sendable {
         // [B, T, q‖k‖v] straight into attention, heads merged on the way out: no head copies.
         // bf16 products when the projection is bf16 (S3GenPrecision.bf16), f32 otherwise.
         let merged = packedSelfAttention(linear(y, weight: qkv), heads: heads, scale: 1 / Float(dh).squareRoot(),
-                                         products: qkv.dtype == .bf16 ? .bf16 : .f32)
+                                         products: qkv.dtype == .bf16 ? .bf16 : .f32, algorithm: attention)
         let h = add(x, toOut(merged))
         let f = ff1(norm3(h))
         geluInPlace(f)
@@ -94,11 +96,11 @@ struct FlowDecoderStage: Sendable {
     let resnet: FlowResnetBlock
     let transformers: [FlowTransformerBlock]
 
-    init(_ weights: some WeightStore, heads: Int) throws {
+    init(_ weights: some WeightStore, heads: Int, attention: AttentionAlgorithm) throws {
         resnet = try FlowResnetBlock(weights.scoped("0."))
         var blocks: [FlowTransformerBlock] = []
         while weights.contains("1.\(blocks.count).norm1.weight") {
-            blocks.append(try FlowTransformerBlock(weights.scoped("1.\(blocks.count)."), heads: heads))
+            blocks.append(try FlowTransformerBlock(weights.scoped("1.\(blocks.count)."), heads: heads, attention: attention))
         }
         transformers = blocks
     }
@@ -126,22 +128,30 @@ public struct ConditionalDecoder: Sendable {
     /// Width of the time sinusoid (= the packed input channels, 320 upstream).
     public let timeEmbeddingDim: Int
 
-    /// `heads` is not recoverable from the weights (8 upstream: 512 = 8 × 64).
-    public init(weights: some WeightStore, heads: Int = 8) throws {
+    /// How the transformer blocks' attention runs. Unfused by default: at the estimator's lengths
+    /// (T ≤ 2000) the flash-style kernel measured equal within noise on two threads and ~1 % slower
+    /// on one (a block of 128 query rows' scores against every key already sits in L2, and splitting
+    /// the keys adds sgemm calls; BENCHMARKS.md, "Fused attention"). Both give the same result to
+    /// rounding (FlashAttentionTests).
+    public static let defaultAttention = AttentionAlgorithm.unfused
+
+    /// `heads` is not recoverable from the weights (8 upstream: 512 = 8 × 64); `attention`: see
+    /// `defaultAttention`.
+    public init(weights: some WeightStore, heads: Int = 8, attention: AttentionAlgorithm = defaultAttention) throws {
         timeLinear1 = try Linear(weights, "time_mlp.linear_1.")
         timeLinear2 = try Linear(weights, "time_mlp.linear_2.")
         timeEmbeddingDim = timeLinear1.inFeatures
         timeMixer = weights.contains("time_embed_mixer.weight")
             ? try Linear(weights, "time_embed_mixer.", out: timeLinear2.outFeatures, in: 2 * timeLinear2.outFeatures, bias: false)
             : nil
-        down = try FlowDecoderStage(weights.scoped("down_blocks.0."), heads: heads)
+        down = try FlowDecoderStage(weights.scoped("down_blocks.0."), heads: heads, attention: attention)
         downConv = try Conv1d(weights, "down_blocks.0.2.")
         var stages: [FlowDecoderStage] = []
         while weights.contains("mid_blocks.\(stages.count).0.mlp.1.weight") {
-            stages.append(try FlowDecoderStage(weights.scoped("mid_blocks.\(stages.count)."), heads: heads))
+            stages.append(try FlowDecoderStage(weights.scoped("mid_blocks.\(stages.count)."), heads: heads, attention: attention))
         }
         mid = stages
-        up = try FlowDecoderStage(weights.scoped("up_blocks.0."), heads: heads)
+        up = try FlowDecoderStage(weights.scoped("up_blocks.0."), heads: heads, attention: attention)
         upConv = try Conv1d(weights, "up_blocks.0.2.")
         finalBlock = try FlowCausalBlock(weights.scoped("final_block."))
         finalProj = try Conv1d(weights, "final_proj.")

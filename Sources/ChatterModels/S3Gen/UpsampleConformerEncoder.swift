@@ -40,43 +40,12 @@ struct FlowRelPositionAttention: Sendable {
         biasV = try weights.float32("pos_bias_v", shape: biasU.shape)
     }
 
-    /// x [n, D], positions [2n−1, D] → [n, D].
+    /// x [n, D], positions [2n−1, D] → [n, D]. The attention is the fused (flash-style) kernel:
+    /// heads read in place, the positional term formed per (query block, key block) band, no n×n
+    /// matrix (`relativePositionSelfAttention`).
     func callAsFunction(_ x: Tensor, positions: Tensor) -> Tensor {
-        let n = x.shape[0], dim = x.shape[1], dk = dim / heads
-        let query = q(x), key = k(x), value = v(x)
-        let p = pos(positions)  // [2n−1, D]
-        let scale = 1 / Float(dk).squareRoot()
-        let context = Tensor(zeros: [n, dim])
-        let u = biasU.scalars(), bv = biasV.scalars()
-        for h in 0..<heads {
-            let cols = (h * dk)..<((h + 1) * dk)
-            let qh = query.slice(1, cols).contiguous()
-            let kh = key.slice(1, cols).contiguous()
-            let vh = value.slice(1, cols).contiguous()
-            let ph = p.slice(1, cols).contiguous()
-            let qu = add(qh, Tensor(shape: [dk], scalars: Array(u[(h * dk)..<((h + 1) * dk)])))
-            let qv = add(qh, Tensor(shape: [dk], scalars: Array(bv[(h * dk)..<((h + 1) * dk)])))
-            let ac = matmul(qu, kh, transposeB: true)   // [n, n]
-            let bd = matmul(qv, ph, transposeB: true)   // [n, 2n−1]
-            // scores[i, j] = (AC[i, j] + BD[i, n−1−i+j]) / √dk  (the rel_shift trick).
-            ac.withUnsafeMutableFloats { s in
-                bd.withUnsafeFloats { b in
-                    for i in 0..<n {
-                        let row = s.baseAddress! + i * n, brow = b.baseAddress! + i * (2 * n - 1) + (n - 1 - i)
-                        for j in 0..<n { row[j] = (row[j] + brow[j]) * scale }
-                    }
-                }
-            }
-            softmaxInPlace(ac)
-            let oh = matmul(ac, vh)  // [n, dk]
-            oh.withUnsafeFloats { o in
-                context.withUnsafeMutableFloats { c in
-                    for i in 0..<n {
-                        (c.baseAddress! + i * dim + h * dk).update(from: o.baseAddress! + i * dk, count: dk)
-                    }
-                }
-            }
-        }
+        let context = relativePositionSelfAttention(query: q(x), key: k(x), value: v(x), positions: pos(positions),
+                                                    biasU: biasU, biasV: biasV, heads: heads)
         return out(context)
     }
 }
