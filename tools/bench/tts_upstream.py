@@ -47,6 +47,11 @@ def main() -> int:
         use_upstream_head()
     if multilingual:
         os.environ["HF_HUB_OFFLINE"] = "1"  # the Cangjie table is not fetched: fail fast, as without network
+        # spacy-pkuseg (in the reference venv for the tokenizer parity) downloads its model from github.com
+        # on first use and upstream crashes when it cannot; without that model, time upstream as installed
+        # without spacy-pkuseg (it logs and leaves Chinese unsegmented), which is what our engine does.
+        if not os.path.isdir(os.path.join(os.path.expanduser("~"), ".pkuseg", "spacy_ontonotes")):
+            sys.modules["spacy_pkuseg"] = None
     import torch
 
     out, sys.stdout = sys.stdout, sys.stderr  # upstream prints progress on stdout
