@@ -294,7 +294,7 @@ import TestSupport
         let cacheRoot = directory.appendingPathComponent("root")
         let cached = cacheRoot.appendingPathComponent(PkusegModelLocation.cacheSubdirectory)
         try FileManager.default.createDirectory(at: cached, withIntermediateDirectories: true)
-        for name in PkusegModelLocation.fileNames {
+        for name in PkusegModelLocation.requiredFileNames {
             try FileManager.default.copyItem(at: directory.appendingPathComponent(name), to: cached.appendingPathComponent(name))
         }
         #expect(PkusegModelLocation.locate(cacheRoot: cacheRoot, environment: [:], workingDirectory: nowhere)?.path == cached.path)

@@ -80,7 +80,7 @@ import TestSupport
         let events = EventLog()
         let directory = try await store.ensurePkusegModel(progress: { events.append($0) })
         #expect(directory == store.pkusegModelDirectory)
-        #expect(PkusegModelLocation.holdsModel(directory))
+        #expect(PkusegModelLocation.holdsFiles(directory))
         #expect(PkusegModelLocation.locate(cacheRoot: store.settings.cacheRoot, environment: [:],
                                            workingDirectory: home.url)?.path == directory.path)
         #expect(try Data(contentsOf: directory.appendingPathComponent(PkusegWordList.defaultFileName)) == served.wordList)

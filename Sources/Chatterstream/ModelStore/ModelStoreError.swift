@@ -85,7 +85,7 @@ public enum ModelStoreError: Error, Sendable, CustomStringConvertible, Localized
         case let .pkusegUnavailable(reason):
             return "spacy-pkuseg's model for Chinese word segmentation is missing: \(reason); run on a machine with network once"
                 + " (or tools/pkuseg/fetch-model.sh, or set \(PkusegModelLocation.environmentVariable) to a folder holding"
-                + " \(PkusegModelLocation.fileNames.joined(separator: ", "))); without it Chinese text is coded unsegmented"
+                + " \(PkusegModelLocation.requiredFileNames.joined(separator: ", "))); without it Chinese text is coded unsegmented"
         case let .conversionFailed(family, reason):
             return "converting the downloaded \(family.rawValue) checkpoint failed: \(reason)"
         }

@@ -73,13 +73,13 @@ extension ModelStore {
     /// model is `ModelStoreError.pkusegUnavailable`.
     public func ensurePkusegModel(progress: @escaping @Sendable (ModelStoreEvent) -> Void = { _ in }) async throws -> URL {
         let destination = pkusegModelDirectory
-        if PkusegModelLocation.holdsModel(destination) { return destination }
+        if PkusegModelLocation.holdsFiles(destination) { return destination }
         if settings.offline {
             throw ModelStoreError.pkusegUnavailable(reason: "HF_HUB_OFFLINE is set and it is not installed at \(destination.path)")
         }
         let lock = try await CacheLock.acquire(settings.cacheRoot.appendingPathComponent(".locks/pkuseg.lock"), progress: progress)
         defer { lock.release() }
-        if PkusegModelLocation.holdsModel(destination) { return destination }
+        if PkusegModelLocation.holdsFiles(destination) { return destination }
 
         let source = pkusegSource
         let downloads = settings.cacheRoot.appendingPathComponent(".downloads/pkuseg", isDirectory: true)

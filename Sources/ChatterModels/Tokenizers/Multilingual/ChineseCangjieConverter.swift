@@ -19,7 +19,7 @@ public struct ChineseCangjieConverter: LanguageTextProcessor {
     /// Upstream's message when spacy-pkuseg is not installed, with how to install its model here.
     public static let segmentationSkipped = "pkuseg not available - Chinese segmentation will be skipped "
         + "(spacy-pkuseg's model is not installed: run tools/pkuseg/fetch-model.sh or `chatterstream download --model chatterbox-multilingual`, "
-        + "or set \(PkusegModelLocation.environmentVariable) to a folder holding \(PkusegModelLocation.fileNames.joined(separator: ", ")))"
+        + "or set \(PkusegModelLocation.environmentVariable) to a folder holding \(PkusegModelLocation.requiredFileNames.joined(separator: ", ")))"
 
     /// The coded replacement of each single-code-point word of the table.
     let replacements: [UInt32: String]

@@ -10,7 +10,7 @@ public enum PkusegError: Error, Equatable, CustomStringConvertible {
     case corrupt(path: String, reason: String)
 
     static let remedy = "fetch spacy-pkuseg 1.0.2's model with tools/pkuseg/fetch-model.sh (or `chatterstream download --model chatterbox-multilingual`), "
-        + "or point \(PkusegModelLocation.environmentVariable) at a folder holding \(PkusegModelLocation.fileNames.joined(separator: ", "))"
+        + "or point \(PkusegModelLocation.environmentVariable) at a folder holding \(PkusegModelLocation.requiredFileNames.joined(separator: ", "))"
 
     public var description: String {
         switch self {

@@ -1,42 +1,17 @@
 import Foundation
 import Synchronization
 
-/// Where spacy-pkuseg's model is looked for: a folder holding `features.msgpack` and `weights.npz`
-/// (the `spacy_ontonotes` model, unzipped from its GitHub release asset as upstream unzips it into
-/// `~/.pkuseg/spacy_ontonotes/`) and `default.pkl` (the word list in spacy-pkuseg 1.0.2's wheel), in
-/// order:
-/// 1. `CHATTERSTREAM_PKUSEG_MODEL`;
-/// 2. `<cache root>/pkuseg/spacy-pkuseg-1.0.2/`, the cache root being `$HF_HOME/chatterstream`
-///    (`HubSettings.cacheRoot`, passed in by the library), where `ModelStore.ensurePkusegModel` installs it;
-/// 3. `.cache/pkuseg/spacy-pkuseg-1.0.2/` under the working directory, where
-///    `tools/pkuseg/fetch-model.sh` puts it.
-public enum PkusegModelLocation {
+/// Where spacy-pkuseg's model is looked for (`LanguageDataLocation`): a folder holding `features.msgpack`
+/// and `weights.npz` (the `spacy_ontonotes` model, unzipped from its GitHub release asset as upstream
+/// unzips it into `~/.pkuseg/spacy_ontonotes/`) and `default.pkl` (the word list in spacy-pkuseg 1.0.2's
+/// wheel): `CHATTERSTREAM_PKUSEG_MODEL`, then `<cache root>/pkuseg/spacy-pkuseg-1.0.2/` (where
+/// `ModelStore.ensurePkusegModel` installs it), then `.cache/pkuseg/spacy-pkuseg-1.0.2/` (where
+/// `tools/pkuseg/fetch-model.sh` puts it).
+public enum PkusegModelLocation: LanguageDataLocation {
     public static let environmentVariable = "CHATTERSTREAM_PKUSEG_MODEL"
-    /// The folder under a cache root (and under `.cache/`) that holds the model.
     public static let cacheSubdirectory = "pkuseg/spacy-pkuseg-1.0.2"
-    public static let fileNames = [PkusegModel.featuresFileName, PkusegModel.weightsFileName, PkusegWordList.defaultFileName]
-
-    public static func candidates(cacheRoot: URL?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                                  workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> [URL]
-    {
-        var urls: [URL] = []
-        if let explicit = environment[environmentVariable], !explicit.isEmpty { urls.append(URL(fileURLWithPath: explicit, isDirectory: true)) }
-        if let cacheRoot { urls.append(cacheRoot.appendingPathComponent(cacheSubdirectory, isDirectory: true)) }
-        urls.append(workingDirectory.appendingPathComponent(".cache/\(cacheSubdirectory)", isDirectory: true))
-        return urls
-    }
-
-    /// Whether `directory` holds every file `PkusegSegmenter(directory:)` reads.
-    public static func holdsModel(_ directory: URL) -> Bool {
-        fileNames.allSatisfy { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
-    }
-
-    /// The first candidate that holds the model, or nil.
-    public static func locate(cacheRoot: URL?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                              workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> URL?
-    {
-        candidates(cacheRoot: cacheRoot, environment: environment, workingDirectory: workingDirectory).first(where: holdsModel)
-    }
+    /// What `PkusegSegmenter(directory:)` reads.
+    public static let requiredFileNames = [PkusegModel.featuresFileName, PkusegModel.weightsFileName, PkusegWordList.defaultFileName]
 }
 
 /// The Chinese step's segmenter, read on first use: the real model's tables cost time and memory a

@@ -6,32 +6,11 @@ import Foundation
 ///    (`HubSettings.cacheRoot`, passed in by the library);
 /// 3. `.cache/kakasi/pykakasi-2.3.0/` under the working directory, where
 ///    `tools/kakasi/fetch-dictionaries.sh` puts them.
-public enum KakasiDictionaryLocation {
+public enum KakasiDictionaryLocation: LanguageDataLocation {
     public static let environmentVariable = "CHATTERSTREAM_KAKASI_DICTIONARIES"
-    /// The folder under a cache root (and under `.cache/`) that holds the dictionaries.
     public static let cacheSubdirectory = "kakasi/pykakasi-2.3.0"
-
-    public static func candidates(cacheRoot: URL?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                                  workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> [URL]
-    {
-        var urls: [URL] = []
-        if let explicit = environment[environmentVariable], !explicit.isEmpty { urls.append(URL(fileURLWithPath: explicit, isDirectory: true)) }
-        if let cacheRoot { urls.append(cacheRoot.appendingPathComponent(cacheSubdirectory, isDirectory: true)) }
-        urls.append(workingDirectory.appendingPathComponent(".cache/\(cacheSubdirectory)", isDirectory: true))
-        return urls
-    }
-
-    /// Whether `directory` holds every file `JapaneseHiraganaNormalizer` reads.
-    public static func holdsDictionaries(_ directory: URL) -> Bool {
-        KakasiDictionaries.fileNames.allSatisfy { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
-    }
-
-    /// The first candidate that holds the dictionaries, or nil.
-    public static func locate(cacheRoot: URL?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                              workingDirectory: URL = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)) -> URL?
-    {
-        candidates(cacheRoot: cacheRoot, environment: environment, workingDirectory: workingDirectory).first(where: holdsDictionaries)
-    }
+    /// What `JapaneseHiraganaNormalizer` reads.
+    public static var requiredFileNames: [String] { KakasiDictionaries.fileNames }
 }
 
 extension JapaneseHiraganaNormalizer {
