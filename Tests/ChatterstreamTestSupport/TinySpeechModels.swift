@@ -1,8 +1,8 @@
 import ChatterTensor
 import Foundation
 import TestSupport
-@testable import ChatterModels
-@testable import Chatterstream
+import ChatterModels
+import Chatterstream
 
 /// A complete, small engine for pipeline tests, from the committed fixtures: the tiny T3 of
 /// `t3/tiny` (its text table widened to the real English tokenizer's 704 ids) and the reduced S3Gen
@@ -67,9 +67,7 @@ package enum TinySpeechModels {
         let voice = try builtinVoice()
         let tokenizer = try EnglishTokenizer(contentsOf: tokenizerURL)
         return SpeechModels(variant: ModelVariant.chatterbox.resized(t3: t3Config, s3genDecoderHeads: decoderHeads, vocoder: hift),
-                            frontEnd: tokenizer,
-                            speech: T3SpeechTokenModel(t3: t3), s3gen: s3gen, builtinVoice: voice,
-                            cloneVoice: nil, watermarker: watermarker, precision: "F32")
+                            frontEnd: tokenizer, t3: t3, s3gen: s3gen, builtinVoice: voice, watermarker: watermarker)
     }
 
     /// Upstream `Conditionals` tensors of the built-in voice (as a converted model's conds.safetensors).

@@ -1,8 +1,8 @@
 import ChatterTensor
 import Foundation
 import TestSupport
-@testable import ChatterModels
-@testable import Chatterstream
+import ChatterModels
+import Chatterstream
 
 /// A small Turbo engine from the committed fixtures: the tiny GPT-2 T3 of `t3/turbo_tiny` (its text
 /// table widened to the real Turbo tokenizer's 50,276 ids and its position table to 256), the reduced
@@ -53,8 +53,7 @@ package enum TinyTurboModels {
         let tokenizer = try TurboTokenizer(directory: Fixture.root.appendingPathComponent("../Assets/tokenizers/chatterbox-turbo").standardized)
         let variant = ModelVariant.chatterboxTurbo.resized(t3: config, s3genDecoderHeads: flowFixture.case("model")!.int("dec_heads"),
                                                            vocoder: TinySpeechModels.hift)
-        return SpeechModels(variant: variant, frontEnd: tokenizer, speech: T3SpeechTokenModel(t3: t3), s3gen: s3gen,
-                            builtinVoice: voice, cloneVoice: nil, watermarker: nil, precision: "F32")
+        return SpeechModels(variant: variant, frontEnd: tokenizer, t3: t3, s3gen: s3gen, builtinVoice: voice)
     }
 
     /// `flow.*` keys from `flow` except what `rest` overrides; everything else from `rest`.

@@ -145,3 +145,14 @@ package struct SpeechModels: Sendable {
             precision: precision, prefixPersistence: .builtinVoice(of: model, voice: builtinVoice))
     }
 }
+
+extension SpeechModels {
+    /// A model built in memory around a T3 (the test engines of ChatterstreamTestSupport, which is
+    /// built in release too, where `@testable` cannot reach the memberwise initializer). An extension,
+    /// so that the struct keeps its memberwise initializer.
+    package init(variant: ModelVariant, frontEnd: any TextTokenizer, t3: T3, s3gen: S3Gen, builtinVoice: Conditionals,
+                 watermarker: PerthWatermarker? = nil, precision: String = "F32") {
+        self.init(variant: variant, frontEnd: frontEnd, speech: T3SpeechTokenModel(t3: t3), s3gen: s3gen, builtinVoice: builtinVoice,
+                  cloneVoice: nil, watermarker: watermarker, precision: precision)
+    }
+}
