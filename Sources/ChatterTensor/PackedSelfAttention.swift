@@ -108,7 +108,7 @@ private func packedSelfAttentionUnfusedBF16(_ input: Tensor, into output: Tensor
                     var done = chatter_gemm_bf16_pack_a(query, width, rows, dim, packed, 0, strips)
                     done &= chatter_gemm_bf16_run(packed, rows, dim, k + bh * headElements, dim, nil, scores, length,
                                                   0, rows, 0, length, 0)
-                    SoftmaxKernel.softmaxRowsInPlace(scores, count: rows, length: length, stride: length)
+                    done &= chatter_softmax_rows_for_bf16(scores, rows, length, length)
                     done &= chatter_gemm_bf16_pack_a(scores, length, rows, length, packed, 0, strips)
                     done &= chatter_gemm_bf16_run(packed, rows, length, k + (batch * heads + bh) * headElements, length, nil,
                                                   out + (b * length + first) * inner + h * dim, inner, 0, rows, 0, dim, 0)
