@@ -90,5 +90,12 @@ struct SoftmaxTests {
         var special: [Float] = [1, .nan, 2, 3] + [Float](repeating: -.infinity, count: 4)
         _ = chatter_softmax_rows_for_bf16(&special, 2, 4, 4)
         #expect(special.allSatisfy { $0.isNaN }, "a NaN row and an all −inf row give NaN: \(special)")
+        // A −inf score (a masked key) gets probability 0 and leaves the rest of its row finite.
+        var masked: [Float] = [1, -.infinity, 2, 3]
+        var exactMasked = masked
+        chatter_softmax_rows_isa(KernelISA.portable.c, &exactMasked, 1, 4, 4)
+        _ = chatter_softmax_rows_for_bf16(&masked, 1, 4, 4)
+        #expect(masked[1] == 0 && exactMasked[1] == 0, "exp(−inf) is 0: \(masked)")
+        #expect(zip(masked, exactMasked).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(masked) against \(exactMasked)")
     }
 }
